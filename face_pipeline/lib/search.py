@@ -142,25 +142,10 @@ def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold
     return sorted(best.values(), key=lambda p: (p.distance, p.event, p.path))
 
 
-def find_person(
-    settings: Settings,
-    store: VectorStore,
-    references: Sequence[str | Path] | str | Path,
-    *,
-    k: int = 50,
-    threshold: float | None = None,
-    events: Sequence[str] | None = None,
-    model_id: str | None = None,
-    face_index: int | None = None,
-    detector: str | None = None,
-) -> FindResult:
-    """Photos that show the person of the reference picture(s), best first, at most `k`."""
-    if isinstance(references, (str, Path)):
-        references = [references]
-    if not references:
-        raise LookupError_("give at least one reference picture")
-    if k < 1:
-        raise LookupError_(f"k must be at least 1, got {k}")
+def resolve_serving_models(
+    store: VectorStore, events: Sequence[str] | None = None, model_id: str | None = None
+) -> dict[str, list[str]]:
+    """model_id -> the events whose lookups it answers (each event is served by one model)."""
     events = [validate_event_name(e) for e in events] if events else None
     serving = store.serving_models(events)
     if events:
@@ -170,16 +155,42 @@ def find_person(
     if not serving:
         raise NoVectors("the database holds no face vectors yet: ingest an event first (face-pipeline ingest)")
     groups: dict[str, list[str]] = {}
-    for ev, mid in serving.items():
+    for ev, mid in sorted(serving.items()):
         groups.setdefault(mid, []).append(ev)
     if model_id:
         if model_id not in groups:
-            raise NoVectors(
-                f"no event is served by model {model_id!r}; stored models: {sorted(groups)}"
-            )
+            raise NoVectors(f"no event is served by model {model_id!r}; stored models: {sorted(groups)}")
         groups = {model_id: groups[model_id]}
+    return groups
 
-    refs = [load_reference(settings, r, detector=detector, face_index=face_index) for r in references]
+
+def load_references(
+    settings: Settings,
+    references: Sequence[str | Path] | str | Path,
+    *,
+    face_index: int | None = None,
+    detector: str | None = None,
+) -> list[ReferenceFace]:
+    """Decode each reference picture and choose the face to search for (first step of a lookup)."""
+    if isinstance(references, (str, Path)):
+        references = [references]
+    if not references:
+        raise LookupError_("give at least one reference picture")
+    return [load_reference(settings, r, detector=detector, face_index=face_index) for r in references]
+
+
+def search_with_references(
+    store: VectorStore,
+    refs: list[ReferenceFace],
+    groups: dict[str, list[str]],
+    *,
+    k: int = 50,
+    threshold: float | None = None,
+    events_limited: bool = False,
+) -> FindResult:
+    """Embed the reference faces with each serving model, query pgvector, one row per photo."""
+    if k < 1:
+        raise LookupError_(f"k must be at least 1, got {k}")
     all_matches: list[PhotoMatch] = []
     considered = 0
     used_threshold = threshold
@@ -192,8 +203,8 @@ def find_person(
         limit = max(3 * k, 100)
         # Several references: a face's distance is its distance to the nearest reference.
         by_face: dict[str, FaceMatch] = {}
+        event_filter = evs if (events_limited or len(groups) > 1) else None
         for q in queries:
-            event_filter = None if (events is None and len(groups) == 1) else evs
             for m in store.search_faces(q, model_id=mid, dim=embedder.dim, metric=embedder.metric,
                                         events=event_filter, limit=limit):
                 if m.face_id not in by_face or m.distance < by_face[m.face_id].distance:
@@ -202,6 +213,27 @@ def find_person(
         all_matches.extend(collapse_to_photos(list(by_face.values()), embedder, t))
     all_matches.sort(key=lambda p: (p.distance, p.event, p.path))
     return FindResult(refs, all_matches[:k], float(used_threshold), groups, considered)
+
+
+def find_person(
+    settings: Settings,
+    store: VectorStore,
+    references: Sequence[str | Path] | str | Path,
+    *,
+    k: int = 50,
+    threshold: float | None = None,
+    events: Sequence[str] | None = None,
+    model_id: str | None = None,
+    face_index: int | None = None,
+    detector: str | None = None,
+) -> FindResult:
+    """Photos that show the person of the reference picture(s), best first, at most `k`.
+
+    The find_person Dagster job runs the same three steps as separate ops.
+    """
+    groups = resolve_serving_models(store, events, model_id)
+    refs = load_references(settings, references, face_index=face_index, detector=detector)
+    return search_with_references(store, refs, groups, k=k, threshold=threshold, events_limited=bool(events))
 
 
 def reference_vector(settings: Settings, path: str | Path, embedder_name: str, face_index: int | None = None) -> np.ndarray:
