@@ -28,6 +28,10 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     pg_dir = Path(pg_dir).resolve()
     if pg_dir in _servers:
         return _servers[pg_dir]
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); pgserver then uses /tmp.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         import pgserver
     except ImportError as exc:  # pragma: no cover - dependency of the project

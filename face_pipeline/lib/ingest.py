@@ -27,6 +27,7 @@ from PIL import Image
 
 from face_pipeline.lib.detectors import find_faces, get_detector
 from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.event_lock import holds_event_lock
 from face_pipeline.lib.events import event_folder, validate_event_name
 from face_pipeline.lib.images import (
     PhotoFile,
@@ -138,6 +139,11 @@ def _probe(photo: PhotoFile, data: bytes, settings: Settings) -> tuple[int, int,
     return w, h, captured.isoformat() if captured else None, fmt
 
 
+class EmptyEventFolder(ValueError):
+    """The event folder holds no files at all (a folder still being copied, or the wrong one)."""
+
+
+@holds_event_lock(lambda event: event)
 def scan_event(settings: Settings, event: str, *, progress: Progress = _noop_progress) -> PhotoManifest:
     """List an event's photos with their content ids, reusing hashes of files whose size and
     modification time are unchanged since the previous scan."""
@@ -149,6 +155,8 @@ def scan_event(settings: Settings, event: str, *, progress: Progress = _noop_pro
     prev_ids = {p.photo_id for p in previous.photos} if previous else set()
 
     files, skipped = scan_event_folder(folder)
+    if not files and not skipped:
+        raise EmptyEventFolder(f"event folder {folder} holds no files: copy the event's photos into it first")
     photos: list[PhotoEntry] = []
     seen_ids: dict[str, str] = {}
     new = changed = unchanged = duplicates = 0
@@ -274,7 +282,11 @@ def _detect_one(task: _DetectTask) -> _DetectResult:
         return _DetectResult(task.photo_id, task.relpath, [], ("unreadable", f"{task.relpath}: {exc}"), (0, 0, 0))
     t1 = time.perf_counter()
     detector = get_detector(task.detector)
-    found = find_faces(photo.rgb, detector)
+    try:
+        found = find_faces(photo.rgb, detector)
+    except Exception as exc:  # an odd image must not stop the event: report it instead
+        message = f"{task.relpath}: face detection failed ({type(exc).__name__}: {exc})"
+        return _DetectResult(task.photo_id, task.relpath, [], ("detect_failed", message), (t1 - t0, 0, 0))
     t2 = time.perf_counter()
     embedder = get_embedder(task.embedder) if task.crop_kind == "chip150" else None
     crop_dir = Path(task.crops_root) / task.event / task.photo_id
@@ -308,6 +320,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
 
 
+@holds_event_lock(lambda manifest: manifest.event)
 def detect_faces(
     settings: Settings,
     manifest: PhotoManifest,
@@ -433,6 +446,7 @@ def _embed_chunk(args: tuple[str, list[str]]) -> np.ndarray:
     return embedder.embed(crops)
 
 
+@holds_event_lock(lambda faces: faces.event)
 def embed_faces(
     settings: Settings,
     faces: FaceSet,
@@ -523,6 +537,42 @@ def build_event_write(manifest: PhotoManifest, faces: FaceSet, embeddings: Embed
         for f in faces.faces
         if f.photo_id in keep
     ]
-    vectors = np.asarray([by_id[f.face_id] for f in face_rows], dtype=np.float32).reshape(len(face_rows), -1)
+    dim = embeddings.vectors.shape[1] if embeddings.vectors.ndim == 2 else 0
+    # reshape(0, -1) fails on an event without faces (all landscapes): give the dimension.
+    vectors = np.asarray([by_id[f.face_id] for f in face_rows], dtype=np.float32).reshape(len(face_rows), dim)
     skipped = [(s.relpath, s.reason, s.message) for s in [*manifest.skipped, *faces.skipped]]
     return EventWrite(manifest.event, faces.detector_model, embeddings.model_id, photos, face_rows, vectors, skipped)
+
+
+# ---- all steps, for the CLI and scripts (the Dagster assets call the steps one by one) ---------
+
+
+@dataclass
+class EventReport:
+    event: str
+    manifest: PhotoManifest
+    faces: FaceSet
+    embeddings: EmbeddingSet
+    written: object  # WriteSummary
+    seconds: dict[str, float]
+
+
+def ingest_event(settings: Settings, store, event: str, *, progress: Callable[[str, int, int], None] | None = None) -> EventReport:
+    """Scan, detect, embed and store one event; the same calls, in the same order, as the assets."""
+    def step(name: str) -> Progress:
+        return (lambda d, t: progress(name, d, t)) if progress else _noop_progress
+
+    seconds = {}
+    t = time.perf_counter()
+    manifest = scan_event(settings, event, progress=step("hashing photos"))
+    seconds["scan"] = time.perf_counter() - t
+    t = time.perf_counter()
+    faces = detect_faces(settings, manifest, progress=step("detecting faces"))
+    seconds["detect"] = time.perf_counter() - t
+    t = time.perf_counter()
+    embeddings = embed_faces(settings, faces, progress=step("embedding faces"))
+    seconds["embed"] = time.perf_counter() - t
+    t = time.perf_counter()
+    written = store.replace_event(build_event_write(manifest, faces, embeddings))
+    seconds["write"] = time.perf_counter() - t
+    return EventReport(event, manifest, faces, embeddings, written, {k: round(v, 3) for k, v in seconds.items()})

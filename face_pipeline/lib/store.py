@@ -317,6 +317,16 @@ class VectorStore:
             ).fetchall()
         return dict(rows)
 
+    def stale_events(self, model_id: str, detector_model: str) -> list[str]:
+        """Events whose lookups are served by another embedder or whose faces come from another detector."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT event FROM event_models WHERE serving AND (model_id <> %s OR detector_model <> %s) "
+                "ORDER BY event",
+                (model_id, detector_model),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def event_summaries(self) -> list[dict]:
         with self.connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
             return cur.execute(load_query("event_summary")).fetchall()

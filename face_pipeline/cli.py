@@ -1,0 +1,421 @@
+"""`face-pipeline`: everything the Dagster UI does, from a terminal, through the same library calls.
+
+    face-pipeline demo                      set up demo photos (from ../shared), run the ingest job, find a person
+    face-pipeline ingest [EVENT ...]        ingest events (all folders under the photos root by default)
+    face-pipeline find REF [REF ...]        photos of the person in the reference picture(s)
+    face-pipeline events                    events in the database, with counts and serving model
+    face-pipeline db status|migrate         database status / apply sql/ migrations
+    face-pipeline ui                        the Dagster UI (webserver + daemon) on the same database
+    face-pipeline reembed [--dry-run]       re-run events whose vectors come from another model
+    face-pipeline prune-models [--yes]      delete vectors of models no event serves any more
+    face-pipeline delete-event EVENT        forget an event (rows, vectors, crops, stage files)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from face_pipeline.lib.events import list_event_folders, validate_event_name
+from face_pipeline.lib.settings import VARIABLES, Settings, redact_dsn
+
+log = logging.getLogger("face_pipeline")
+
+# execute_in_process logs every step event at DEBUG; a terminal wants the INFO lines only.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+DEMO_REFERENCE_REL = "datasets/lfw_deepfunneled_subset/images/Joseph_Biden/Joseph_Biden_0001.jpg"
+
+
+class CliError(Exception):
+    pass
+
+
+def _shared_dir() -> Path:
+    import os
+
+    from face_pipeline.runtime import PROJECT_DIR
+
+    return Path(os.environ.get("FACE_PIPELINE_SHARED", PROJECT_DIR.parent / "shared"))
+
+
+def _progress(name: str, done: int, total: int) -> None:
+    if not sys.stderr.isatty():
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"  {name}: {done}/{total}", file=sys.stderr, flush=True)
+        return
+    width = 30
+    filled = width * done // max(1, total)
+    end = "\n" if done == total else ""
+    print(f"\r  {name:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(
+        photos_root=getattr(args, "photos_root", None),
+        data_dir=getattr(args, "data_dir", None),
+        detector=getattr(args, "detector", None),
+        embedder=getattr(args, "embedder", None),
+    )
+
+
+def _store(settings: Settings):
+    from face_pipeline.runtime import prepare
+
+    rt = prepare(settings, with_dagster=False)
+    from face_pipeline.lib.store import VectorStore
+
+    store = VectorStore(rt.dsn)
+    store.migrate()
+    return rt.settings, store
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+
+def cmd_ingest(args) -> int:
+    settings, store = _store(_settings(args))
+    events = args.events or list_event_folders(settings.photos_root)[0]
+    if not events:
+        raise CliError(f"no event folders under {settings.photos_root} (expected <photos root>/<event>/...)")
+    _, invalid = list_event_folders(settings.photos_root)
+    for name in invalid:
+        print(f"skipping folder {name!r}: not a valid event name (lower-case letters, digits, '-', '_')", file=sys.stderr)
+    from face_pipeline.lib.ingest import ingest_event
+
+    failed = 0
+    for event in events:
+        validate_event_name(event)
+        print(f"event {event}:", file=sys.stderr)
+        try:
+            rep = ingest_event(settings, store, event, progress=_progress)
+        except (OSError, ValueError) as exc:
+            failed += 1
+            print(f"  FAILED: {exc} (the event's stored rows are unchanged)", file=sys.stderr)
+            continue
+        m, f, e, w = rep.manifest, rep.faces, rep.embeddings, rep.written
+        print(
+            f"  {len(m.photos)} photos ({m.new} new, {m.changed} changed, {m.unchanged} unchanged, {m.removed} removed), "
+            f"{len(m.skipped) + len(f.skipped)} skipped; {len(f.faces)} faces ({f.detected_photos} photos detected, "
+            f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors "
+            f"[{', '.join(f'{k} {v:.1f}s' for k, v in rep.seconds.items())}]"
+        )
+        for s in [*m.skipped, *f.skipped]:
+            print(f"    skipped {s.relpath}: {s.reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_find(args) -> int:
+    settings, store = _store(_settings(args))
+    from face_pipeline.lib.report import matches_text, write_html_report
+    from face_pipeline.lib.search import find_person
+
+    result = find_person(
+        settings, store, args.references, k=args.k, threshold=args.threshold, events=args.event or None,
+        model_id=args.model, face_index=args.face_index,
+    )
+    print(matches_text(result))
+    if not args.no_html:
+        path = write_html_report(settings, result, Path(args.html) if args.html else None)
+        print(f"report: {path}")
+    return 0
+
+
+def cmd_events(args) -> int:
+    settings, store = _store(_settings(args))
+    rows = store.event_summaries()
+    folders, invalid = list_event_folders(settings.photos_root)
+    known = {r["event"] for r in rows}
+    print(f"{'event':<24}{'photos':>8}{'faces':>8}{'skipped':>9}  serving model")
+    for r in rows:
+        print(f"{r['event']:<24}{r['photos']:>8}{r['faces']:>8}{r['skipped']:>9}  {r['serving_model']}")
+    for f in folders:
+        if f not in known:
+            print(f"{f:<24}{'-':>8}{'-':>8}{'-':>9}  (folder not ingested yet)")
+    for f in invalid:
+        print(f"{f:<24}  invalid event name, ignored")
+    return 0
+
+
+def cmd_db(args) -> int:
+    settings = _settings(args)
+    from face_pipeline.runtime import prepare
+
+    rt = prepare(settings, with_dagster=False)
+    from face_pipeline.lib.store import VectorStore
+
+    store = VectorStore(rt.dsn)
+    if args.action == "migrate":
+        applied = store.migrate()
+        print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+        return 0
+    print(f"database: {redact_dsn(rt.dsn)} ({'embedded, ' + str(settings.embedded_pg_dir) if rt.embedded else 'external'})")
+    migrations = store.applied_migrations()
+    print(f"migrations applied: {', '.join(name for _, name, _ in migrations) or 'none (run: face-pipeline db migrate)'}")
+    if migrations:
+        for table, n in store.counts().items():
+            print(f"  {table:<14}{n:>10}")
+    return 0
+
+
+def _dagster_instance():
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def prepare_demo_photos(settings: Settings) -> list[str]:
+    """A demo photos root built from ../shared/datasets (copied under DATA_DIR, never into the repo)."""
+    shared = _shared_dir() / "datasets"
+    if not shared.is_dir():
+        raise CliError(f"no photos: {settings.photos_root} has no event folders and {shared} is absent; "
+                       "put photos in <photos root>/<event>/ or set FACE_PIPELINE_PHOTOS_ROOT")
+    import csv
+
+    made = []
+    celeb = shared / "celeb_scenes_dev"
+    dest = settings.photos_root / "celeb-scenes"
+    if celeb.is_dir() and not dest.exists():
+        with open(celeb / "labels.csv", newline="") as fh:
+            for row in csv.DictReader(fh):
+                target = dest / row["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(celeb / row["path"], target)
+        made.append("celeb-scenes")
+    couples = shared / "wider_face_val_groups" / "WIDER_val" / "images" / "19--Couple"
+    dest = settings.photos_root / "wider-couples"
+    if couples.is_dir() and not dest.exists():
+        dest.mkdir(parents=True)
+        for src in sorted(couples.glob("*.jpg"))[:20]:
+            shutil.copy2(src, dest / src.name)
+        made.append("wider-couples")
+    return made
+
+
+def cmd_demo(args) -> int:
+    settings = _settings(args)
+    if not list_event_folders(settings.photos_root)[0]:
+        made = prepare_demo_photos(settings)
+        print(f"demo photos root {settings.photos_root}: created events {made} from {_shared_dir() / 'datasets'}")
+    from face_pipeline.runtime import prepare
+
+    rt = prepare(settings)
+    settings = rt.settings
+    print(f"database: {redact_dsn(rt.dsn)} ({'embedded' if rt.embedded else 'external'}); "
+          f"Dagster storage: {redact_dsn(rt.dagster_url)}; DAGSTER_HOME={rt.dagster_home}")
+    from face_pipeline.lib.store import VectorStore
+
+    applied = VectorStore(rt.dsn).migrate()
+    if applied:
+        print(f"migrations applied: {', '.join(applied)}")
+    from face_pipeline.definitions import defs
+
+    definitions = defs()
+    instance = _dagster_instance()
+    events, invalid = list_event_folders(settings.photos_root)
+    for name in invalid:
+        print(f"skipping folder {name!r}: not a valid event name")
+    instance.add_dynamic_partitions("events", [e for e in events if not instance.has_dynamic_partition("events", e)])
+    job = definitions.resolve_job_def("ingest_event")
+    for event in events:
+        t0 = time.perf_counter()
+        res = job.execute_in_process(partition_key=event, instance=instance, raise_on_error=False,
+                                     run_config=QUIET_RUN,
+                                     tags={"face_pipeline/event": event, "face_pipeline/trigger": "demo"})
+        mats = {
+            e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in res.get_asset_materialization_events()
+        }
+        if not res.success:
+            print(f"event {event}: ingest run {res.run_id} FAILED (see the Dagster UI)", file=sys.stderr)
+            continue
+        v = mats.get("face_vectors", {})
+        c = mats.get("face_crops", {})
+        print(f"event {event}: {v['photos'].value} photos, {v['faces'].value} faces, {v['vectors'].value} vectors "
+              f"({c['ms_per_detected_photo'].value} ms/photo detect) in {time.perf_counter() - t0:.1f}s, run {res.run_id[:8]}")
+    reference = Path(args.reference) if args.reference else _shared_dir() / DEMO_REFERENCE_REL
+    if not reference.is_file():
+        print(f"no reference picture at {reference}; run `face-pipeline find PHOTO` with one")
+        return 0
+    find_job = definitions.resolve_job_def("find_person_job")
+    report = settings.reports_dir / "demo_find_person.html"
+    res = find_job.execute_in_process(
+        instance=instance, raise_on_error=False,
+        run_config={**QUIET_RUN, "ops": {"choose_reference_face": {"config": {
+            "reference_images": [str(reference)], "k": 20, "report_path": str(report)}}}},
+    )
+    if not res.success:
+        print(f"find_person run {res.run_id} failed", file=sys.stderr)
+        return 1
+    from face_pipeline.lib.report import matches_text
+
+    print(matches_text(res.output_for_node("search_face_vectors")))
+    print(f"report: {report}")
+    print("next: `face-pipeline ui` opens the Dagster UI on the same database")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from face_pipeline.runtime import PROJECT_DIR, prepare
+
+    rt = prepare(_settings(args))
+    print(f"database: {redact_dsn(rt.dsn)}; DAGSTER_HOME={rt.dagster_home}; UI on http://{args.host}:{args.port}")
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_DIR / "workspace.yaml"),
+           "--host", args.host, "--port", str(args.port)]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_DIR)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
+
+
+def cmd_reembed(args) -> int:
+    settings, store = _store(_settings(args))
+    from face_pipeline.lib.ingest import ingest_event
+    from face_pipeline.lib.maintenance import active_model_ids, stale_events
+
+    model_id, detector_model = active_model_ids(settings)
+    stale = stale_events(settings, store)
+    print(f"active models: detector {detector_model}, embedder {model_id}; {len(stale)} stale event(s): {stale}")
+    if args.dry_run:
+        return 0
+    for event in stale[: args.batch or None]:
+        rep = ingest_event(settings, store, event, progress=_progress)
+        print(f"  {event}: {rep.written.vectors} vectors of {rep.embeddings.model_id}")
+    return 0
+
+
+def cmd_prune_models(args) -> int:
+    settings, store = _store(_settings(args))
+    from face_pipeline.lib.maintenance import old_vector_counts, prune_old_vectors
+
+    counts = old_vector_counts(settings, store)
+    if not counts:
+        print("no old vectors: every stored vector is of the active model or still serves an event")
+        return 0
+    for model, n in counts.items():
+        print(f"  {model}: {n} vectors no event serves")
+    if not args.yes:
+        print("dry run: add --yes to delete them")
+        return 0
+    print(f"deleted: {prune_old_vectors(settings, store)}")
+    return 0
+
+
+def cmd_delete_event(args) -> int:
+    event = validate_event_name(args.event)
+    settings, store = _store(_settings(args))
+    if not args.yes:
+        rows = [r for r in store.event_summaries() if r["event"] == event]
+        print(f"would delete event {event}: {rows[0]['photos'] if rows else 0} photos, "
+              f"{rows[0]['faces'] if rows else 0} faces, their vectors, crops and stage files; add --yes")
+        return 0
+    counts = store.delete_event(event)
+    for folder in (settings.crops_dir / event, settings.stage_dir / event):
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        from face_pipeline.runtime import prepare
+
+        prepare(settings)
+        instance = _dagster_instance()
+        if instance.has_dynamic_partition("events", event):
+            instance.delete_dynamic_partition("events", event)
+    except Exception as exc:  # the Dagster partition is cosmetic; the data is gone either way
+        print(f"note: could not remove the Dagster partition: {exc}", file=sys.stderr)
+    print(f"deleted event {event}: {counts}; its photo folder was left untouched")
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env_help = "\n".join(f"  FACE_PIPELINE_{k:<17} {v[1]} (default: {v[0] or 'empty'})" for k, v in VARIABLES.items())
+    p = argparse.ArgumentParser(
+        prog="face-pipeline", description="Find every photo of a person among event photos.",
+        epilog="settings (environment variables):\n" + env_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--photos-root", help="overrides FACE_PIPELINE_PHOTOS_ROOT")
+    p.add_argument("--data-dir", help="overrides FACE_PIPELINE_DATA_DIR")
+    p.add_argument("--detector", help="overrides FACE_PIPELINE_DETECTOR")
+    p.add_argument("--embedder", help="overrides FACE_PIPELINE_EMBEDDER")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo", help="set up demo photos, run the ingest job and a lookup")
+    s.add_argument("--reference", help="reference picture (default: an LFW photo of Joe Biden from ../shared)")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("ingest", help="ingest event folders")
+    s.add_argument("events", nargs="*", help="event names (default: every folder under the photos root)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("find", help="find the photos a person is in")
+    s.add_argument("references", nargs="+", help="reference picture(s) of one person")
+    s.add_argument("-k", type=int, default=50, help="at most this many photos (default 50)")
+    s.add_argument("--threshold", type=float, help="distance cut-off (default: the model's calibrated one)")
+    s.add_argument("--event", action="append", help="limit to this event (repeatable)")
+    s.add_argument("--model", help="search only vectors of this model id")
+    s.add_argument("--face-index", type=int, help="which face of the reference (0 = largest)")
+    s.add_argument("--html", help="where to write the HTML report (default DATA_DIR/reports/find_person.html)")
+    s.add_argument("--no-html", action="store_true")
+    s.set_defaults(func=cmd_find)
+
+    s = sub.add_parser("events", help="list events")
+    s.set_defaults(func=cmd_events)
+
+    s = sub.add_parser("db", help="database status or migrations")
+    s.add_argument("action", choices=["status", "migrate"])
+    s.set_defaults(func=cmd_db)
+
+    s = sub.add_parser("ui", help="start the Dagster UI (webserver + daemon)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3000)
+    s.set_defaults(func=cmd_ui)
+
+    s = sub.add_parser("reembed", help="re-run events whose vectors come from another model")
+    s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--batch", type=int, default=0, help="at most this many events (0 = all)")
+    s.set_defaults(func=cmd_reembed)
+
+    s = sub.add_parser("prune-models", help="delete vectors of models no event serves any more")
+    s.add_argument("--yes", action="store_true")
+    s.set_defaults(func=cmd_prune_models)
+
+    s = sub.add_parser("delete-event", help="forget an event: rows, vectors, crops, stage files")
+    s.add_argument("event")
+    s.add_argument("--yes", action="store_true")
+    s.set_defaults(func=cmd_delete_event)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from face_pipeline.lib.detectors import UnknownModel
+    from face_pipeline.lib.embedded_postgres import EmbeddedPostgresError
+    from face_pipeline.lib.events import EventFolderMissing, InvalidEventName
+    from face_pipeline.lib.images import PhotoRejected
+    from face_pipeline.lib.model_files import ModelFilesMissing
+    from face_pipeline.lib.search import LookupError_
+    from face_pipeline.lib.store import DatabaseUnavailable, MigrationError
+
+    try:
+        return args.func(args)
+    except (CliError, InvalidEventName, EventFolderMissing, LookupError_, DatabaseUnavailable, MigrationError,
+            UnknownModel, ModelFilesMissing, EmbeddedPostgresError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except PhotoRejected as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

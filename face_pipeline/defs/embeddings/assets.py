@@ -1,0 +1,49 @@
+"""face_embeddings: one identity vector per face, from the active embedder."""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+
+from face_pipeline.defs.models import embedder_code_version
+from face_pipeline.defs.observability import progress_logger
+from face_pipeline.defs.partitions import events_partitions
+from face_pipeline.defs.resources import FacePipeline
+from face_pipeline.lib.ingest import embed_faces, load_faces
+from face_pipeline.lib.settings import Settings
+
+
+@dg.asset(
+    partitions_def=events_partitions,
+    # One run per event: a failed event never marks others failed or half-written.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    group_name="face_search",
+    # CPU-bound steps share one pool (limit in dagster.yaml): each already uses every core.
+    pool="face_pipeline_cpu",
+    kinds={"python", "numpy"},
+    deps=["face_crops"],
+    code_version=embedder_code_version(Settings.from_env()),
+    description="One identity vector per face crop (dlib ResNet 128-d by default), staged in "
+    "DATA_DIR/stage/<event>/vectors.npz until face_vectors writes them to pgvector.",
+)
+def face_embeddings(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
+    settings = pipeline.settings()
+    t0 = time.perf_counter()
+    faces = load_faces(settings, context.partition_key)
+    emb = embed_faces(settings, faces, progress=progress_logger(context, "embedding faces"))
+    seconds = time.perf_counter() - t0
+    norms = np.linalg.norm(emb.vectors, axis=1) if len(emb.vectors) else np.zeros(0)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(emb.face_ids),
+            "vectors": len(emb.face_ids),
+            "embedded": emb.embedded,
+            "reused": emb.reused,
+            "model_id": emb.model_id,
+            "dimension": int(emb.vectors.shape[1]) if emb.vectors.ndim == 2 else 0,
+            "mean_norm": float(norms.mean()) if len(norms) else 0.0,
+            "seconds": round(seconds, 3),
+            "ms_per_embedded_face": round(1000 * emb.seconds_embed / max(1, emb.embedded), 1),
+        }
+    )

@@ -1,0 +1,92 @@
+"""find_person: the on-demand "find me" lookup, as an op job with a Config.
+
+Three ops, the same library steps as `face-pipeline find`, so both give the same answers:
+reference picture(s) -> chosen face; embed with each event's serving model + pgvector query +
+one row per photo; report (markdown table with thumbnails, and a self-contained HTML page).
+"""
+
+
+from dataclasses import dataclass
+
+import dagster as dg
+from pydantic import Field
+
+from face_pipeline.defs.resources import FacePipeline
+from face_pipeline.lib.report import matches_markdown, matches_text, write_html_report
+from face_pipeline.lib.search import (
+    FindResult,
+    ReferenceFace,
+    load_references,
+    resolve_serving_models,
+    search_with_references,
+)
+
+
+class FindPersonConfig(dg.Config):
+    reference_images: list[str] = Field(description="path(s) of reference picture(s) of one person")
+    k: int = Field(default=50, description="at most this many photos")
+    threshold: float | None = Field(default=None, description="distance cut-off; default: the model's calibrated one")
+    events: list[str] | None = Field(default=None, description="limit to these events (default: all)")
+    model_id: str | None = Field(default=None, description="search only vectors of this model")
+    face_index: int | None = Field(default=None, description="which face of the reference (0 = largest)")
+    report_path: str | None = Field(default=None, description="where to write the HTML page")
+
+
+@dataclass
+class LookupRequest:
+    references: list[ReferenceFace]
+    config: dict
+
+
+@dg.op(description="Decode the reference picture(s), detect faces and choose the one to search for.")
+def choose_reference_face(context: dg.OpExecutionContext, config: FindPersonConfig, pipeline: FacePipeline) -> LookupRequest:
+    settings = pipeline.settings()
+    try:
+        refs = load_references(settings, config.reference_images, face_index=config.face_index)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    for r in refs:
+        context.log.info(f"{r.path}: searching for face {r.chosen_index} of {r.faces_found} at {r.face.box}")
+    return LookupRequest(refs, config.model_dump())
+
+
+@dg.op(description="Embed the face with each serving model, query pgvector, keep each photo's best face.")
+def search_face_vectors(context: dg.OpExecutionContext, request: LookupRequest, pipeline: FacePipeline) -> FindResult:
+    cfg = request.config
+    store = pipeline.store()
+    try:
+        groups = resolve_serving_models(store, cfg["events"], cfg["model_id"])
+        result = search_with_references(
+            store, request.references, groups, k=cfg["k"], threshold=cfg["threshold"],
+            events_limited=bool(cfg["events"]),
+        )
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(f"{len(result.matches)} photo(s) within threshold {result.threshold:g} "
+                     f"({result.faces_considered} candidate faces)")
+    return result
+
+
+@dg.op(description="Report the ranked photos: markdown table with thumbnails and an HTML page.")
+def report_matches(context: dg.OpExecutionContext, result: FindResult, pipeline: FacePipeline) -> str:
+    settings = pipeline.settings()
+    report_cfg = context.run.run_config.get("ops", {}).get("choose_reference_face", {}).get("config", {})
+    path = write_html_report(settings, result, report_cfg.get("report_path"), title="find_person")
+    context.log.info("\n" + matches_text(result))
+    context.add_output_metadata(
+        {
+            "photos_found": len(result.matches),
+            "threshold": result.threshold,
+            "models": ", ".join(result.models),
+            "matches": dg.MetadataValue.md(matches_markdown(settings, result)),
+            "report": dg.MetadataValue.path(str(path)),
+        }
+    )
+    return str(path)
+
+
+@dg.job(description="Find the photos one person is in, from reference picture(s). "
+        "Config: reference_images, k, threshold, events, model_id, face_index.",
+        tags={"face_pipeline/kind": "lookup"})
+def find_person_job():
+    report_matches(search_face_vectors(choose_reference_face()))

@@ -1,0 +1,46 @@
+"""Model changes: which events need re-embedding, and removing old vectors (an explicit step)."""
+
+from __future__ import annotations
+
+from face_pipeline.lib.detectors import get_detector
+from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.store import VectorStore
+
+
+def active_model_ids(settings: Settings) -> tuple[str, str]:
+    """(embedder model_id, detector model_id) of the active settings."""
+    return get_embedder(settings.embedder).model_id, get_detector(settings.detector).model_id
+
+
+def stale_events(settings: Settings, store: VectorStore) -> list[str]:
+    """Events whose serving vectors were not made by the active detector and embedder."""
+    model_id, detector_model = active_model_ids(settings)
+    return store.stale_events(model_id, detector_model)
+
+
+def prune_old_vectors(settings: Settings, store: VectorStore, model_id: str | None = None) -> dict[str, int]:
+    """Delete vectors of models that no event serves from any more (all old models by default).
+
+    Never silent: the CLI's `prune-models` lists what it would delete unless --yes is given.
+    """
+    active, _ = active_model_ids(settings)
+    with store.connect() as conn:
+        models = [r[0] for r in conn.execute(
+            "SELECT DISTINCT model_id FROM face_vectors WHERE model_id <> %s ORDER BY 1", (active,)
+        ).fetchall()]
+    targets = [model_id] if model_id else models
+    return {m: store.prune_model(m) for m in targets}
+
+
+def old_vector_counts(settings: Settings, store: VectorStore) -> dict[str, int]:
+    active, _ = active_model_ids(settings)
+    with store.connect() as conn:
+        rows = conn.execute(
+            """SELECT v.model_id, count(*) FROM face_vectors v
+               WHERE v.model_id <> %s AND NOT EXISTS (
+                   SELECT 1 FROM event_models e WHERE e.event = v.event AND e.model_id = v.model_id AND e.serving)
+               GROUP BY 1 ORDER BY 1""",
+            (active,),
+        ).fetchall()
+    return dict(rows)
