@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,14 @@ def pg_server(tmp_path_factory):
     """A real PostgreSQL with pgvector, started by the tests (embedded, Unix socket only)."""
     from face_pipeline.lib import embedded_postgres
 
-    pg_dir = tmp_path_factory.mktemp("pg") / "data"
-    server = embedded_postgres.start(pg_dir)
+    # Not under pytest's tmp dir: as root, pgserver runs PostgreSQL as a `pgserver` user, which
+    # must be able to traverse the parent folders (pytest's are private to root).
+    parent = Path(tempfile.mkdtemp(prefix="face_pipeline_test_pg_"))
+    parent.chmod(0o755)
+    server = embedded_postgres.start(parent / "data")
     yield server
+    embedded_postgres.stop(parent / "data")
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

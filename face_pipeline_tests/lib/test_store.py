@@ -1,0 +1,84 @@
+"""The vector store on the real embedded PostgreSQL + pgvector."""
+
+import numpy as np
+import pytest
+
+from face_pipeline.lib.store import (
+    DatabaseUnavailable,
+    EventWrite,
+    FaceRow,
+    PhotoRow,
+    VectorStore,
+    face_id_for,
+)
+
+
+def _write(event, model_id="dlib-resnet-v1", photos=("p1", "p2"), faces_per_photo=2, seed=0, dim=128):
+    rng = np.random.default_rng(seed)
+    photo_rows = [PhotoRow(pid, f"{pid}.jpg", 100, 640, 480, None, faces_per_photo) for pid in photos]
+    faces = [
+        FaceRow(face_id_for(event, pid, "dlib-hog-up1", i), pid, i, (10 * i, 10, 10 * i + 50, 60), 1.0,
+                [0.0] * 10, f"crops/{event}/{pid}/{i:03d}.png")
+        for pid in photos for i in range(faces_per_photo)
+    ]
+    vectors = rng.standard_normal((len(faces), dim)).astype(np.float32) * 0.1
+    return EventWrite(event, "dlib-hog-up1", model_id, photo_rows, faces, vectors,
+                      skipped=[("bad.jpg", "corrupt", "bad.jpg: image data is corrupt")])
+
+
+def test_migrations_are_recorded_and_idempotent(store):
+    assert store.migrate() == []
+    names = [name for _, name, _ in store.applied_migrations()]
+    assert names[:3] == ["001_extensions.sql", "002_photos_faces_vectors.sql", "003_hnsw_indexes.sql"]
+
+
+def test_replace_event_is_idempotent_and_exact_search_finds_the_vector(store):
+    w = _write("crabweek")
+    s1 = store.replace_event(w)
+    ids1 = [m.face_id for m in store.search_faces(w.vectors[0], model_id=w.model_id, dim=128, metric="l2", limit=100)]
+    s2 = store.replace_event(_write("crabweek"))
+    ids2 = [m.face_id for m in store.search_faces(w.vectors[0], model_id=w.model_id, dim=128, metric="l2", limit=100)]
+    assert (s1.photos, s1.faces, s1.vectors, s1.skipped) == (2, 4, 4, 1)
+    assert s2.photos_removed == 0
+    assert sorted(ids1) == sorted(ids2) and len(ids1) == 4
+    assert store.counts() == {"photos": 2, "faces": 4, "face_vectors": 4, "skipped_files": 1}
+    best = store.search_faces(w.vectors[2], model_id=w.model_id, dim=128, metric="l2", events=["crabweek"], limit=1)[0]
+    assert best.face_id == w.faces[2].face_id and best.distance == pytest.approx(0.0, abs=1e-5)
+    assert store.skipped_files("crabweek") == [("bad.jpg", "corrupt", "bad.jpg: image data is corrupt")]
+
+
+def test_removed_photo_disappears_and_other_events_are_untouched(store):
+    store.replace_event(_write("a"))
+    store.replace_event(_write("b"))
+    s = store.replace_event(_write("a", photos=("p1",)))
+    assert s.photos_removed == 1
+    assert store.counts()["photos"] == 3
+    assert {r["event"]: r["photos"] for r in store.event_summaries()} == {"a": 1, "b": 2}
+
+
+def test_two_models_side_by_side_and_serving_switch(store):
+    store.replace_event(_write("a", model_id="dlib-resnet-v1"))
+    assert store.serving_models() == {"a": "dlib-resnet-v1"}
+    store.replace_event(_write("a", model_id="other-model", dim=64, seed=1))
+    assert store.serving_models() == {"a": "other-model"}
+    assert store.counts()["face_vectors"] == 8  # old vectors kept until pruned
+    assert store.stale_events("dlib-resnet-v1", "dlib-hog-up1") == ["a"]
+    assert store.prune_model("dlib-resnet-v1") == 4
+    assert store.counts()["face_vectors"] == 4
+    assert store.prune_model("other-model") == 0  # never deletes what an event serves from
+
+
+def test_delete_event(store):
+    store.replace_event(_write("a"))
+    store.replace_event(_write("b"))
+    assert store.delete_event("a") == {"vectors": 4, "faces": 4, "photos": 2, "skipped": 1}
+    assert store.serving_models() == {"b": "dlib-resnet-v1"}
+
+
+def test_database_down_gives_a_clear_error_without_the_password(tmp_path):
+    dead = VectorStore(f"postgresql://alice:topsecret@/nodb?host={tmp_path}&port=1", connect_timeout=2)
+    with pytest.raises(DatabaseUnavailable) as exc:
+        with dead.connect():
+            pass
+    assert "cannot connect to PostgreSQL" in str(exc.value)
+    assert "topsecret" not in str(exc.value)
