@@ -27,11 +27,38 @@ except Exception:  # pragma: no cover - depends on the environment
 
 # Truncated files must fail loudly, never be padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow's own bomb guard (89 M pixels warns, 179 M raises) would override
+# FACE_PIPELINE_MAX_IMAGE_PIXELS: it could not be raised above 179 M, and between 89 M and the
+# default 120 M its warning escaped as an unexpected exception. Every untrusted image goes through
+# `decode_photo` (or ingest's header probe, which calls it for oversized images), and both enforce
+# the setting from the header, before any pixel is decoded.
+Image.MAX_IMAGE_PIXELS = None
+
+#: Files larger than this are refused before they are read into memory (no photo is this large; a
+#: multi-gigabyte `.jpg` is a disk image or a video that would otherwise exhaust memory).
+MAX_FILE_BYTES = 1 << 30
 
 IMAGE_SUFFIXES = {
     ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
 }
 HEIC_SUFFIXES = {".heic", ".heif"}
+
+
+#: Every reason code a skipped file can carry (RELIABILITY.md lists what each means to a user).
+SKIP_REASONS = {
+    "empty_file", "truncated", "corrupt", "not_an_image", "too_many_pixels", "too_large",
+    "file_too_large", "heic_unsupported", "unreadable", "broken_symlink", "symlink_outside",
+    "symlink_dir", "not_a_file", "bad_file_name", "duplicate", "detect_failed", "missing",
+}
+
+
+def printable_path(rel: str) -> str:
+    """A path that PostgreSQL and JSON accept: bytes that are not UTF-8 are shown as \\xNN."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 class PhotoRejected(Exception):
@@ -87,13 +114,28 @@ def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
     skipped: list[Skipped] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in list(dirnames):
+            if (Path(dirpath) / name).is_symlink():
+                dirnames.remove(name)  # os.walk would not descend; say so instead of staying silent
+                rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
+                skipped.append(Skipped(rel, "symlink_dir", f"{rel}: symbolic link to a folder; not followed"))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             rel = path.relative_to(folder).as_posix()
+            if printable_path(rel) != rel:
+                rel = printable_path(rel)
+                skipped.append(
+                    Skipped(rel, "bad_file_name", f"{rel}: file name is not valid UTF-8; rename the file to include it")
+                )
+                continue
             if path.is_symlink():
-                target = path.resolve()
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):  # a symlink loop
+                    skipped.append(Skipped(rel, "broken_symlink", f"{rel}: symbolic link loop"))
+                    continue
                 if not target.exists():
                     skipped.append(Skipped(rel, "broken_symlink", f"{rel}: broken symbolic link"))
                     continue
@@ -121,6 +163,11 @@ def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
 
 
 def read_bytes(photo: PhotoFile) -> bytes:
+    if photo.size_bytes > MAX_FILE_BYTES:
+        raise PhotoRejected(
+            "file_too_large",
+            f"{photo.relpath}: {photo.size_bytes:,} bytes is larger than any photo ({MAX_FILE_BYTES:,} bytes at most)",
+        )
     try:
         with open(photo.path, "rb") as fh:
             data = fh.read()
@@ -174,6 +221,21 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
+def work_scale(width: int, height: int, max_side: int) -> float:
+    """How much to shrink a photo before detection (1.0 = not at all).
+
+    Photos up to 2:1 are shrunk to `max_side` on their longest side. Wider ones (panoramas) get
+    the same pixel budget, max_side x max_side / 2, instead: shrinking a 24000 x 1200 panorama to
+    2400 x 120 would leave its faces a few pixels tall, whereas the budget keeps them detectable
+    while memory stays bounded.
+    """
+    longest = max(width, height, 1)
+    if longest <= max_side:
+        return 1.0
+    budget = max_side * max_side / 2
+    return min(1.0, max(max_side / longest, (budget / max(1, width * height)) ** 0.5))
+
+
 def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -> DecodedPhoto:
     """Decode bytes to an oriented RGB array, downscaled to at most `max_side` for detection.
 
@@ -201,17 +263,21 @@ def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -
                 orientation = int(img.getexif().get(0x0112, 1))
             except Exception:
                 orientation = 1
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)  # animated GIF/WebP: the first frame is the photo
-            longest = max(width, height)
-            if fmt == "JPEG" and longest > max_side:
-                img.draft("RGB", (max(1, width * max_side // longest), max(1, height * max_side // longest)))
+            # Animated GIF/WebP: the first frame is the photo, and open() is positioned on it.
+            # (`n_frames` would walk every frame of a 100 000-frame GIF just to count them.)
+            factor = work_scale(width, height, max_side)
+            if fmt == "JPEG" and factor < 1:
+                # Decode straight at 1/2, 1/4 or 1/8 scale: a panorama never exists at full size.
+                img.draft("RGB", (max(1, int(width * factor)), max(1, int(height * factor))))
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            try:
+                img = ImageOps.exif_transpose(img) or img
+            except Exception:  # a damaged EXIF block: show the pixels as stored
+                orientation = 1
             img = _to_rgb(img)
     except PhotoRejected:
         raise
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PhotoRejected("too_many_pixels", f"{relpath}: refused as a decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         if suffix in HEIC_SUFFIXES and not HEIC_SUPPORTED:
@@ -219,19 +285,21 @@ def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -
                 "heic_unsupported", f"{relpath}: HEIC photo; install face_pipeline[heic] (pillow-heif) to read it"
             ) from exc
         raise PhotoRejected("not_an_image", f"{relpath}: not a readable image (unknown format or corrupt header)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        text = str(exc)
-        reason = "truncated" if "truncated" in text or isinstance(exc, EOFError) else "corrupt"
-        raise PhotoRejected(reason, f"{relpath}: image data is {reason} ({text})") from exc
     except MemoryError as exc:
         raise PhotoRejected("too_large", f"{relpath}: not enough memory to decode") from exc
+    except Exception as exc:
+        # Decoders of damaged files raise almost anything (OSError, SyntaxError, struct.error,
+        # IndexError, ZeroDivisionError ...): each is this file's problem, never the event's.
+        text = str(exc) or type(exc).__name__
+        truncated = "truncated" in text.lower() or isinstance(exc, EOFError)
+        reason = "truncated" if truncated else "corrupt"
+        raise PhotoRejected(reason, f"{relpath}: image data is {reason} ({text})") from exc
 
     # EXIF orientations 5-8 rotate by 90 degrees: the oriented full size swaps width and height.
     full_w, full_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     ow, oh = img.size
-    longest_now = max(ow, oh)
-    if longest_now > max_side:
-        factor = max_side / longest_now
+    factor = work_scale(ow, oh, max_side)
+    if factor < 1:
         img = img.resize((max(1, round(ow * factor)), max(1, round(oh * factor))), Image.Resampling.BILINEAR)
     rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     scale = rgb.shape[1] / full_w if full_w else 1.0

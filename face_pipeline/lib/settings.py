@@ -102,11 +102,22 @@ def redact_dsn(dsn: str) -> str:
     # key=value style DSNs ("host=... password=...")
     import re
 
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", out)
+    # The value may be quoted and hold spaces (password='a b'), or be a URL query parameter.
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", out)
 
 
 def make_private_dir(path: Path) -> Path:
-    """Create a folder readable by the owner only: crops and stage files are photos of people."""
+    """Create a folder readable by the owner only: crops and stage files are photos of people.
+
+    Missing parents are created owner-only too (`mkdir(parents=True)` would give them the umask's
+    0755, so DATA_DIR/crops would list every event to every user of the machine).
+    """
+    for parent in reversed(path.parents):
+        if not parent.exists():
+            try:
+                parent.mkdir(mode=0o700)
+            except FileExistsError:
+                pass
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         os.chmod(path, 0o700)

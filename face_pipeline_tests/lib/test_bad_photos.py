@@ -1,0 +1,259 @@
+"""Issue #6, item 1: bad photos never stop an event.
+
+One event holds every bad or unusual file at once, next to good photos; the run must finish, the
+good photos must be processed (faces found as a person sees them) and every bad file must appear in
+`skipped_files` (and in the write's `skipped` list, which the asset's metadata shows) with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from face_pipeline.lib import images
+from face_pipeline.lib.detectors import find_faces, get_detector
+from face_pipeline.lib.images import PhotoRejected, decode_photo, read_bytes, scan_event_folder
+from face_pipeline.lib.settings import Settings
+from face_pipeline_tests.conftest import needs_datasets
+from face_pipeline_tests.lib.reliability_inputs import (
+    bad_photos,
+    decompression_bomb_png,
+    encode,
+    event_rows,
+    face_image,
+    heic,
+    ingest_event,
+    jpeg_claiming_size,
+    panorama_with_face,
+)
+
+pytestmark = needs_datasets
+
+IS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+def bad_event(settings, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = settings.photos_root / "bad-photos"
+    folder.mkdir()
+    cases = bad_photos(outside)
+    for case in cases:
+        case.make(folder / case.name)
+    if not IS_ROOT:  # root reads any file; test_unreadable_file_as_another_user covers root
+        (folder / "unreadable.jpg").write_bytes(encode(face_image(12), "JPEG"))
+        os.chmod(folder / "unreadable.jpg", 0)
+    yield folder, cases
+    if not IS_ROOT:
+        os.chmod(folder / "unreadable.jpg", 0o600)
+
+
+def test_every_bad_photo_is_reported_and_the_rest_of_the_event_is_processed(settings, store, bad_event):
+    folder, cases = bad_event
+    manifest, faces, _, write, summary = ingest_event(settings, store, "bad-photos")
+
+    rows = event_rows(store, "bad-photos")
+    faces_by_path = {path: count for _, path, count in rows["photos"]}
+    skipped = dict(rows["skipped"])
+    outcome = {}
+    for case in cases:
+        rel = images.printable_path(case.name)
+        if rel in faces_by_path:
+            outcome[case.name] = "face" if faces_by_path[rel] > 0 else "processed"
+        else:
+            outcome[case.name] = skipped.get(rel, "LOST")
+    expected = {case.name: case.expect for case in cases}
+    assert outcome == expected
+    if not IS_ROOT:
+        assert skipped["unreadable.jpg"] == "unreadable"
+
+    # Nothing lost: every file in the folder is either a photo row or a skipped row.
+    assert len(rows["photos"]) + len(rows["skipped"]) == len(cases) + (0 if IS_ROOT else 1)
+    # The write's skipped list (what the asset's metadata shows) is what the table holds.
+    assert {(p, r) for p, r, _ in write.skipped} == rows["skipped"]
+    assert summary.skipped == len(rows["skipped"])
+    # Every skip has a reason code from the documented set and a message naming the file.
+    for path, reason, message in write.skipped:
+        assert reason in images.SKIP_REASONS
+        assert path in message
+    # One vector per stored face.
+    assert len(rows["faces"]) == len(rows["vectors"]) == sum(faces_by_path.values()) > 0
+
+
+def test_exif_rotated_photo_is_searched_as_a_person_sees_it(settings, store, tmp_path):
+    """The stored pixels lie on their side; EXIF says 'rotate 90'. The face must be found, in the
+    coordinates of the upright photo (250 wide x 210 high after the crop)."""
+    from face_pipeline_tests.lib.reliability_inputs import rotated_with_exif
+
+    folder = settings.photos_root / "rotated"
+    folder.mkdir()
+    upright = face_image(10).crop((0, 20, 250, 230))
+    (folder / "rotated.jpg").write_bytes(rotated_with_exif(upright))
+    manifest, faces, *_ = ingest_event(settings, store, "rotated")
+    (photo,) = manifest.photos
+    assert (photo.width, photo.height) == (250, 210)
+    (face,) = faces.faces
+    left, top, right, bottom = face.box
+    assert 0 <= left < right <= 250 and 0 <= top < bottom <= 210
+    assert abs((left + right) / 2 - 125) < 30  # centred horizontally, as in the upright photo
+
+
+@pytest.fixture(scope="module")
+def panorama_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pano") / "panorama.jpg"
+    path.write_bytes(panorama_with_face())
+    return path
+
+
+def test_panorama_faces_are_found(panorama_file):
+    """24000 x 1200: shrinking the longest side to 2400 would leave the face 22 px wide (lost)."""
+    photo = decode_photo(panorama_file.read_bytes(), "panorama.jpg", max_pixels=120_000_000, max_side=2400)
+    assert (photo.width, photo.height) == (24000, 1200)
+    assert photo.rgb.shape[0] * photo.rgb.shape[1] <= 2400 * 2400 / 2 * 1.01
+    faces = find_faces(photo.rgb, get_detector("dlib-hog"))
+    assert len(faces) == 1
+    left = faces[0].box[0] / photo.scale
+    assert 8000 <= left <= 8500  # where the face was pasted, in full-size pixels
+
+
+def test_panorama_is_decoded_with_bounded_memory(panorama_file):
+    """Peak memory of the decode, measured in a fresh process: a full decode of 24000 x 1200 RGB
+    needs 86 MB for the pixels alone; the JPEG is decoded at half scale instead."""
+    script = textwrap.dedent(
+        f"""
+        import resource
+        from face_pipeline.lib.images import decode_photo
+        data = open({str(panorama_file)!r}, "rb").read()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        photo = decode_photo(data, "p.jpg", max_pixels=120_000_000, max_side=2400)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) // 1024, photo.rgb.shape)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    grown_mb = int(out.split()[0])
+    assert grown_mb < 60, out
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PhotoRejected) as err:
+        decode_photo(decompression_bomb_png(), "bomb.png", max_pixels=120_000_000, max_side=2400)
+    assert err.value.reason == "too_many_pixels"
+    assert "FACE_PIPELINE_MAX_IMAGE_PIXELS" in err.value.message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # kB: no 400 MB decode
+
+
+def test_pixel_limit_is_a_setting_that_can_be_raised(monkeypatch, tmp_path):
+    """200 M pixels: refused at the default 120 M; accepted once FACE_PIPELINE_MAX_IMAGE_PIXELS
+    is raised to 500 M (Pillow's own 179 M guard must not overrule the setting). 100 M pixels,
+    between Pillow's warning level (89 M) and the default, is accepted and never raises a warning."""
+    header_200m = jpeg_claiming_size(20_000, 10_000)
+    default = Settings.from_env(photos_root=tmp_path, data_dir=tmp_path)
+    with pytest.raises(PhotoRejected) as err:
+        decode_photo(header_200m, "big.jpg", max_pixels=default.max_image_pixels, max_side=2400)
+    assert err.value.reason == "too_many_pixels"
+
+    monkeypatch.setenv("FACE_PIPELINE_MAX_IMAGE_PIXELS", "500000000")
+    raised = Settings.from_env(photos_root=tmp_path, data_dir=tmp_path)
+    assert raised.max_image_pixels == 500_000_000
+    photo = decode_photo(header_200m, "big.jpg", max_pixels=raised.max_image_pixels, max_side=2400)
+    assert (photo.width, photo.height) == (20_000, 10_000)
+
+    photo = decode_photo(jpeg_claiming_size(10_000, 10_000), "100m.jpg", max_pixels=default.max_image_pixels, max_side=2400)
+    assert (photo.width, photo.height) == (10_000, 10_000)
+
+
+def test_heic_without_pillow_heif_is_reported_not_crashed(tmp_path):
+    """HEIC needs the optional extra; without it the file is reported with the install hint."""
+    path = tmp_path / "phone.heic"
+    path.write_bytes(heic(face_image(1)))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["pillow_heif"] = None  # as if the extra were not installed
+        from face_pipeline.lib.images import PhotoRejected, decode_photo
+        try:
+            decode_photo(open({str(path)!r}, "rb").read(), "phone.heic", max_pixels=10**8, max_side=2400)
+        except PhotoRejected as exc:
+            print(exc.reason, "|", exc.message)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    reason, message = out.strip().split(" | ")
+    assert reason == "heic_unsupported"
+    assert "pillow-heif" in message and "phone.heic" in message
+
+
+def test_heic_is_read_when_pillow_heif_is_installed(tmp_path):
+    pytest.importorskip("pillow_heif")
+    assert images.HEIC_SUPPORTED
+    photo = decode_photo(heic(face_image(1)), "phone.heic", max_pixels=10**8, max_side=2400)
+    assert photo.format == "HEIF" and photo.rgb.shape == (250, 250, 3)
+
+
+def _as_user_nobody(fn):
+    """Run fn() in a child process that has dropped root (root reads any file regardless of mode)."""
+    import pickle
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            payload = pickle.dumps(("ok", fn()))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            payload = pickle.dumps(("error", repr(exc)))
+        with os.fdopen(write_end, "wb") as fh:
+            fh.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    status, value = pickle.loads(data)
+    assert status == "ok", value
+    return value
+
+
+def test_unreadable_file_is_reported_with_the_reason(tmp_path_factory):
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="fp-perm-")  # not under pytest's 0700 tmp: 'nobody' must enter it
+    try:
+        os.chmod(base, 0o755)
+        folder = os.path.join(base, "event")
+        os.mkdir(folder, 0o755)
+        with open(os.path.join(folder, "locked.jpg"), "wb") as fh:
+            fh.write(encode(face_image(1), "JPEG"))
+        os.chmod(os.path.join(folder, "locked.jpg"), 0)
+
+        def scan_and_read():
+            from pathlib import Path
+
+            files, skipped = scan_event_folder(Path(folder))
+            outcomes = []
+            for f in files:
+                try:
+                    read_bytes(f)
+                    outcomes.append((f.relpath, "read"))
+                except PhotoRejected as exc:
+                    outcomes.append((f.relpath, exc.reason, exc.message))
+            return outcomes
+
+        outcomes = _as_user_nobody(scan_and_read) if IS_ROOT else scan_and_read()
+        assert outcomes == [("locked.jpg", "unreadable", "locked.jpg: permission denied")]
+    finally:
+        import shutil
+
+        os.chmod(os.path.join(base, "event", "locked.jpg"), 0o600)
+        shutil.rmtree(base)
