@@ -1,0 +1,94 @@
+"""The assets materialise through `materialize(...)` on an ephemeral instance, the lookup job runs
+with config, and a second materialisation changes no ids and no counts."""
+
+import dagster as dg
+import pytest
+
+from face_pipeline.defs.embeddings.assets import face_embeddings
+from face_pipeline.defs.faces.assets import face_crops
+from face_pipeline.defs.ingest.assets import event_photos
+from face_pipeline.defs.lookup.jobs import find_person_job
+from face_pipeline.defs.vectors.assets import face_vectors
+from face_pipeline.defs.vectors.checks import serving_vectors_complete
+from face_pipeline.lib.search import find_person
+from face_pipeline_tests.conftest import lfw_photo, needs_datasets
+from face_pipeline_tests.defs.conftest import pipeline_resource
+
+ASSETS = [event_photos, face_crops, face_embeddings, face_vectors]
+
+
+def _materialize(instance, settings, event):
+    if not instance.has_dynamic_partition("events", event):
+        instance.add_dynamic_partitions("events", [event])
+    return dg.materialize(ASSETS, partition_key=event, instance=instance,
+                          resources={"pipeline": pipeline_resource(settings)})
+
+
+def _metadata(result, asset):
+    [mat] = [m for m in result.asset_materializations_for_node(asset)]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+@needs_datasets
+def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, store, instance):
+    first = _materialize(instance, celeb_settings, "celeb")
+    assert first.success
+    photos = _metadata(first, "event_photos")
+    crops = _metadata(first, "face_crops")
+    vectors = _metadata(first, "face_vectors")
+    assert photos["photos"] == 27 and photos["new"] == 27 and photos["skipped_files"] == 0
+    assert crops["faces"] == vectors["faces"] == vectors["vectors"] >= 40
+    assert crops["faces_preview"].startswith("![faces](data:image/jpeg;base64,")
+    assert vectors["model_id"] == "dlib-resnet-v1"
+    assert all(c.passed for c in first.get_asset_check_evaluations())
+    with store.connect() as conn:
+        ids_before = sorted(r[0] for r in conn.execute("SELECT face_id FROM face_vectors"))
+
+    second = _materialize(instance, celeb_settings, "celeb")
+    assert second.success
+    assert _metadata(second, "event_photos")["unchanged"] == 27
+    assert _metadata(second, "face_crops")["photos_reused"] == 27
+    assert _metadata(second, "face_embeddings")["embedded"] == 0
+    with store.connect() as conn:
+        ids_after = sorted(r[0] for r in conn.execute("SELECT face_id FROM face_vectors"))
+    assert ids_after == ids_before
+    assert store.counts()["faces"] == crops["faces"]
+
+    check = serving_vectors_complete(pipeline_resource(celeb_settings))
+    assert check.passed
+
+    reference = str(lfw_photo("Joseph_Biden", 1))
+    run = find_person_job.execute_in_process(
+        instance=instance, resources={"pipeline": pipeline_resource(celeb_settings)},
+        run_config={"ops": {"choose_reference_face": {"config": {"reference_images": [reference], "k": 10}}}},
+    )
+    assert run.success
+    job_result = run.output_for_node("search_face_vectors")
+    lib_result = find_person(celeb_settings, store, reference, k=10)
+    assert [(m.path, round(m.distance, 5)) for m in job_result.matches] == \
+           [(m.path, round(m.distance, 5)) for m in lib_result.matches]
+    [report_mat] = [e for e in run.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == "report_matches"]
+    assert report_mat is not None
+    assert (celeb_settings.reports_dir / "find_person.html").is_file()
+
+
+@needs_datasets
+def test_find_person_job_fails_clearly_without_a_face(settings, store, instance, tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (120, 160, 200)).save(blank)
+    run = find_person_job.execute_in_process(
+        instance=instance, resources={"pipeline": pipeline_resource(settings)}, raise_on_error=False,
+        run_config={"ops": {"choose_reference_face": {"config": {"reference_images": [str(blank)]}}}},
+    )
+    assert not run.success
+    failure = run.failure_data_for_node("choose_reference_face")
+    assert "no face found" in failure.user_failure_data.description
+
+
+def test_event_photos_fails_clearly_for_a_missing_folder(settings, store, instance):
+    instance.add_dynamic_partitions("events", ["ghost"])
+    with pytest.raises(Exception, match="event folder .*ghost does not exist"):
+        dg.materialize([event_photos], partition_key="ghost", instance=instance,
+                       resources={"pipeline": pipeline_resource(settings)})
