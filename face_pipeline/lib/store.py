@@ -201,6 +201,17 @@ class VectorStore:
         are replaced; other models' vectors (and the faces they point at) stay until pruned, so an
         event keeps answering lookups during a model switch. The new model becomes the serving one.
         """
+        try:
+            return self._replace_event(write)
+        except psycopg.OperationalError as exc:  # the server went away in the middle of the write
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DatabaseUnavailable(
+                f"lost the connection to PostgreSQL at {self.redacted_dsn} while writing event {write.event!r} "
+                f"({detail}). Nothing half-written is kept: the event still holds its previous rows (or the "
+                "new ones, if the commit itself had reached the server). Running it again is safe."
+            ) from exc
+
+    def _replace_event(self, write: EventWrite) -> WriteSummary:
         if len(write.faces) != len(write.vectors):
             raise ValueError(f"{len(write.faces)} faces but {len(write.vectors)} vectors")
         photo_ids = [p.photo_id for p in write.photos]
