@@ -2,6 +2,7 @@
 
     face-pipeline demo                      set up demo photos (from ../shared), run the ingest job, find a person
     face-pipeline ingest [EVENT ...]        ingest events (all folders under the photos root by default)
+    face-pipeline backfill [EVENT ...]      the same through Dagster's ingest job, one run per event
     face-pipeline find REF [REF ...]        photos of the person in the reference picture(s)
     face-pipeline events                    events in the database, with counts and serving model
     face-pipeline db status|migrate         database status / apply sql/ migrations
@@ -197,6 +198,57 @@ def prepare_demo_photos(settings: Settings) -> list[str]:
     return made
 
 
+def run_ingest_jobs(definitions, instance, events: list[str], *, trigger: str) -> dict[str, bool]:
+    """Run the ingest_event job once per event (one Dagster run each, recorded in the instance).
+
+    One run per event, as the assets' BackfillPolicy asks: a failed event leaves the others done and
+    its own previous rows untouched (face_vectors writes in one transaction).
+    """
+    missing = [e for e in events if not instance.has_dynamic_partition("events", e)]
+    if missing:
+        instance.add_dynamic_partitions("events", missing)
+    job = definitions.resolve_job_def("ingest_event")
+    outcome = {}
+    for event in events:
+        t0 = time.perf_counter()
+        res = job.execute_in_process(partition_key=event, instance=instance, raise_on_error=False, run_config=QUIET_RUN,
+                                     tags={"face_pipeline/event": event, "face_pipeline/trigger": trigger})
+        outcome[event] = res.success
+        if not res.success:
+            failure = next((e for e in res.all_events if e.is_step_failure), None)
+            why = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else ""
+            print(f"event {event}: ingest run {res.run_id[:8]} FAILED: {why}", file=sys.stderr)
+            continue
+        mats = {
+            e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in res.get_asset_materialization_events()
+        }
+        v, c, p = mats["face_vectors"], mats["face_crops"], mats["event_photos"]
+        print(f"event {event}: {v['photos'].value} photos ({p['new'].value} new, {p['changed'].value} changed, "
+              f"{p['removed'].value} removed, {p['skipped_files'].value} skipped), {v['faces'].value} faces, "
+              f"{v['vectors'].value} vectors in {time.perf_counter() - t0:.1f}s "
+              f"({c['ms_per_detected_photo'].value} ms per detected photo), run {res.run_id[:8]}")
+    return outcome
+
+
+def cmd_backfill(args) -> int:
+    settings = _settings(args)
+    from face_pipeline.runtime import prepare
+
+    rt = prepare(settings)
+    from face_pipeline.definitions import defs
+    from face_pipeline.lib.store import VectorStore
+
+    VectorStore(rt.dsn).migrate()
+    events = args.events or list_event_folders(rt.settings.photos_root)[0]
+    for e in events:
+        validate_event_name(e)
+    outcome = run_ingest_jobs(defs(), _dagster_instance(), events, trigger="backfill")
+    failed = [e for e, ok in outcome.items() if not ok]
+    print(f"backfill: {len(outcome) - len(failed)} event(s) done, {len(failed)} failed {failed or ''}")
+    return 1 if failed else 0
+
+
 def cmd_demo(args) -> int:
     settings = _settings(args)
     if not list_event_folders(settings.photos_root)[0]:
@@ -220,24 +272,7 @@ def cmd_demo(args) -> int:
     events, invalid = list_event_folders(settings.photos_root)
     for name in invalid:
         print(f"skipping folder {name!r}: not a valid event name")
-    instance.add_dynamic_partitions("events", [e for e in events if not instance.has_dynamic_partition("events", e)])
-    job = definitions.resolve_job_def("ingest_event")
-    for event in events:
-        t0 = time.perf_counter()
-        res = job.execute_in_process(partition_key=event, instance=instance, raise_on_error=False,
-                                     run_config=QUIET_RUN,
-                                     tags={"face_pipeline/event": event, "face_pipeline/trigger": "demo"})
-        mats = {
-            e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
-            for e in res.get_asset_materialization_events()
-        }
-        if not res.success:
-            print(f"event {event}: ingest run {res.run_id} FAILED (see the Dagster UI)", file=sys.stderr)
-            continue
-        v = mats.get("face_vectors", {})
-        c = mats.get("face_crops", {})
-        print(f"event {event}: {v['photos'].value} photos, {v['faces'].value} faces, {v['vectors'].value} vectors "
-              f"({c['ms_per_detected_photo'].value} ms/photo detect) in {time.perf_counter() - t0:.1f}s, run {res.run_id[:8]}")
+    run_ingest_jobs(definitions, instance, events, trigger="demo")
     reference = Path(args.reference) if args.reference else _shared_dir() / DEMO_REFERENCE_REL
     if not reference.is_file():
         print(f"no reference picture at {reference}; run `face-pipeline find PHOTO` with one")
@@ -355,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", help="ingest event folders")
     s.add_argument("events", nargs="*", help="event names (default: every folder under the photos root)")
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("backfill", help="run the Dagster ingest job for many events, one run each")
+    s.add_argument("events", nargs="*", help="event names (default: every folder under the photos root)")
+    s.set_defaults(func=cmd_backfill)
 
     s = sub.add_parser("find", help="find the photos a person is in")
     s.add_argument("references", nargs="+", help="reference picture(s) of one person")

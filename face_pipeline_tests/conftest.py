@@ -49,6 +49,15 @@ def copy_celeb_scenes(dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """The CLI exports settings into os.environ for Dagster's processes; undo that after each test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """A real PostgreSQL with pgvector, started by the tests (embedded, Unix socket only)."""
