@@ -276,3 +276,48 @@ def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run:
             if crops.exists() or stage.exists():
                 raise OSError(f"could not remove all files of {event!r} under {settings.data_dir}; run again")
     return ForgetEventResult(event, dry_run, counts, crop_files, stage_files)
+
+
+# ---- command line (until `face-pipeline forget-event / forget-person` call these) ---------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m face_pipeline.lib.forget event NAME [--yes]` or `... person REF... [--yes]`:
+    without --yes, list what would be deleted."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m face_pipeline.lib.forget", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    e = sub.add_parser("event", help="forget an event: rows, vectors, crops, stage files")
+    e.add_argument("event")
+    e.add_argument("--yes", action="store_true", help="delete (default: list only)")
+    q = sub.add_parser("person", help="forget every stored face of the person in the reference picture(s)")
+    q.add_argument("references", nargs="+")
+    q.add_argument("--threshold", type=float, default=None, help="distance (default: the model's)")
+    q.add_argument("--events", nargs="*", default=None, help="only these events")
+    q.add_argument("--face-index", type=int, default=None, help="which face of a group reference (0 = largest)")
+    q.add_argument("--yes", action="store_true", help="delete (default: list only)")
+    args = p.parse_args(argv)
+    settings = Settings.from_env()
+    store = VectorStore.from_settings(settings)
+    if args.what == "event":
+        r = forget_event(settings, store, args.event, dry_run=not args.yes)
+        verb = "deleted" if args.yes else "would delete"
+        print(f"{verb} event {r.event}: {r.rows['photos']} photos, {r.rows['faces']} faces, "
+              f"{r.rows['vectors']} vectors, {r.rows['skipped']} skipped-file rows, {r.crop_files} crop files, "
+              f"{r.stage_files} stage files; the photo folder is left untouched")
+    else:
+        r = forget_person(settings, store, args.references, threshold=args.threshold, events=args.events,
+                          face_index=args.face_index, dry_run=not args.yes)
+        for f in r.faces:
+            print(f"{f.event}\t{f.path}\tface {f.face_index}\tdistance {f.distance:.3f}")
+        print(f"{len(r.faces)} faces in {len(r.photos)} photos within distance {r.threshold:g}")
+        if args.yes:
+            print(f"deleted: {r.deleted}")
+        elif r.faces:
+            print("dry run: add --yes to delete these faces (rows, vectors, crops, stage entries)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

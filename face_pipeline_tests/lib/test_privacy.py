@@ -298,3 +298,29 @@ def test_private_dirs_are_created_owner_only_with_their_parents(tmp_path):
         os.umask(old)
     for p in (tmp_path / "data", tmp_path / "data" / "crops", target):
         assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
+
+
+def test_forget_commands_list_first_and_delete_with_yes(settings, store):
+    """The documented commands: `python -m face_pipeline.lib.forget person REF [--yes]` and
+    `... event NAME [--yes]`."""
+    _event_of_two_people(settings.photos_root / "party")
+    ingest_event(settings, store, "party")
+    env = dict(os.environ, FACE_PIPELINE_DSN=settings.dsn, FACE_PIPELINE_PHOTOS_ROOT=str(settings.photos_root),
+               FACE_PIPELINE_DATA_DIR=str(settings.data_dir), FACE_PIPELINE_WORKERS="1",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def forget(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "face_pipeline.lib.forget", *args], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    out = forget("person", str(lfw_photo(PERSON, 4)))
+    assert "4 faces in 4 photos" in out and "add --yes" in out and "group.jpg" in out
+    assert len(event_rows(store, "party")["faces"]) == 7
+    out = forget("person", str(lfw_photo(PERSON, 4)), "--yes")
+    assert "'faces': 4" in out and len(event_rows(store, "party")["faces"]) == 3
+    out = forget("event", "party")
+    assert out.startswith("would delete event party: 6 photos, 3 faces")
+    out = forget("event", "party", "--yes")
+    assert out.startswith("deleted event party") and not any(event_rows(store, "party").values())
