@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -303,11 +304,17 @@ def cmd_ui(args) -> int:
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_DIR / "workspace.yaml"),
            "--host", args.host, "--port", str(args.port)]
     proc = subprocess.Popen(cmd, cwd=PROJECT_DIR)
+    # On SIGTERM too, stop Dagster first, then let atexit stop the embedded PostgreSQL cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
-        return proc.wait()
+        try:
+            return proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
 
 
 def cmd_reembed(args) -> int:
