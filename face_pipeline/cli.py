@@ -9,7 +9,8 @@
     face-pipeline ui                        the Dagster UI (webserver + daemon) on the same database
     face-pipeline reembed [--dry-run]       re-run events whose vectors come from another model
     face-pipeline prune-models [--yes]      delete vectors of models no event serves any more
-    face-pipeline delete-event EVENT        forget an event (rows, vectors, crops, stage files)
+    face-pipeline forget-event EVENT        forget an event (rows, vectors, crops, stage files)
+    face-pipeline forget-person REF         forget every stored face of a person (dry run first)
 """
 
 from __future__ import annotations
@@ -350,28 +351,39 @@ def cmd_prune_models(args) -> int:
     return 0
 
 
-def cmd_delete_event(args) -> int:
+def cmd_forget_event(args) -> int:
+    """Forget an event everywhere the pipeline stored it (the photo folder is the user's and stays)."""
     event = validate_event_name(args.event)
-    settings, store = _store(_settings(args))
-    if not args.yes:
-        rows = [r for r in store.event_summaries() if r["event"] == event]
-        print(f"would delete event {event}: {rows[0]['photos'] if rows else 0} photos, "
-              f"{rows[0]['faces'] if rows else 0} faces, their vectors, crops and stage files; add --yes")
-        return 0
-    counts = store.delete_event(event)
-    for folder in (settings.crops_dir / event, settings.stage_dir / event):
-        shutil.rmtree(folder, ignore_errors=True)
-    try:
-        from face_pipeline.runtime import prepare
+    settings, _ = _store(_settings(args))
+    from face_pipeline.lib import forget
 
-        prepare(settings)
-        instance = _dagster_instance()
-        if instance.has_dynamic_partition("events", event):
-            instance.delete_dynamic_partition("events", event)
-    except Exception as exc:  # the Dagster partition is cosmetic; the data is gone either way
-        print(f"note: could not remove the Dagster partition: {exc}", file=sys.stderr)
-    print(f"deleted event {event}: {counts}; its photo folder was left untouched")
-    return 0
+    code = forget.main(["event", event, *(["--yes"] if args.yes else [])])
+    if args.yes:
+        try:
+            from face_pipeline.runtime import prepare
+
+            prepare(settings)
+            instance = _dagster_instance()
+            if instance.has_dynamic_partition("events", event):
+                instance.delete_dynamic_partition("events", event)
+                print(f"removed the Dagster partition {event!r} (its run history stays)")
+        except Exception as exc:  # the data is gone either way; say why the partition stayed
+            print(f"note: could not remove the Dagster partition: {exc}", file=sys.stderr)
+    return code
+
+
+def cmd_forget_person(args) -> int:
+    _store(_settings(args))
+    from face_pipeline.lib import forget
+
+    argv = ["person", *args.references]
+    if args.threshold is not None:
+        argv += ["--threshold", str(args.threshold)]
+    if args.event:
+        argv += ["--events", *args.event]
+    if args.face_index is not None:
+        argv += ["--face-index", str(args.face_index)]
+    return forget.main(argv + (["--yes"] if args.yes else []))
 
 
 # ---- parser ------------------------------------------------------------------------------------
@@ -434,10 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true")
     s.set_defaults(func=cmd_prune_models)
 
-    s = sub.add_parser("delete-event", help="forget an event: rows, vectors, crops, stage files")
+    s = sub.add_parser("forget-event", help="forget an event: rows, vectors, crops, stage files (dry run without --yes)")
     s.add_argument("event")
-    s.add_argument("--yes", action="store_true")
-    s.set_defaults(func=cmd_delete_event)
+    s.add_argument("--yes", action="store_true", help="delete (default: list what would be deleted)")
+    s.set_defaults(func=cmd_forget_event)
+
+    s = sub.add_parser("forget-person", help="forget every stored face of a person (dry run without --yes)")
+    s.add_argument("references", nargs="+", help="reference picture(s) of the person")
+    s.add_argument("--threshold", type=float, help="distance cut-off (default: the model's)")
+    s.add_argument("--event", action="append", help="only this event (repeatable)")
+    s.add_argument("--face-index", type=int, help="which face of the reference (0 = largest)")
+    s.add_argument("--yes", action="store_true", help="delete (default: list what would be deleted)")
+    s.set_defaults(func=cmd_forget_person)
     return p
 
 
@@ -446,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from face_pipeline.lib.detectors import UnknownModel
     from face_pipeline.lib.embedded_postgres import EmbeddedPostgresError
+    from face_pipeline.lib.event_lock import EventBusy
     from face_pipeline.lib.events import EventFolderMissing, InvalidEventName
     from face_pipeline.lib.images import PhotoRejected
     from face_pipeline.lib.model_files import ModelFilesMissing
@@ -455,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CliError, InvalidEventName, EventFolderMissing, LookupError_, DatabaseUnavailable, MigrationError,
-            UnknownModel, ModelFilesMissing, EmbeddedPostgresError) as exc:
+            UnknownModel, ModelFilesMissing, EmbeddedPostgresError, EventBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except PhotoRejected as exc:

@@ -38,5 +38,19 @@ def test_cli_errors_are_one_clear_line(cli_env, store, capsys, tmp_path):
     assert "nothere does not exist" in capsys.readouterr().err
     assert main(["find", str(tmp_path / "missing.jpg")]) == 2
     assert "no face vectors yet" in capsys.readouterr().err
-    assert main(["delete-event", "../etc", "--yes"]) == 2
+    assert main(["forget-event", "../etc", "--yes"]) == 2
     assert "paths are not allowed" in capsys.readouterr().err
+
+
+@needs_datasets
+def test_cli_forget_person_dry_run_then_forget_event(cli_env, celeb_settings, store, capsys):
+    assert main(["ingest", "celeb"]) == 0
+    biden = str(lfw_photo("Joseph_Biden", 1))
+    assert main(["forget-person", biden]) == 0
+    out = capsys.readouterr().out
+    assert "4 faces in 4 photos" in out and "dry run" in out
+    assert store.counts()["faces"] > 40  # nothing deleted by a dry run
+    assert main(["forget-event", "celeb", "--yes"]) == 0
+    assert "deleted event celeb: 27 photos" in capsys.readouterr().out
+    assert store.counts() == {"photos": 0, "faces": 0, "face_vectors": 0, "skipped_files": 0}
+    assert not (cli_env.crops_dir / "celeb").exists()
