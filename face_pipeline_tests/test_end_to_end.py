@@ -11,7 +11,13 @@ from face_pipeline.lib.detectors import get_detector
 from face_pipeline.lib.embedders import get_embedder
 from face_pipeline.lib.report import write_html_report
 from face_pipeline.lib.search import find_person
-from face_pipeline_tests.conftest import CELEB, celeb_labels, copy_celeb_scenes, lfw_photo, needs_datasets
+from face_pipeline_tests.conftest import (
+    CELEB,
+    celeb_labels,
+    copy_celeb_scenes,
+    lfw_photo,
+    needs_datasets,
+)
 from face_pipeline_tests.support.tiny_clip import make_tiny_clip
 
 

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -171,7 +171,7 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
     try:
         clip = pipeline_resource(settings, embedder="clip-imgbeddings")
         clip_id = get_embedder("clip-imgbeddings").model_id
-        when = datetime(2026, 11, 25, 3, 15, tzinfo=timezone.utc)
+        when = datetime(2026, 11, 25, 3, 15, tzinfo=UTC)
 
         def schedule_requests():
             ctx = dg.build_schedule_context(instance=instance, resources={"pipeline": clip}, scheduled_execution_time=when)
