@@ -253,6 +253,12 @@ def cmd_backfill(args) -> int:
 
 def cmd_demo(args) -> int:
     settings = _settings(args)
+    import dataclasses
+    import os
+
+    if not args.photos_root and "FACE_PIPELINE_PHOTOS_ROOT" not in os.environ:
+        # The demo's copies of research-licensed photos live under the data folder, never the repo.
+        settings = dataclasses.replace(settings, photos_root=settings.data_dir / "photos")
     if not list_event_folders(settings.photos_root)[0]:
         made = prepare_demo_photos(settings)
         print(f"demo photos root {settings.photos_root}: created events {made} from {_shared_dir() / 'datasets'}")
