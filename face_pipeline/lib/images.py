@@ -43,6 +43,18 @@ IMAGE_SUFFIXES = {
 }
 HEIC_SUFFIXES = {".heic", ".heif"}
 
+#: The only decoders an event photo ever reaches. Pillow picks a decoder from the file's content,
+#: not its name, so without this list a `.jpg` could be decoded as EPS (which runs Ghostscript when
+#: installed), DDS, SPIDER or a dozen other formats no camera writes, each more attack surface.
+#: (JPEG includes the MPO variant of phones and 3D cameras; HEIF needs the pillow-heif extra.)
+PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "HEIF", "AVIF")
+
+
+def _openable_formats() -> tuple[str, ...]:
+    """PHOTO_FORMATS that this installation can open (Image.open fails on an unregistered name)."""
+    Image.init()
+    return tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)
+
 
 #: Every reason code a skipped file can carry (RELIABILITY.md lists what each means to a user).
 SKIP_REASONS = {
@@ -206,8 +218,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = ((arr - lo) / (hi - lo or 1.0) * 255.0).astype(np.uint8)
+        finite = np.isfinite(arr)
+        lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 1.0)
+        arr = np.where(finite, arr, lo)  # NaN and infinities of a damaged float TIFF: black
+        arr = np.clip((arr - lo) / (hi - lo or 1.0) * 255.0, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
@@ -248,7 +262,7 @@ def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=_openable_formats())
             width, height = img.size
             if width * height > max_pixels:
                 raise PhotoRejected(
@@ -284,7 +298,10 @@ def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -
             raise PhotoRejected(
                 "heic_unsupported", f"{relpath}: HEIC photo; install face_pipeline[heic] (pillow-heif) to read it"
             ) from exc
-        raise PhotoRejected("not_an_image", f"{relpath}: not a readable image (unknown format or corrupt header)") from exc
+        raise PhotoRejected(
+            "not_an_image",
+            f"{relpath}: not a readable photo (not {', '.join(PHOTO_FORMATS)}, or a corrupt header)",
+        ) from exc
     except MemoryError as exc:
         raise PhotoRejected("too_large", f"{relpath}: not enough memory to decode") from exc
     except Exception as exc:
