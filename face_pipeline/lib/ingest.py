@@ -120,10 +120,10 @@ def _probe(photo: PhotoFile, data: bytes, settings: Settings) -> tuple[int, int,
     """Header-only look at a photo: oriented size, capture time, format (no pixel decode)."""
     import io
 
-    from face_pipeline.lib.images import _exif_datetime
+    from face_pipeline.lib.images import _exif_datetime, _openable_formats
 
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=_openable_formats())  # photo decoders only
         w, h = img.size
         fmt = img.format or "?"
         orientation = int(img.getexif().get(0x0112, 1))
