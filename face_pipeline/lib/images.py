@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 try:  # HEIC photos from phones, when the optional package is installed
     from pillow_heif import register_heif_opener
@@ -235,6 +235,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
+#: EXIF orientation -> the transpose that shows the photo as a person sees it (as ImageOps.exif_transpose).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
 def work_scale(width: int, height: int, max_side: int) -> float:
     """How much to shrink a photo before detection (1.0 = not at all).
 
@@ -284,11 +296,15 @@ def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -
                 # Decode straight at 1/2, 1/4 or 1/8 scale: a panorama never exists at full size.
                 img.draft("RGB", (max(1, int(width * factor)), max(1, int(height * factor))))
             img.load()
-            try:
-                img = ImageOps.exif_transpose(img) or img
-            except Exception:  # a damaged EXIF block: show the pixels as stored
-                orientation = 1
             img = _to_rgb(img)
+            # Shrink first, then turn the small work image upright: no full-size copy is made
+            # (work_scale is symmetric in width and height, so the orientation does not change it).
+            ow, oh = img.size
+            factor = work_scale(ow, oh, max_side)
+            if factor < 1:
+                img = img.resize((max(1, round(ow * factor)), max(1, round(oh * factor))), Image.Resampling.BILINEAR)
+            if orientation in _ORIENTATION_TRANSPOSE:
+                img = img.transpose(_ORIENTATION_TRANSPOSE[orientation])
     except PhotoRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -314,10 +330,6 @@ def decode_photo(data: bytes, relpath: str, *, max_pixels: int, max_side: int) -
 
     # EXIF orientations 5-8 rotate by 90 degrees: the oriented full size swaps width and height.
     full_w, full_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-    ow, oh = img.size
-    factor = work_scale(ow, oh, max_side)
-    if factor < 1:
-        img = img.resize((max(1, round(ow * factor)), max(1, round(oh * factor))), Image.Resampling.BILINEAR)
     rgb = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     scale = rgb.shape[1] / full_w if full_w else 1.0
     return DecodedPhoto(rgb=rgb, width=full_w, height=full_h, scale=scale, captured_at=captured_at, format=fmt)

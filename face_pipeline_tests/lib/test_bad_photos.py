@@ -12,6 +12,7 @@ import resource
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -123,22 +124,40 @@ def test_panorama_faces_are_found(panorama_file):
 
 
 def test_panorama_is_decoded_with_bounded_memory(panorama_file):
-    """Peak memory of the decode, measured in a fresh process: a full decode of 24000 x 1200 RGB
-    needs 86 MB for the pixels alone; the JPEG is decoded at half scale instead."""
+    """Peak memory of the decode, measured in a fresh process (Linux: the peak-RSS counter is reset
+    just before the decode). A plain Pillow decode of 24000 x 1200 RGB peaks at ~300 MB (86 MB of
+    pixels plus copies); the JPEG is decoded at half scale and shrunk before any copy instead."""
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux /proc to measure peak memory")
     script = textwrap.dedent(
         f"""
-        import resource
+        import io, re
+        import numpy as np
+        from PIL import Image
         from face_pipeline.lib.images import decode_photo
+
+        def mb(field):
+            return int(re.search(field + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
+
+        def peak_growth(fn):
+            open("/proc/self/clear_refs", "w").write("5")  # peak RSS := current RSS
+            before = mb("VmRSS")
+            result = fn()
+            return mb("VmHWM") - before, result
+
         data = open({str(panorama_file)!r}, "rb").read()
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        photo = decode_photo(data, "p.jpg", max_pixels=120_000_000, max_side=2400)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print((after - before) // 1024, photo.rgb.shape)
+        # The second photo of an event is what counts: one-time set-up (decoder libraries, allocator
+        # arenas: ~20 MB, once per process) is not memory per photo.
+        decode_photo(data, "warm-up.jpg", max_pixels=120_000_000, max_side=2400)
+        ours, photo = peak_growth(lambda: decode_photo(data, "p.jpg", max_pixels=120_000_000, max_side=2400))
+        plain, _ = peak_growth(lambda: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+        print(ours, plain, photo.rgb.shape)
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    grown_mb = int(out.split()[0])
-    assert grown_mb < 60, out
+    ours, plain = map(int, out.split()[:2])
+    assert plain > 150, out  # the measurement sees a full decode
+    assert ours < 55, out  # ~40 MB measured: half-scale decode, shrink, one array
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):
