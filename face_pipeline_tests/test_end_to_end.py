@@ -86,7 +86,7 @@ def test_the_original_recipe_haar_then_clip_runs_end_to_end(settings, store, tmp
         # The reference is one of the photos: its own face comes back first at distance ~0.
         result = find_person(s, store, CELEB / SMALL[0], k=5, threshold=0.5)
         assert result.models == {clip.model_id: ["article"]}
-        assert result.matches[0].path == "biden.jpg" and result.matches[0].distance < 1e-4
+        assert result.matches[0].path == "biden.jpg" and result.matches[0].distance < 1e-3  # float32 cosine noise
     finally:
         get_embedder.cache_clear()
 
