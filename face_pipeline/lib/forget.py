@@ -281,9 +281,11 @@ def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run:
 # ---- command line (until `face-pipeline forget-event / forget-person` call these) ---------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
+         store: VectorStore | None = None) -> int:
     """`python -m face_pipeline.lib.forget event NAME [--yes]` or `... person REF... [--yes]`:
-    without --yes, list what would be deleted."""
+    without --yes, list what would be deleted. A caller that has its own settings (the CLI's
+    --data-dir / --photos-root) passes them, and its store; otherwise they come from the environment."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m face_pipeline.lib.forget", description=__doc__.split("\n\n")[0])
@@ -298,8 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.add_argument("--face-index", type=int, default=None, help="which face of a group reference (0 = largest)")
     q.add_argument("--yes", action="store_true", help="delete (default: list only)")
     args = p.parse_args(argv)
-    settings = Settings.from_env()
-    store = VectorStore.from_settings(settings)
+    settings = settings or Settings.from_env()
+    store = store or VectorStore.from_settings(settings)
     if args.what == "event":
         r = forget_event(settings, store, args.event, dry_run=not args.yes)
         verb = "deleted" if args.yes else "would delete"
