@@ -360,10 +360,10 @@ def cmd_prune_models(args) -> int:
 def cmd_forget_event(args) -> int:
     """Forget an event everywhere the pipeline stored it (the photo folder is the user's and stays)."""
     event = validate_event_name(args.event)
-    settings, _ = _store(_settings(args))
+    settings, store = _store(_settings(args))
     from face_pipeline.lib import forget
 
-    code = forget.main(["event", event, *(["--yes"] if args.yes else [])])
+    code = forget.main(["event", event, *(["--yes"] if args.yes else [])], settings=settings, store=store)
     if args.yes:
         try:
             from face_pipeline.runtime import prepare
@@ -379,7 +379,7 @@ def cmd_forget_event(args) -> int:
 
 
 def cmd_forget_person(args) -> int:
-    _store(_settings(args))
+    settings, store = _store(_settings(args))
     from face_pipeline.lib import forget
 
     argv = ["person", *args.references]
@@ -389,7 +389,7 @@ def cmd_forget_person(args) -> int:
         argv += ["--events", *args.event]
     if args.face_index is not None:
         argv += ["--face-index", str(args.face_index)]
-    return forget.main(argv + (["--yes"] if args.yes else []))
+    return forget.main(argv + (["--yes"] if args.yes else []), settings=settings, store=store)
 
 
 # ---- parser ------------------------------------------------------------------------------------

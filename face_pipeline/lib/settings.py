@@ -25,6 +25,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "MAX_WORK_SIDE": ("2400", "large photos are downscaled to this longest side before detection"),
     "WORKERS": ("0", "processes for detection/embedding (0 = one per core)"),
     "STABLE_SECONDS": ("60", "the sensor waits until an event folder is unchanged this long"),
+    "EVENT_LOCK_WAIT": ("1800", "a second ingest of the same event waits this long, then fails (read by event_lock.py)"),
 }
 
 
