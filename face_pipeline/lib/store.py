@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +24,26 @@ from psycopg import sql
 from face_pipeline.lib.settings import Settings, redact_dsn
 
 SQL_DIR = Path(os.environ.get("FACE_PIPELINE_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
+
+#: hnsw.ef_search of a lookup across all events (the candidates HNSW keeps while it searches; at
+#: least 2 x limit). Chosen from the recall@10 / latency sweep in BENCHMARKS.md.
+HNSW_EF_SEARCH = 40
+#: A lookup within some events reads their rows exactly (bitmap scan + sort, recall 1) up to this
+#: many rows: ~1.5 us a row, so ~30 ms at the limit on 2 busy cores (BENCHMARKS.md).
+EXACT_MAX_ROWS = 20_000
+#: Beyond it, HNSW with an iterative scan (pgvector 0.8) keeps walking the graph until `limit`
+#: rows of those events have come: ~3 ms, recall@10 >= 0.99 when the events hold at least this
+#: share of the model's rows. A smaller share would leave the filtered walk short of neighbours,
+#: so such a set is still read exactly, however slow.
+ITERATIVE_MIN_SHARE = 0.1
+ITERATIVE_EF_SEARCH = 200
+
+
+def exact_event_search(rows: int, total: int) -> bool:
+    """Whether a lookup within events holding `rows` of the model's `total` rows is read exactly."""
+    return rows <= EXACT_MAX_ROWS or rows < ITERATIVE_MIN_SHARE * total
+
+_lookup_connections = threading.local()  # see VectorStore._lookup_connection
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -110,6 +132,61 @@ def face_id_for(event: str, photo_id: str, detector_model: str, face_index: int)
     return hashlib.sha256(key).hexdigest()[:32]
 
 
+# ---- binary COPY streams ----------------------------------------------------------------------
+# psycopg's write_row adapts every value through its generic dumpers (~20 us a row with a real[]
+# column); these build the same PGCOPY stream directly in ~4 us a row.
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_COPY_TRAILER = b"\xff\xff"
+_FLOAT4_OID = 700
+_int4_field = struct.Struct(">ii").pack  # length 4, value
+_float4_field = struct.Struct(">if").pack
+
+
+def _text_field(value: str) -> bytes:
+    data = value.encode()
+    return struct.pack(">i", len(data)) + data
+
+
+def _float4_array_field(values: Sequence[float]) -> bytes:
+    if not values:
+        body = struct.pack(">iii", 0, 0, _FLOAT4_OID)
+    else:
+        n = len(values)
+        body = struct.pack(f">iiiii{'if' * n}", 1, 0, _FLOAT4_OID, n, 1,
+                           *(v for x in values for v in (4, float(x))))
+    return struct.pack(">i", len(body)) + body
+
+
+def _face_rows_binary(write: EventWrite) -> bytes:
+    """COPY ... (FORMAT BINARY) data for face_rows_in, columns as listed in _replace_event."""
+    event, detector = _text_field(write.event), _text_field(write.detector_model)
+    parts = [_COPY_HEADER]
+    for f in write.faces:
+        left, top, right, bottom = f.box
+        parts.append(
+            b"\x00\x0c" + _text_field(f.face_id) + event + _text_field(f.photo_id) + _int4_field(4, f.face_index)
+            + detector + _int4_field(4, left) + _int4_field(4, top) + _int4_field(4, right)
+            + _int4_field(4, bottom) + _float4_field(4, f.score) + _float4_array_field(f.landmarks)
+            + _text_field(f.crop_path)
+        )
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+def _vector_rows_binary(face_ids: Sequence[str], model_id: str, event: str, vectors: np.ndarray) -> bytes:
+    """COPY data for face_vectors (face_id, model_id, event, embedding); pgvector's binary vector
+    is int16 dim, int16 unused, then dim big-endian float4."""
+    vecs = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(face_ids), -1), dtype=">f4")
+    dim = vecs.shape[1]
+    tail = _text_field(model_id) + _text_field(event) + struct.pack(">ihh", 4 + 4 * dim, dim, 0)
+    parts = [_COPY_HEADER]
+    for face_id, vec in zip(face_ids, vecs, strict=True):
+        parts.append(b"\x00\x04" + _text_field(face_id) + tail + vec.tobytes())
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
 def _event_lock_key(event: str) -> int:
     return int.from_bytes(hashlib.sha256(f"face_pipeline:event:{event}".encode()).digest()[:8], "big", signed=True)
 
@@ -129,8 +206,7 @@ class VectorStore:
     def redacted_dsn(self) -> str:
         return redact_dsn(self.dsn)
 
-    @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection]:
+    def _open(self) -> psycopg.Connection:
         try:
             conn = psycopg.connect(self.dsn, connect_timeout=self.connect_timeout)
         except psycopg.OperationalError as exc:
@@ -139,15 +215,44 @@ class VectorStore:
                 "Is the server running? Set FACE_PIPELINE_DSN to use another one."
             ) from None
         try:
-            try:
-                register_vector(conn)
-            except psycopg.ProgrammingError:
-                conn.rollback()
-                raise MigrationError(
-                    "the pgvector extension is not installed in this database; run `face-pipeline db migrate`"
-                ) from None
+            register_vector(conn)
+        except psycopg.ProgrammingError:
+            conn.rollback()
+            conn.close()
+            raise MigrationError(
+                "the pgvector extension is not installed in this database; run `face-pipeline db migrate`"
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        conn = self._open()
+        try:
             yield conn
         finally:
+            conn.close()
+
+    def _lookup_connection(self) -> psycopg.Connection:
+        """A connection kept open for lookups, one per process, thread and DSN.
+
+        A new PostgreSQL backend spends ~10 ms warming its catalog caches before the first query;
+        a lookup itself takes 1-3 ms (BENCHMARKS.md), so repeated lookups reuse their connection.
+        Never shared across a fork (the pid is checked) or between threads.
+        """
+        local = _lookup_connections
+        if getattr(local, "pid", None) != os.getpid():
+            local.pid, local.by_dsn = os.getpid(), {}
+        conn = local.by_dsn.get(self.dsn)
+        if conn is None or conn.closed or conn.broken:
+            conn = local.by_dsn[self.dsn] = self._open()
+        return conn
+
+    def _drop_lookup_connection(self) -> None:
+        conn = getattr(_lookup_connections, "by_dsn", {}).pop(self.dsn, None)
+        if conn is not None:
             conn.close()
 
     # ---- migrations -------------------------------------------------------------------------
@@ -244,26 +349,30 @@ class VectorStore:
                 (write.event, face_ids),
             )
             with conn.cursor() as cur:
-                cur.executemany(
+                # Binary COPY into a staging table, then one upsert: about half the time of one
+                # INSERT per face (BENCHMARKS.md). A face that another model's vectors still point at is
+                # updated in place, never deleted (that would cascade to those vectors).
+                cur.execute("CREATE TEMP TABLE face_rows_in (LIKE faces) ON COMMIT DROP")
+                with cur.copy(
+                    "COPY face_rows_in (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
+                    "box_right, box_bottom, score, landmarks, crop_path) FROM STDIN WITH (FORMAT BINARY)"
+                ) as copy:
+                    copy.write(_face_rows_binary(write))
+                cur.execute(
                     """INSERT INTO faces (face_id, event, photo_id, face_index, detector_model,
                                           box_left, box_top, box_right, box_bottom, score, landmarks, crop_path)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       SELECT face_id, event, photo_id, face_index, detector_model,
+                              box_left, box_top, box_right, box_bottom, score, landmarks, crop_path
+                       FROM face_rows_in
                        ON CONFLICT (face_id) DO UPDATE SET
                          box_left = EXCLUDED.box_left, box_top = EXCLUDED.box_top,
                          box_right = EXCLUDED.box_right, box_bottom = EXCLUDED.box_bottom,
-                         score = EXCLUDED.score, landmarks = EXCLUDED.landmarks, crop_path = EXCLUDED.crop_path""",
-                    [
-                        (f.face_id, write.event, f.photo_id, f.face_index, write.detector_model, *f.box,
-                         f.score, list(map(float, f.landmarks)), f.crop_path)
-                        for f in write.faces
-                    ],
+                         score = EXCLUDED.score, landmarks = EXCLUDED.landmarks, crop_path = EXCLUDED.crop_path"""
                 )
                 with cur.copy(
                     "COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
                 ) as copy:
-                    copy.set_types(["text", "text", "text", "vector"])
-                    for face_id, vec in zip(face_ids, write.vectors, strict=True):
-                        copy.write_row((face_id, write.model_id, write.event, np.asarray(vec, dtype=np.float32)))
+                    copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
             conn.execute("DELETE FROM skipped_files WHERE event = %s", (write.event,))
             with conn.cursor() as cur:
                 cur.executemany(
@@ -358,7 +467,8 @@ class VectorStore:
         events: Sequence[str] | None = None,
         limit: int = 50,
     ) -> list[FaceMatch]:
-        """The `limit` nearest faces of one model; exact within given events, HNSW across all."""
+        """The `limit` nearest faces of one model: HNSW across all events; within given events exact,
+        or HNSW with an iterative scan when they hold many rows (see EXACT_MAX_ROWS)."""
         op = {"l2": "<->", "cosine": "<=>"}[metric]
         query_sql = sql.SQL(load_query("search_faces")).format(dim=sql.Literal(int(dim)), op=sql.SQL(op))
         params = {
@@ -367,14 +477,33 @@ class VectorStore:
             "events": list(events) if events else None,
             "limit": int(limit),
         }
-        with self.connect() as conn, conn.transaction():
-            if events:
-                # Exact search inside the chosen events: read their rows (bitmap scan) and sort.
-                conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(1000, max(40, 2 * limit)))))
-            rows = conn.execute(query_sql, params).fetchall()
+        for attempt in (1, 2):
+            conn = self._lookup_connection()
+            try:
+                with conn.transaction():
+                    exact = bool(events) and exact_event_search(*conn.execute(
+                        "SELECT coalesce(sum(face_count) FILTER (WHERE event = ANY(%s)), 0), "
+                        "coalesce(sum(face_count), 0) FROM event_models WHERE model_id = %s",
+                        (params["events"], model_id),
+                    ).fetchone())
+                    if exact:
+                        # Few rows: read the chosen events' rows (bitmap scan) and sort them.
+                        conn.execute("SET LOCAL enable_indexscan = off")
+                    else:
+                        # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
+                        ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
+                        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
+                            sql.Literal(min(1000, max(ef, 2 * limit)))))
+                        if events:
+                            # Many rows in many events: walk HNSW, filtering, until `limit` have come.
+                            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                    rows = conn.execute(query_sql, params).fetchall()
+                break
+            except psycopg.OperationalError:
+                # A kept connection may have died with a server restart: retry once on a new one.
+                self._drop_lookup_connection()
+                if attempt == 2:
+                    raise
         return [
             FaceMatch(
                 face_id=r[0], event=r[1], photo_id=r[2], path=r[3], face_index=r[4],
