@@ -1,0 +1,194 @@
+"""Command line of the benchmarks (`python -m face_pipeline.benchmarks`, or `face-pipeline bench`).
+
+    python -m face_pipeline.benchmarks                 # ingest + search at 100 k faces
+    python -m face_pipeline.benchmarks --part search --million
+    python -m face_pipeline.benchmarks --part ingest --runs 5
+
+Everything it writes lives in --data-dir (default: a folder under the system temp dir), with its
+own embedded PostgreSQL: it never touches the project's data. Results go to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def _ingest_once(args: argparse.Namespace) -> int:
+    from face_pipeline.benchmarks import ingest_bench
+
+    vec = Path(args.vectors_out) if args.vectors_out else None
+    if args.mode == "baseline":
+        result = ingest_bench.run_baseline(Path(args.photos_root), args.dsn, vec, args.embedder)
+    else:
+        result = ingest_bench.run_pipeline(Path(args.photos_root), Path(args.data_dir), args.dsn, args.workers,
+                                           vec, json.loads(args.overrides))
+    Path(args.json).write_text(json.dumps(result))
+    return 0
+
+
+def _lookup_once(args: argparse.Namespace) -> int:
+    from face_pipeline.benchmarks import search_bench
+
+    queries = search_bench.Queries.load(Path(args.queries))
+    result = search_bench.run_lookups(args.dsn, queries, rounds=args.rounds, warmup=args.warmup,
+                                      shapes=tuple(args.shapes.split(",")),
+                                      settings_overrides=json.loads(args.overrides))
+    Path(args.json).write_text(json.dumps(result))
+    return 0
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _default_data_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "face_pipeline_bench"
+
+
+def _default_datasets() -> Path:
+    import os
+
+    shared = os.environ.get("FACE_PIPELINE_SHARED")
+    return (Path(shared) if shared else REPO.parent / "shared") / "datasets"
+
+
+def run(args: argparse.Namespace) -> int:
+    from face_pipeline.benchmarks import environment, results
+    from face_pipeline.lib import embedded_postgres
+    from face_pipeline.lib.store import VectorStore
+
+    if not re.fullmatch(r"\d+\s*(kB|MB|GB)", args.maintenance_work_mem):
+        raise SystemExit("--maintenance-work-mem: give a size such as 512MB or 2GB")
+    data_dir = Path(args.data_dir).resolve()
+    if data_dir == REPO or REPO in data_dir.parents:
+        raise SystemExit(f"--data-dir {data_dir} is inside the repository; use a folder outside it")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    datasets = Path(args.datasets)
+    output = Path(args.output)
+    command = results.command_line()
+    log = print
+    server = embedded_postgres.start(data_dir / "pg")
+    dsn = embedded_postgres.app_dsn(server)
+    store = VectorStore(dsn)
+    store.migrate()
+    with store.connect() as conn:
+        versions = {**environment.package_versions(), **environment.server_versions(conn)}
+    machine = environment.machine()
+    head = results.header(machine, versions, command)
+    parts = ["ingest", "search"] if args.part == "all" else [args.part]
+
+    if "ingest" in parts:
+        from face_pipeline.benchmarks import ingest_bench
+        from face_pipeline.lib.settings import Settings
+
+        embedder = args.embedder or Settings.from_env().embedder
+        log(f"ingest: {args.runs} pairs on {datasets / 'wider_face_val_groups'} ({embedder})")
+        variants = [(label, w, {}) for label, w in (("1 worker", 1), ("3 workers", 3))] if args.variants else []
+        figs = ingest_bench.run_ingest_benchmark(
+            wider=datasets / "wider_face_val_groups", work_dir=data_dir / "ingest", dsn=dsn, runs=args.runs,
+            workers=args.workers, embedder=embedder, limit=args.photos, quiet_wait_s=args.quiet_wait,
+            variants=variants, log=log,
+        )
+        (data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
+        name = "ingest" if not args.photos else f"ingest-{args.photos}"
+        results.replace_section(output, name, results.ingest_markdown(figs, head))
+        log(f"ingest: {figs.median_ratio():.2f}x the baseline (median of {len(figs.runs)} pairs)")
+
+    if "search" in parts:
+        from face_pipeline.benchmarks import search_bench
+        from face_pipeline.lib import store as store_module
+
+        n = 1_000_000 if args.million else args.scale
+        log(f"search: {n:,} faces")
+        real = search_bench.collect_real_embeddings(datasets, data_dir, log=log, workers=args.workers)
+        scale_dir = data_dir / f"search-{n}"
+        scale_dir.mkdir(parents=True, exist_ok=True)
+        figs = search_bench.run_search_benchmark(
+            dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir, n_queries=args.queries,
+            rounds=args.rounds, small_set=args.small_set, large_set_share=args.large_set_share,
+            maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
+            load_workers=args.load_workers, sweep_ef=[int(x) for x in args.sweep_ef.split(",") if x],
+            reuse=args.reuse, log=log,
+        )
+        (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
+        strategies = search_bench.strategies(figs, store_module)
+        results.replace_section(output, f"search-{n}", results.search_markdown(figs, head, strategies))
+    log(f"results written to {output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks",
+                                description="Ingest and search benchmarks; results go to BENCHMARKS.md.")
+    p.add_argument("--part", choices=["all", "ingest", "search"], default="all")
+    p.add_argument("--data-dir", default=str(_default_data_dir()),
+                   help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)")
+    p.add_argument("--datasets", default=str(_default_datasets()), help="shared/datasets (default: %(default)s)")
+    p.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    p.add_argument("--workers", type=int, default=0, help="pipeline worker processes (0 = one per core)")
+    p.add_argument("--runs", type=int, default=3, help="ingest: baseline/pipeline pairs (default 3)")
+    p.add_argument("--photos", type=int, default=None, help="ingest: only the first N WIDER photos")
+    p.add_argument("--embedder", default=None, help="ingest: default = the shipped default embedder")
+    p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers, once each")
+    p.add_argument("--quiet-wait", type=float, default=300.0,
+                   help="seconds to wait, before each pair, for other processes to leave the cores idle")
+    p.add_argument("--scale", type=int, default=100_000, help="search: stored faces (default 100000)")
+    p.add_argument("--million", action="store_true", help="search: 1,000,000 faces (long: HNSW build)")
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=3, help="search: rounds over the queries (medians over rounds)")
+    p.add_argument("--small-set", type=int, default=10, help="search: events in the small event set")
+    p.add_argument("--large-set-share", type=float, default=0.25, help="search: share of events in the large set")
+    p.add_argument("--maintenance-work-mem", default="2GB")
+    p.add_argument("--parallel-workers", type=int, default=1, help="max_parallel_maintenance_workers for HNSW")
+    p.add_argument("--load-workers", type=int, default=2, help="search: processes writing events side by side")
+    p.add_argument("--sweep-ef", default="40,64,100,200", help="search: hnsw.ef_search values to sweep")
+    p.add_argument("--reuse", action="store_true", help="search: keep the collection loaded by an earlier run")
+    return p
+
+
+def build_internal_parser() -> argparse.ArgumentParser:
+    """The measured child processes the benchmark starts (not for people)."""
+    p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks")
+    sub = p.add_subparsers(dest="command", required=True)
+    once = sub.add_parser("_ingest-once", help=argparse.SUPPRESS)
+    once.add_argument("--mode", choices=["baseline", "pipeline"], required=True)
+    once.add_argument("--photos-root", required=True)
+    once.add_argument("--data-dir", required=True)
+    once.add_argument("--dsn", required=True)
+    once.add_argument("--workers", type=int, default=0)
+    once.add_argument("--embedder", default="dlib-resnet-v1")
+    once.add_argument("--overrides", default="{}")
+    once.add_argument("--vectors-out", default=None)
+    once.add_argument("--json", required=True)
+    look = sub.add_parser("_lookup-once", help=argparse.SUPPRESS)
+    look.add_argument("--dsn", required=True)
+    look.add_argument("--queries", required=True)
+    look.add_argument("--json", required=True)
+    look.add_argument("--rounds", type=int, default=1)
+    look.add_argument("--warmup", type=int, default=10)
+    look.add_argument("--shapes", default="global")
+    look.add_argument("--overrides", default="{}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].startswith("_"):
+        args = build_internal_parser().parse_args(argv)
+    else:
+        args = build_parser().parse_args(argv)
+        args.command = None
+    if args.command == "_ingest-once":
+        return _ingest_once(args)
+    if args.command == "_lookup-once":
+        return _lookup_once(args)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""BENCHMARKS.md: each part of a run replaces its own marked section; text outside them stays.
+
+A section carries the machine, date, versions, load and the exact command that produced it, so
+figures of different runs (the ingest, 100 k and 1 M faces) can live side by side.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+from statistics import median
+
+from face_pipeline.benchmarks.ingest_bench import BASELINE_STAGES, IngestFigures
+from face_pipeline.benchmarks.search_bench import SearchFigures
+
+PREAMBLE = """# Benchmarks
+
+Produced by `python -m face_pipeline.benchmarks` (see `--help`); each section below is rewritten
+by the run that measures it and says how it was made. Figures are medians of several runs; a
+ratio pairs each run with its baseline measured in the same run.
+"""
+
+
+def command_line() -> str:
+    return "python -m face_pipeline.benchmarks " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def header(machine: dict, versions: dict, command: str) -> str:
+    v = ", ".join(f"{k} {val}" for k, val in versions.items())
+    return (
+        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']}, {machine['os']}\n"
+        f"- date: {machine['date']}\n"
+        f"- versions: {v}\n"
+        f"- command: `{command}`\n"
+    )
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Put `body` between `<!-- bench:name -->` markers in `path`, appending the section if new."""
+    text = path.read_text() if path.is_file() else PREAMBLE
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:.1f} s" if x >= 1 else f"{x * 1000:.0f} ms"
+
+
+def ingest_markdown(f: IngestFigures, head: str) -> str:
+    b_s, p_s = f.median_of("baseline", "seconds"), f.median_of("pipeline", "seconds")
+    photos, faces = f.runs[0]["pipeline"]["photos"], f.runs[0]["pipeline"]["faces"]
+    workers = f.runs[0]["pipeline"]["workers"]
+    ratios = f.ratios()
+    lines = [
+        f"## Ingest: WIDER FACE val groups ({photos} photos, {faces} faces found)",
+        "",
+        head,
+        f"- embedder {f.embedder}, detector dlib-hog (upsample 1); pipeline workers: {workers}",
+        f"- {len(f.runs)} pairs, order alternated; machine load (1/5/15 min) before: {f.load_before}, "
+        f"after: {f.load_after}",
+        "",
+        "| | baseline (face_recognition calls, 1 process) | pipeline (`ingest_event`) |",
+        "|---|---|---|",
+        f"| wall time, median | {b_s:.1f} s | {p_s:.1f} s |",
+        f"| photos/s | {photos / b_s:.2f} | {photos / p_s:.2f} |",
+        f"| faces/s | {faces / b_s:.2f} | {faces / p_s:.2f} |",
+        f"| **speed-up (baseline / pipeline), median of pairs** | | **{median(ratios):.2f}x** "
+        f"(pairs: {', '.join(f'{r:.2f}' for r in ratios)}) |",
+        f"| CPU seconds (whole process tree), median | {f.median_of('baseline', 'cpu_seconds'):.1f} | "
+        f"{f.median_of('pipeline', 'cpu_seconds'):.1f} |",
+        f"| peak RSS, process tree (sum) | {f.median_of('baseline', 'peak_rss_tree_mib'):.0f} MiB | "
+        f"{f.median_of('pipeline', 'peak_rss_tree_mib'):.0f} MiB |",
+        f"| peak RSS, largest process | {f.median_of('baseline', 'peak_rss_largest_mib'):.0f} MiB | "
+        f"{f.median_of('pipeline', 'peak_rss_largest_mib'):.0f} MiB |",
+        f"| other processes' load during the run (cores busy), median | "
+        f"{f.median_of('baseline', 'others_cores'):.2f} | {f.median_of('pipeline', 'others_cores'):.2f} |",
+        "",
+        "Time by stage, median (baseline: one process, so stage times add up to the wall time; "
+        "pipeline: decode/detect/align summed over the worker processes, embed and write are the wall "
+        "time of those steps):",
+        "",
+        "| stage | baseline | pipeline |",
+        "|---|---|---|",
+    ]
+    for stage in BASELINE_STAGES:
+        lines.append(f"| {stage} | {_fmt_s(f.median_stage('baseline', stage))} | "
+                     f"{_fmt_s(f.median_stage('pipeline', stage))} |")
+    steps = f.runs[0]["pipeline"]["steps"]
+    lines += [
+        "",
+        "Pipeline wall time by step, median: "
+        + ", ".join(f"{k} {_fmt_s(f.median_step(k))}" for k in steps),
+        "",
+        f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
+        f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
+        f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
+        f"{f.identity.get('max_abs_diff', float('nan')):.2g}.",
+    ]
+    if f.variants:
+        lines += ["", "Variants (each run once beside a baseline of its own):", "",
+                  "| variant | workers | settings | pipeline | baseline | speed-up |", "|---|---|---|---|---|---|"]
+        for v in f.variants:
+            lines.append(
+                f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
+                f"{v['pipeline']['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
+                f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
+    ld = f.load
+    lines = [
+        f"## Search at scale: {f.n:,} faces",
+        "",
+        head,
+        f"- {f.n:,} faces of {f.identities:,} identities in {f.events:,} events; vectors from {f.real_vectors:,} "
+        f"real dlib embeddings of the dev data (median distance to the nearest other face: real "
+        f"{f.nn_distance_real:.3f}, synthetic {f.nn_distance_synthetic:.3f})",
+        f"- {f.queries} queries x {f.rounds} rounds, each a new photo of a stored person; one event = an event "
+        f"where that person is; small set = {f.small_set} events, large set = {f.large_set} events "
+        "(both include that event)",
+        f"- machine load (1/5/15 min) before: {f.load_before}, after: {f.load_after}; other processes kept "
+        f"{f.others_cores:.2f} cores busy during the lookups",
+        "",
+        "Load (through `VectorStore.replace_event`: photos, faces and vectors of each event in one "
+        "transaction, binary COPY):",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    if ld.reused:
+        lines.append("| load | reused from an earlier run (`--reuse`): figures of that run |")
+    lines += [
+        f"| bulk load, HNSW index dropped, {ld.load_workers} writer processes | {ld.rows:,} faces in "
+        f"{ld.seconds:.1f} s = **{ld.rows_per_s:,.0f} faces/s** ({ld.rows_per_s * 2:,.0f} rows/s of faces + "
+        "face_vectors, photos not counted) |",
+        f"| HNSW build (`maintenance_work_mem` {ld.maintenance_work_mem}, "
+        f"{ld.parallel_workers} parallel maintenance worker(s)) | **{ld.index_build_seconds:.1f} s**, "
+        f"index {ld.index_bytes / 2**20:,.0f} MiB; face_vectors with its indexes {ld.table_bytes / 2**20:,.0f} MiB |",
+        f"| one more event's write with the index in place, 1 writer | {ld.incremental_rows:,} faces at "
+        f"{ld.incremental_rows_per_s:,.0f} faces/s |",
+        "",
+        f"Index: `{ld.index_params}` (pgvector defaults m = 16, ef_construction = 64)",
+        "",
+        "Lookups through `VectorStore.search_faces` (top-10, one process, connection kept), against exact "
+        "search over the same vectors in memory with numpy in the same run:",
+        "",
+        "| query | strategy | rows in scope (median) | p50 | p95 | recall@10 mean (min) | numpy exact p50 | "
+        "p50 ratio pgvector / numpy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in f.shapes:
+        lines.append(
+            f"| {s.shape.replace('_', ' ')} | {strategies.get(s.shape, '')} | {s.rows_searched_median:,.0f} | "
+            f"**{s.p50_ms:.1f} ms** | **{s.p95_ms:.1f} ms** | {s.recall_mean:.4f} ({s.recall_min:.2f}) | "
+            f"{s.numpy_p50_ms:.2f} ms | {s.ratio_vs_numpy:.2f} |"
+        )
+    if f.sweep:
+        lines += ["", "Global top-10 against `hnsw.ef_search` (one round each, same queries):", "",
+                  "| ef_search | p50 | p95 | recall@10 mean (min) |", "|---|---|---|---|"]
+        for w in f.sweep:
+            lines.append(f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
+                         f"{w['recall_mean']:.4f} ({w['recall_min']:.2f}) |")
+    srv = f"{f.server_peak_rss_mib:,.0f} MiB" if f.server_peak_rss_mib else "not measured"
+    lines += [
+        "",
+        f"Memory: lookup process peak RSS **{f.lookup_peak_rss_mib:,.0f} MiB**; PostgreSQL processes during "
+        f"the lookups, sum of RSS (shared buffers counted in each) {srv}; the benchmark process holding the "
+        f"vectors for numpy {f.numpy_process_peak_rss_mib:,.0f} MiB.",
+    ]
+    return "\n".join(lines) + "\n"

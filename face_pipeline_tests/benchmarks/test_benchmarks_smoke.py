@@ -1,0 +1,124 @@
+"""Smoke test of the benchmark code paths on tiny sizes: counts, recall bookkeeping, the markdown.
+
+Never timings: those belong in BENCHMARKS.md, not in assertions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+
+from face_pipeline.benchmarks import ingest_bench, results, search_bench
+from face_pipeline_tests.conftest import WIDER
+
+
+def _fake_real(n: int = 60, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).normal(size=(n, search_bench.DIM)) * 0.1).astype(np.float32)
+
+
+def test_synthetic_collection_is_sorted_by_event_and_counts_add_up():
+    col = search_bench.synthesize(_fake_real(), 1_000, faces_per_event=100, seed=3)
+    assert col.n == 1_000 and col.vectors.shape == (1_000, search_bench.DIM)
+    assert len(col.event_names) == 10
+    assert np.all(np.diff(col.event_of) >= 0)
+    assert col.event_start[0] == 0 and col.event_start[-1] == 1_000
+    assert len(set(col.face_ids.tolist())) == 1_000
+    writes = list(search_bench.event_writes(col))
+    assert sum(len(w.faces) for w in writes) == 1_000
+    assert all(len(w.faces) == len(w.vectors) for w in writes)
+    assert all(sum(p.face_count for p in w.photos) == len(w.faces) for w in writes)
+    # the same seed gives the same collection (reuse across runs relies on it)
+    assert search_bench.synthesize(_fake_real(), 1_000, faces_per_event=100, seed=3).fingerprint() == col.fingerprint()
+
+
+def test_exact_index_and_recall_bookkeeping():
+    col = search_bench.synthesize(_fake_real(), 600, faces_per_event=100, seed=5)
+    exact = search_bench.ExactIndex(col)
+    q = col.vectors[123] + 0.001
+    rows, dist = exact.search(q, None)
+    brute = np.argsort(np.linalg.norm(col.vectors.astype(np.float64) - q, axis=1))[:10]
+    assert set(rows.tolist()) == set(brute.tolist())
+    assert np.all(np.diff(dist) >= 0)
+    assert search_bench.recall_at_k(exact, q, None, rows.tolist()) == 1.0
+    # one wrong face out of ten
+    far = int(np.argmax(np.linalg.norm(col.vectors - q, axis=1)))
+    assert search_bench.recall_at_k(exact, q, None, [*rows[:9].tolist(), far]) == pytest.approx(0.9)
+    # within one event, a face of another event is wrong however near it is
+    event = col.event_names[int(col.event_of[123])]
+    ev_rows, _ = exact.search(q, [event])
+    lo, hi = exact.rows_of([event])[0]
+    assert all(lo <= r < hi for r in ev_rows)
+    outside = next(r for r in rows.tolist() if not lo <= r < hi) if any(not lo <= r < hi for r in rows) else None
+    if outside is not None:
+        assert search_bench.recall_at_k(exact, q, [event], [*ev_rows[:9].tolist(), outside]) == pytest.approx(0.9)
+    assert search_bench.recall_at_k(exact, q, [event], []) == 0.0
+
+
+@pytest.fixture
+def bench_dsn(pg_server) -> str:
+    """A database of its own on the test server: the benchmark drops and rebuilds HNSW indexes."""
+    with psycopg.connect(pg_server.get_uri("postgres"), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS bench_smoke WITH (FORCE)")
+        conn.execute("CREATE DATABASE bench_smoke")
+    return pg_server.get_uri("bench_smoke")
+
+
+def test_search_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
+    figs = search_bench.run_search_benchmark(
+        dsn=bench_dsn, server_pid=None, real=_fake_real(), n=2_000, work_dir=tmp_path, n_queries=6, rounds=1,
+        small_set=2, large_set_share=0.5, maintenance_work_mem="64MB", parallel_workers=0, load_workers=2,
+        sweep_ef=[40], reuse=False,
+    )
+    assert figs.n == 2_000 and figs.events == 2
+    assert figs.load.rows + figs.load.incremental_rows == 2_000
+    assert figs.load.index_bytes > 0 and "hnsw" in figs.load.index_params.lower()
+    assert [s.shape for s in figs.shapes] == list(search_bench.SHAPES)
+    for s in figs.shapes:
+        assert 0.0 <= s.recall_min <= s.recall_mean <= 1.0
+    by_shape = {s.shape: s for s in figs.shapes}
+    # one event is read exactly: every answer is right
+    assert by_shape["one_event"].recall_mean == 1.0
+    assert by_shape["one_event"].rows_searched_median <= 2_000
+    assert by_shape["global"].rows_searched_median == 2_000
+    assert len(figs.sweep) == 1 and figs.sweep[0]["ef_search"] == 40
+    with psycopg.connect(bench_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM face_vectors").fetchone()[0] == 2_000
+        assert conn.execute("SELECT count(*) FROM event_models WHERE serving").fetchone()[0] == 2
+        names = [r[0] for r in search_bench.hnsw_index_defs(conn)]
+    assert "face_vectors_dlib_resnet_v1_hnsw" in names
+    from face_pipeline.lib import store as store_module
+
+    strategies = search_bench.strategies(figs, store_module)
+    assert strategies["one_event"].startswith("exact")
+    md = results.search_markdown(figs, "- header\n", strategies)
+    assert "2,000 faces" in md and "recall@10" in md
+
+
+def test_markdown_sections_are_replaced_in_place(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    results.replace_section(path, "a", "first")
+    path.write_text(path.read_text() + "\nhand-written notes\n")
+    results.replace_section(path, "b", "other")
+    results.replace_section(path, "a", "second")
+    text = path.read_text()
+    assert text.count("<!-- bench:a -->") == 1 and "second" in text and "first" not in text
+    assert "hand-written notes" in text and "other" in text
+
+
+@pytest.mark.skipif(not WIDER.is_dir(), reason=f"WIDER photos not found at {WIDER}")
+def test_ingest_baseline_and_pipeline_find_the_same_faces_and_vectors(store, tmp_path):
+    photos_root = tmp_path / "photos"
+    ingest_bench.prepare_photos(WIDER, photos_root, limit=3)
+    assert len(list((photos_root / ingest_bench.EVENT).rglob("*.jpg"))) == 3
+    base = ingest_bench.run_baseline(photos_root, store.dsn, tmp_path / "b.npz")
+    pipe = ingest_bench.run_pipeline(photos_root, tmp_path / "data", store.dsn, 1, tmp_path / "p.npz")
+    assert base["photos"] == pipe["photos"] == 3
+    assert base["faces"] == pipe["faces"]
+    same = ingest_bench.compare_vectors(tmp_path / "b.npz", tmp_path / "p.npz")
+    assert same["same_faces"] == base["faces"] and same["only_a"] == same["only_b"] == 0
+    assert same["max_abs_diff"] < 1e-5
+    assert set(pipe["stages"]) == set(ingest_bench.BASELINE_STAGES)
+    with store.connect() as conn:
+        n = conn.execute("SELECT count(*) FROM face_vectors WHERE event = %s", (ingest_bench.EVENT,)).fetchone()[0]
+    assert n == pipe["faces"]
