@@ -72,14 +72,54 @@ class DlibResnetEmbedder:
         return np.asarray(dlib.get_face_chip(rgb, shape, size=self.chip_size, padding=self.chip_padding))
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        return self._descriptors(crops)
+
+    def _descriptors(self, crops: list[np.ndarray]) -> np.ndarray:
         if not crops:
             return np.zeros((0, self.dim), dtype=np.float32)
         chips = [np.ascontiguousarray(c, dtype=np.uint8) for c in crops]
         vectors = self._model.compute_face_descriptor(chips)
         return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
 
+    def embed_views(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Vectors of every dlib ResNet variant from one network pass over each chip and its mirror
+        image, keyed by model_id (the evaluation harness compares variants without paying twice)."""
+        both = self._descriptors([*crops, *(c[:, ::-1] for c in crops)])
+        plain, mirrored = both[: len(crops)], both[len(crops) :]
+        return {
+            DlibResnetEmbedder.model_id: plain,
+            DlibResnetFlipEmbedder.model_id: _mean_of_views(plain, mirrored),
+        }
+
     def confidence(self, distance: float) -> float:
         return _logistic(distance, self._conf_midpoint, self._conf_scale)
+
+
+def _mean_of_views(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    return ((plain.astype(np.float64) + mirrored) / 2.0).astype(np.float32)
+
+
+class DlibResnetFlipEmbedder(DlibResnetEmbedder):
+    """dlib ResNet with flip test-time augmentation: the mean of the descriptors of the aligned chip
+    and of its mirror image. A face's left and right halves then count alike, which makes turned
+    faces and one-sided lighting less decisive; it costs a second network pass per face.
+
+    Its vectors differ from dlib-resnet-v1's, hence its own model_id (never compare the two).
+    """
+
+    name = "dlib-resnet-v1-flip"
+    model_id = "dlib-resnet-v1-flip"
+    mirror = True  # embeds the mirror image too, so embed_views gives the plain vectors for free
+    # Operating point and confidence calibration: chosen by the evaluation harness on the LFW dev
+    # data (see EVALUATION.md), not carried over from dlib-resnet-v1.
+    default_threshold = 0.51
+    _conf_midpoint = 0.51
+    _conf_scale = 0.03
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_views(crops)[self.model_id]
 
 
 class ClipImgbeddingsEmbedder:
@@ -159,6 +199,7 @@ def _load_imgbeddings(onnx_path: Path, processor_dir: Path):
 
 EMBEDDERS: dict[str, Callable[[], FaceEmbedder]] = {
     "dlib-resnet-v1": DlibResnetEmbedder,
+    "dlib-resnet-v1-flip": DlibResnetFlipEmbedder,
     "clip-imgbeddings": ClipImgbeddingsEmbedder,
 }
 

@@ -1,0 +1,66 @@
+"""Enrolment and query expansion of find-me, on vectors placed by hand in a real pgvector store."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.search import (
+    EXPAND_MIN_CONFIDENCE,
+    LookupError_,
+    collapse_to_photos,
+    enrol_distances,
+    nearest_faces,
+)
+from face_pipeline.lib.store import EventWrite, FaceRow, PhotoRow, face_id_for
+
+
+def _vec(x: float, y: float = 0.0) -> np.ndarray:
+    v = np.zeros(128, dtype=np.float32)
+    v[0], v[1] = x, y
+    return v
+
+
+def test_enrol_distances_by_hand():
+    refs = np.stack([_vec(0, 0), _vec(1, 0)])
+    cand = _vec(0, 1)[None, :]
+    assert enrol_distances(cand, refs, "l2", "min")[0] == pytest.approx(1.0, abs=1e-6)
+    assert enrol_distances(cand, refs, "l2", "mean")[0] == pytest.approx((1 + math.sqrt(2)) / 2, abs=1e-6)
+    assert enrol_distances(cand, refs, "l2", "centroid")[0] == pytest.approx(math.sqrt(1.25), abs=1e-6)
+    with pytest.raises(LookupError_):
+        enrol_distances(cand, refs, "l2", "median")
+
+
+def _write(store, event: str, vectors: dict[str, np.ndarray]) -> None:
+    photos, faces = [], []
+    for name in vectors:
+        pid = name.ljust(32, "0")
+        photos.append(PhotoRow(pid, f"{name}.jpg", 1, 100, 100, None, 1))
+        faces.append(FaceRow(face_id_for(event, pid, "test", 0), pid, 0, (0, 0, 10, 10), 1.0, [0.0] * 10, ""))
+    store.replace_event(EventWrite(event, "test", "dlib-resnet-v1-flip", photos, faces,
+                                   np.stack(list(vectors.values()))))
+
+
+def test_query_expansion_reaches_a_face_through_a_confident_hit(store):
+    emb = get_embedder("dlib-resnet-v1-flip")
+    # A is a confident hit (0.40 from the reference); B is 0.55 away (outside the threshold) but
+    # 0.15 from A; C is 0.55 away on the other side (0.95 from A).
+    assert emb.confidence(0.40) >= EXPAND_MIN_CONFIDENCE > emb.confidence(0.55)
+    _write(store, "expansion", {"a": _vec(0.40), "b": _vec(0.55), "c": _vec(-0.55), "ref": _vec(0.0)})
+    ref = _vec(0.0)[None, :]
+
+    plain = nearest_faces(store, ref, emb, emb.model_id, events=["expansion"], limit=10, expand=False,
+                          exclude_paths=frozenset({"ref.jpg"}))
+    got = {m.path: m.distance for m in plain.values()}
+    assert got == pytest.approx({"a.jpg": 0.40, "b.jpg": 0.55, "c.jpg": 0.55}, abs=1e-5)
+
+    expanded = nearest_faces(store, ref, emb, emb.model_id, events=["expansion"], limit=10, expand=True,
+                             exclude_paths=frozenset({"ref.jpg"}))
+    got = {m.path: m.distance for m in expanded.values()}
+    # mean distance to {reference, A}: A (0.40 + 0) / 2, B (0.55 + 0.15) / 2, C (0.55 + 0.95) / 2
+    assert got == pytest.approx({"a.jpg": 0.20, "b.jpg": 0.35, "c.jpg": 0.75}, abs=1e-5)
+    answered = [p.path for p in collapse_to_photos(list(expanded.values()), emb, emb.default_threshold)]
+    assert answered == ["a.jpg", "b.jpg"]
