@@ -8,19 +8,15 @@ import numpy as np
 
 from face_pipeline.defs.models import embedder_code_version
 from face_pipeline.defs.observability import progress_logger
-from face_pipeline.defs.partitions import events_partitions
+from face_pipeline.defs.partitions import CPU_POOL, EVENT_ASSET
 from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.ingest import embed_faces, load_faces
 from face_pipeline.lib.settings import Settings
 
 
 @dg.asset(
-    partitions_def=events_partitions,
-    # One run per event: a failed event never marks others failed or half-written.
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-    group_name="face_search",
-    # CPU-bound steps share one pool (limit in dagster.yaml): each already uses every core.
-    pool="face_pipeline_cpu",
+    **EVENT_ASSET,
+    pool=CPU_POOL,
     kinds={"python", "numpy"},
     deps=["face_crops"],
     code_version=embedder_code_version(Settings.from_env()),

@@ -6,16 +6,13 @@ import time
 import dagster as dg
 
 from face_pipeline.defs.observability import progress_logger, skipped_markdown
-from face_pipeline.defs.partitions import events_partitions
+from face_pipeline.defs.partitions import EVENT_ASSET
 from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.ingest import scan_event
 
 
 @dg.asset(
-    partitions_def=events_partitions,
-    # One run per event: a failed event never marks others failed or half-written.
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-    group_name="face_search",
+    **EVENT_ASSET,
     kinds={"python", "file"},
     description="Photos of one event folder (<photos root>/<event>/...), identified by content hash; "
     "unusable files are listed with the reason.",

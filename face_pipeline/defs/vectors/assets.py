@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import numpy as np
 
-from face_pipeline.defs.partitions import events_partitions
+from face_pipeline.defs.partitions import EVENT_ASSET
 from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.ingest import build_event_write, load_embeddings, load_faces, load_manifest
 from face_pipeline.lib.settings import redact_dsn
@@ -20,10 +20,7 @@ CHECKS = [
 
 
 @dg.asset(
-    partitions_def=events_partitions,
-    # One run per event: a failed event never marks others failed or half-written.
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-    group_name="face_search",
+    **EVENT_ASSET,
     kinds={"postgres"},
     deps=["face_embeddings"],
     check_specs=CHECKS,
