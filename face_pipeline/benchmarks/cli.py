@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         figs = ingest_bench.run_ingest_benchmark(
             wider=datasets / "wider_face_val_groups", work_dir=data_dir / "ingest", dsn=dsn, runs=args.runs,
             workers=args.workers, embedder=embedder, limit=args.photos, quiet_wait_s=args.quiet_wait,
-            variants=variants, log=log,
+            max_others=args.max_others, retries=args.retries, variants=variants, log=log,
         )
         (data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
         name = "ingest" if not args.photos else f"ingest-{args.photos}"
@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers, once each")
     p.add_argument("--quiet-wait", type=float, default=300.0,
                    help="seconds to wait, before each pair, for other processes to leave the cores idle")
+    p.add_argument("--max-others", type=float, default=0.3,
+                   help="ingest: measure a pair again when other processes kept more cores busy than this")
+    p.add_argument("--retries", type=int, default=3, help="ingest: at most this many pairs measured again")
     p.add_argument("--scale", type=int, default=100_000, help="search: stored faces (default 100000)")
     p.add_argument("--million", action="store_true", help="search: 1,000,000 faces (long: HNSW build)")
     p.add_argument("--queries", type=int, default=200)

@@ -65,7 +65,8 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         head,
         f"- embedder {f.embedder}, detector dlib-hog (upsample 1); pipeline workers: {workers}",
         f"- {len(f.runs)} pairs, order alternated; machine load (1/5/15 min) before: {f.load_before}, "
-        f"after: {f.load_after}",
+        f"after: {f.load_after}; pairs measured again because other users' processes were busy: "
+        f"{f.discarded}",
         "",
         "| | baseline (face_recognition calls, 1 process) | pipeline (`ingest_event`) |",
         "|---|---|---|",
