@@ -177,6 +177,8 @@ def _face_rows_binary(write: EventWrite) -> bytes:
 def _vector_rows_binary(face_ids: Sequence[str], model_id: str, event: str, vectors: np.ndarray) -> bytes:
     """COPY data for face_vectors (face_id, model_id, event, embedding); pgvector's binary vector
     is int16 dim, int16 unused, then dim big-endian float4."""
+    if not len(face_ids):
+        return _COPY_HEADER + _COPY_TRAILER  # an event whose photos show no face
     vecs = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(face_ids), -1), dtype=">f4")
     dim = vecs.shape[1]
     tail = _text_field(model_id) + _text_field(event) + struct.pack(">ihh", 4 + 4 * dim, dim, 0)
