@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-detector", action="append", default=None, metavar="SPEC",
                         help="another detector row for the WIDER table, e.g. dlib-hog-plus:cnn_side=0 "
                              "(registry name, optionally :arg=value,...); repeatable")
+    parser.add_argument("--compare-flip", action="store_true",
+                        help="also measure the other dlib ResNet variant (flip TTA or not) on ours' faces")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="keep analysed photos here between runs (default: this run only)")
     parser.add_argument("--dsn", default=settings.dsn,
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         embedder=args.embedder,
         synthetic=args.synthetic,
         dsn=args.dsn,
+        compare_flip=args.compare_flip,
     )
     if args.extra_detector:
         config.extra_detectors = (*config.extra_detectors, *args.extra_detector)

@@ -161,7 +161,8 @@ def analyse(job: PhotoJob) -> PhotoFaces:
     keys = [face_key(f.box, f.landmarks) for f in faces]
     known = {k: dict(v) for k, v in job.known}
     vectors: dict[str, np.ndarray] = {}
-    for name in job.embedders:
+    # an embedder that also embeds the mirror image first: its views include the plain vectors
+    for name in sorted(job.embedders, key=lambda n: not getattr(get_embedder(n), "mirror", False)):
         emb = get_embedder(name)
         if emb.model_id in vectors:
             continue
@@ -196,15 +197,20 @@ class FaceCache:
         if disk:
             disk.mkdir(parents=True, exist_ok=True)
 
-    def _disk_path(self, job: PhotoJob, model_ids: tuple[str, ...]) -> Path | None:
+    def _disk_path(self, job: PhotoJob) -> Path | None:
+        """One file per (photo, detector); it holds every vector computed for it so far."""
         if not self.disk:
             return None
         stamp = ""
         if job.path:
             st = os.stat(job.path)
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        raw = f"{job.key}|{detector_from_spec(job.detector).model_id}|{','.join(model_ids)}|{stamp}|{job.composite!r}"
+        raw = f"{job.key}|{detector_from_spec(job.detector).model_id}|{stamp}|{job.composite!r}"
         return self.disk / (hashlib.sha256(raw.encode()).hexdigest()[:24] + ".pkl")
+
+    def _remember(self, job: PhotoJob, faces: PhotoFaces) -> None:
+        self._mem[(job.key, detector_from_spec(job.detector).model_id)] = faces
+        self._by_photo.setdefault(job.key, []).append(faces)
 
     def get(self, jobs: Sequence[PhotoJob], label: str) -> dict[str, PhotoFaces]:
         from face_pipeline.lib.embedders import get_embedder
@@ -214,14 +220,11 @@ class FaceCache:
         for job in jobs:
             wanted = tuple(get_embedder(n).model_id for n in job.embedders)
             hit = self._mem.get((job.key, detector_from_spec(job.detector).model_id))
-            if hit is not None and all(m in hit.vectors for m in wanted):
-                out[job.key] = hit
-                continue
-            dp = self._disk_path(job, wanted)
-            if dp and dp.is_file():
+            dp = self._disk_path(job)
+            if hit is None and dp and dp.is_file():
                 hit = pickle.loads(dp.read_bytes())
-                self._mem[(job.key, detector_from_spec(job.detector).model_id)] = hit
-                self._by_photo.setdefault(job.key, []).append(hit)
+                self._remember(job, hit)
+            if hit is not None and all(m in hit.vectors for m in wanted):
                 out[job.key] = hit
                 continue
             todo.append(self._with_known(job))
@@ -230,10 +233,12 @@ class FaceCache:
             self.log(f"  {label}: analysing {len(todo)} photos with {todo[0].detector} on {self.workers} process(es)")
             results = self._run(todo)
             for job, res in zip(todo, results, strict=True):
-                self._mem[(job.key, detector_from_spec(job.detector).model_id)] = res
-                self._by_photo.setdefault(job.key, []).append(res)
+                old = self._mem.get((job.key, detector_from_spec(job.detector).model_id))
+                if old is not None and old.face_keys == res.face_keys:
+                    res.vectors = {**old.vectors, **res.vectors}
+                self._remember(job, res)
                 out[job.key] = res
-                dp = self._disk_path(job, tuple(get_embedder(n).model_id for n in job.embedders))
+                dp = self._disk_path(job)
                 if dp:
                     dp.write_bytes(pickle.dumps(res))
             self.log(f"  {label}: {len(todo)} photos in {time.perf_counter() - t0:.0f} s")
@@ -344,6 +349,7 @@ class HarnessConfig:
     embedder: str = "dlib-resnet-v1"
     synthetic: int = 120
     dsn: str = ""
+    compare_flip: bool = False
     extra_detectors: tuple[str, ...] = ("dlib-hog:upsample=0",)
 
 
@@ -412,7 +418,15 @@ class Harness:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def embedders_for(self, recipe: Recipe) -> tuple[str, ...]:
-        return (recipe.embedder,)
+        twin = self.twin_of(recipe)
+        return (recipe.embedder, twin) if twin else (recipe.embedder,)
+
+    def twin_of(self, recipe: Recipe) -> str | None:
+        """With --compare-flip: the other dlib ResNet variant, measured on ours' faces as an extra row."""
+        twins = {"dlib-resnet-v1": "dlib-resnet-v1-flip", "dlib-resnet-v1-flip": "dlib-resnet-v1"}
+        if self.config.compare_flip and recipe.key == "ours":
+            return twins.get(recipe.embedder)
+        return None
 
     # -- LFW --
     def lfw_set(self) -> IdentitySet:
@@ -578,8 +592,9 @@ def lfw_section(h: Harness) -> None:
             answers_x = run_queries(store, event, emb, qs, enrol=recipe.enrol, expand=other)
             rows.append(retrieval_row(f"ours, query expansion {'on' if other else 'off'}", answers_x, thr, lo, hi))
             calibration = calibration_section(h, emb, answers)
-            if getattr(emb, "mirror", False):
-                rows.append(unflipped_row(h, recipe, faces, qs, lo, hi))
+            twin = h.twin_of(recipe)
+            if twin:
+                rows.append(twin_row(h, recipe, twin, faces, qs, lo, hi))
             enrol_rows = enrolment_rows(h, recipe, emb, faces, event, thr, lo, hi)
             h._lfw_ours = (recipe, emb, faces)
         # pairs
@@ -619,17 +634,18 @@ def lfw_section(h: Harness) -> None:
         h.report.add(*calibration)
 
 
-def unflipped_row(h: Harness, recipe: Recipe, faces: dict[str, PhotoFaces], qs, lo: float, hi: float) -> RetrievalRow:
-    """Ours with the plain dlib ResNet (no flip TTA): the same faces and search, its own threshold."""
+def twin_row(h: Harness, recipe: Recipe, twin: str, faces: dict[str, PhotoFaces], qs, lo: float,
+             hi: float) -> RetrievalRow:
+    """Ours with the other dlib ResNet variant (flip TTA or not): same faces and search, its own threshold."""
     from face_pipeline.lib.embedders import get_embedder
 
-    plain = get_embedder("dlib-resnet-v1")
+    plain = get_embedder(twin)
     store = h.store()
-    event = "eval-lfw-ours-plain"
+    event = "eval-lfw-ours-twin"
     write_event(store, event, detector_from_spec(recipe.detector).model_id, plain.model_id, faces)
     pq = [(name, h.query_vector(faces.get(next(iter(excl))), plain.model_id), rel, excl) for name, _v, rel, excl in qs]
     answers = run_queries(store, event, plain, pq, enrol=recipe.enrol, expand=recipe.expand)
-    return retrieval_row(f"ours without flip TTA ({plain.model_id}, its threshold)", answers,
+    return retrieval_row(f"ours with {plain.model_id} instead (its threshold)", answers,
                          plain.default_threshold, lo, hi)
 
 
@@ -851,19 +867,46 @@ def scenes_section(h: Harness) -> None:
 
 
 def timing_section(h: Harness) -> None:
+    """Time per photo, end to end (decode, detect, landmarks, crop, embed), each recipe on the same
+    photos one after the other in this process, so the figures compare (the cache is not used)."""
+    from face_pipeline.lib.detectors import find_faces
+    from face_pipeline.lib.embedders import get_embedder
+    from face_pipeline.lib.images import load_rgb
+
+    if h.config.wider:
+        paths = [p.path for p in read_wider_folder(h.config.wider)][:: 34 if h.config.quick else 17]
+        what = "WIDER event photos (1024 px wide)"
+    elif h.config.lfw:
+        paths = [p.path for p in h.lfw_set().photos][:: 400 if h.config.quick else 100]
+        what = "LFW photos (250 px)"
+    else:
+        return
     rows = []
     for recipe in h.runnable():
-        det_model = detector_from_spec(recipe.detector).model_id
-        faces = [pf for (_key, det), pf in h.cache._mem.items() if det == det_model and pf.boxes]
-        if not faces:
-            continue
-        per_face = sum(pf.seconds_embed for pf in faces) / sum(len(pf.boxes) for pf in faces)
-        rows.append((recipe.title, f"{1000 * per_face:.0f}"))
-    if rows:
-        h.report.add("Time per face (embedding, one process)",
-                     "Mean over every face embedded in this run (the flip variant runs the network twice; the "
-                     "cache computes both variants in one pass, so a recipe's figure can include its twin).\n\n"
-                     + as_table(("recipe", "ms per face"), rows))
+        det = detector_from_spec(recipe.detector)
+        emb = get_embedder(recipe.embedder)
+        secs = [0.0, 0.0, 0.0]
+        faces_n = 0
+        for path in paths:
+            t0 = time.perf_counter()
+            rgb = load_rgb(path).rgb
+            t1 = time.perf_counter()
+            faces = find_faces(rgb, det)
+            t2 = time.perf_counter()
+            emb.embed([emb.crop(rgb, f) for f in faces])
+            t3 = time.perf_counter()
+            secs = [secs[0] + t1 - t0, secs[1] + t2 - t1, secs[2] + t3 - t2]
+            faces_n += len(faces)
+        n = len(paths)
+        rows.append((recipe.title, f"{1000 * sum(secs) / n:.0f}", f"{1000 * secs[1] / n:.0f}",
+                     f"{1000 * secs[2] / n:.0f}", f"{faces_n / n:.1f}",
+                     f"{1000 * secs[2] / faces_n:.0f}" if faces_n else "n/a"))
+    h.report.add(
+        "Time per photo",
+        f"{len(paths)} {what}, one process, recipes one after the other on the same photos (the machine "
+        "is shared: compare rows, not runs).\n\n"
+        + as_table(("recipe", "ms/photo", "detect + landmarks", "crop + embed", "faces/photo", "ms/face embed"), rows),
+    )
 
 
 def run(config: HarnessConfig, argv: Sequence[str] = ()) -> Report:
