@@ -98,8 +98,10 @@ def test_haar_detector_with_the_aligned_identity_model(settings, store):
     report = ingest.ingest_event(s, store, "haar-event")
     assert report.faces.detector_model.startswith("haar-")
     assert report.written.vectors == len(report.faces.faces) >= 3
-    result = find_person(s, store, lfw_photo("Joseph_Biden", 1), k=5)
-    assert "biden.jpg" in {m.path for m in result.matches}
+    # Haar boxes give slightly different chips; with 4 photos there are no confident hits to expand
+    # the query from, so use the customary 0.6 rather than the calibrated default (EVALUATION.md).
+    result = find_person(s, store, lfw_photo("Joseph_Biden", 1), k=5, threshold=0.6)
+    assert {m.path for m in result.matches} == {"biden.jpg", "two_people.jpg"}
 
 
 def test_clip_without_local_weights_says_what_to_do(monkeypatch):
