@@ -144,6 +144,8 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
         f"| bulk load, HNSW index dropped, {ld.load_workers} writer processes | {ld.rows:,} faces in "
         f"{ld.seconds:.1f} s = **{ld.rows_per_s:,.0f} faces/s** ({ld.rows_per_s * 2:,.0f} rows/s of faces + "
         "face_vectors, photos not counted) |",
+        f"| physical reference: the same vectors by binary COPY into a bare temporary table (no keys, "
+        f"indexes, WAL), 1 writer | {ld.bare_copy_rows_per_s:,.0f} rows/s |",
         f"| HNSW build (`maintenance_work_mem` {ld.maintenance_work_mem}, "
         f"{ld.parallel_workers} parallel maintenance worker(s)) | **{ld.index_build_seconds:.1f} s**, "
         f"index {ld.index_bytes / 2**20:,.0f} MiB; face_vectors with its indexes {ld.table_bytes / 2**20:,.0f} MiB |",

@@ -230,6 +230,24 @@ def _write_events(dsn: str, col: Collection, events: list[int], workers: int,
     return done
 
 
+def bare_copy_rate(store, col: Collection, rows: int = 200_000) -> float:
+    """The same vector rows by binary COPY into a temporary table without keys, indexes or WAL:
+    what the disk-free part of the database can take, against which the real write is judged."""
+    from face_pipeline.lib.store import _vector_rows_binary
+
+    n = min(rows, col.n)
+    data = _vector_rows_binary(col.face_ids[:n].tolist(), MODEL_ID, col.event_names[0], col.vectors[:n])
+    with store.connect() as conn:
+        conn.execute("CREATE TEMP TABLE bare_vectors (face_id text, model_id text, event text, embedding vector)")
+        t0 = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(
+            "COPY bare_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.write(data)
+        conn.commit()
+        return n / (time.perf_counter() - t0)
+
+
 @dataclass
 class LoadFigures:
     rows: int = 0
@@ -242,6 +260,7 @@ class LoadFigures:
     maintenance_work_mem: str = ""
     parallel_workers: int = 0
     load_workers: int = 1
+    bare_copy_rows_per_s: float = 0.0
     incremental_rows: int = 0
     incremental_rows_per_s: float = 0.0
     index_params: str = ""
@@ -273,6 +292,8 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
     figs.rows, figs.events, figs.load_workers = done, len(bulk), load_workers
     figs.rows_per_s = done / figs.seconds
     log(f"  loaded {done:,} faces in {figs.seconds:.1f} s ({figs.rows_per_s:,.0f} faces/s); building HNSW")
+    figs.bare_copy_rows_per_s = bare_copy_rate(store, col)
+    log(f"  physical reference: binary COPY into a bare table at {figs.bare_copy_rows_per_s:,.0f} rows/s")
     with store.connect() as conn:
         conn.autocommit = True
         conn.execute("ANALYZE face_vectors")
