@@ -84,9 +84,10 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         f"| other processes' load during the run (cores busy), median | "
         f"{f.median_of('baseline', 'others_cores'):.2f} | {f.median_of('pipeline', 'others_cores'):.2f} |",
         "",
-        "Time by stage, median (baseline: one process, so stage times add up to the wall time; "
-        "pipeline: decode/detect/align summed over the worker processes, embed and write are the wall "
-        "time of those steps):",
+        "Time by stage, median (baseline: one process, so stage times add up to the wall time; its "
+        "align is 0 because face_recognition's descriptor call cuts the aligned chip itself, inside embed. "
+        "Pipeline: decode/detect/align summed over the worker processes, detect including each worker's "
+        "model loading, align including the crop files; embed and write are the wall time of those steps):",
         "",
         "| stage | baseline | pipeline |",
         "|---|---|---|",
