@@ -153,7 +153,8 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
         f"| one more event's write with the index in place, 1 writer | {ld.incremental_rows:,} faces at "
         f"{ld.incremental_rows_per_s:,.0f} faces/s |",
         "",
-        f"Index: `{ld.index_params}` (pgvector defaults m = 16, ef_construction = 64)",
+        f"Index: `{ld.index_params}`" + ("" if "ef_construction" in ld.index_params
+                                         else " (pgvector's defaults m = 16, ef_construction = 64)"),
         "",
         "Lookups through `VectorStore.search_faces` (top-10, one process, connection kept), against exact "
         "search over the same vectors in memory with numpy in the same run:",
