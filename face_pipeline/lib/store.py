@@ -44,7 +44,7 @@ def exact_event_search(rows: int, total: int) -> bool:
     """Whether a lookup within events holding `rows` of the model's `total` rows is read exactly."""
     return rows <= EXACT_MAX_ROWS or rows < ITERATIVE_MIN_SHARE * total
 
-_lookup_connections = threading.local()  # see VectorStore._lookup_connection
+_kept_connections = threading.local()  # see VectorStore._kept_connection
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -238,14 +238,15 @@ class VectorStore:
         finally:
             conn.close()
 
-    def _lookup_connection(self) -> psycopg.Connection:
-        """A connection kept open for lookups, one per process, thread and DSN.
+    def _kept_connection(self) -> psycopg.Connection:
+        """A connection kept open for lookups and event writes, one per process, thread and DSN.
 
         A new PostgreSQL backend spends ~10 ms warming its catalog caches before the first query;
-        a lookup itself takes 1-3 ms (BENCHMARKS.md), so repeated lookups reuse their connection.
-        Never shared across a fork (the pid is checked) or between threads.
+        a lookup itself takes 1-5 ms and an event of 1,000 faces is written in ~60 ms
+        (BENCHMARKS.md), so a process that does many reuses its connection. Every use is one
+        transaction. Never shared across a fork (the pid is checked) or between threads.
         """
-        local = _lookup_connections
+        local = _kept_connections
         if getattr(local, "pid", None) != os.getpid():
             local.pid, local.by_dsn = os.getpid(), {}
         conn = local.by_dsn.get(self.dsn)
@@ -253,8 +254,8 @@ class VectorStore:
             conn = local.by_dsn[self.dsn] = self._open()
         return conn
 
-    def _drop_lookup_connection(self) -> None:
-        conn = getattr(_lookup_connections, "by_dsn", {}).pop(self.dsn, None)
+    def _drop_kept_connection(self) -> None:
+        conn = getattr(_kept_connections, "by_dsn", {}).pop(self.dsn, None)
         if conn is not None:
             conn.close()
 
@@ -312,6 +313,7 @@ class VectorStore:
         try:
             return self._replace_event(write)
         except psycopg.OperationalError as exc:  # the server went away in the middle of the write
+            self._drop_kept_connection()
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseUnavailable(
                 f"lost the connection to PostgreSQL at {self.redacted_dsn} while writing event {write.event!r} "
@@ -324,58 +326,27 @@ class VectorStore:
             raise ValueError(f"{len(write.faces)} faces but {len(write.vectors)} vectors")
         photo_ids = [p.photo_id for p in write.photos]
         face_ids = [f.face_id for f in write.faces]
-        with self.connect() as conn, conn.transaction():
+        conn = self._kept_connection()
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            # The kept connection died since its last use (server restarted): nothing of this write
+            # has been sent yet, so start over on a new one.
+            self._drop_kept_connection()
+            conn = self._kept_connection()
+        conn.rollback()  # end the transaction SELECT 1 opened
+        with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_event_lock_key(write.event),))
-            removed = conn.execute(
-                "DELETE FROM photos WHERE event = %s AND NOT (photo_id = ANY(%s))", (write.event, photo_ids)
-            ).rowcount
-            with conn.cursor() as cur:
-                cur.executemany(
-                    """INSERT INTO photos (event, photo_id, path, size_bytes, width, height, captured_at,
-                                           detector_model, face_count)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-                       ON CONFLICT (event, photo_id) DO UPDATE SET
-                         path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, width = EXCLUDED.width,
-                         height = EXCLUDED.height, captured_at = EXCLUDED.captured_at,
-                         detector_model = EXCLUDED.detector_model, face_count = EXCLUDED.face_count,
-                         ingested_at = now()""",
-                    [
-                        (write.event, p.photo_id, p.path, p.size_bytes, p.width, p.height, p.captured_at,
-                         write.detector_model, p.face_count)
-                        for p in write.photos
-                    ],
-                )
-            conn.execute("DELETE FROM face_vectors WHERE event = %s AND model_id = %s", (write.event, write.model_id))
-            conn.execute(
-                """DELETE FROM faces f WHERE f.event = %s AND NOT (f.face_id = ANY(%s))
-                   AND NOT EXISTS (SELECT 1 FROM face_vectors v WHERE v.face_id = f.face_id)""",
-                (write.event, face_ids),
-            )
-            with conn.cursor() as cur:
-                # Binary COPY into a staging table, then one upsert: about half the time of one
-                # INSERT per face (BENCHMARKS.md). A face that another model's vectors still point at is
-                # updated in place, never deleted (that would cascade to those vectors).
-                cur.execute("CREATE TEMP TABLE face_rows_in (LIKE faces) ON COMMIT DROP")
-                with cur.copy(
-                    "COPY face_rows_in (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
-                    "box_right, box_bottom, score, landmarks, crop_path) FROM STDIN WITH (FORMAT BINARY)"
-                ) as copy:
-                    copy.write(_face_rows_binary(write))
-                cur.execute(
-                    """INSERT INTO faces (face_id, event, photo_id, face_index, detector_model,
-                                          box_left, box_top, box_right, box_bottom, score, landmarks, crop_path)
-                       SELECT face_id, event, photo_id, face_index, detector_model,
-                              box_left, box_top, box_right, box_bottom, score, landmarks, crop_path
-                       FROM face_rows_in
-                       ON CONFLICT (face_id) DO UPDATE SET
-                         box_left = EXCLUDED.box_left, box_top = EXCLUDED.box_top,
-                         box_right = EXCLUDED.box_right, box_bottom = EXCLUDED.box_bottom,
-                         score = EXCLUDED.score, landmarks = EXCLUDED.landmarks, crop_path = EXCLUDED.crop_path"""
-                )
-                with cur.copy(
-                    "COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
-                ) as copy:
-                    copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
+            fresh = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM photos WHERE event = %s)",
+                                 (write.event,)).fetchone()[0]
+            if fresh:
+                # First write of this event (every event of a backfill): nothing to replace or keep,
+                # so COPY straight into the tables, without the staging table and upserts of
+                # _upsert_event_rows: about twice the rows per second (BENCHMARKS.md, load).
+                self._copy_new_event_rows(conn, write, face_ids)
+                removed = 0
+            else:
+                removed = self._upsert_event_rows(conn, write, photo_ids, face_ids)
             conn.execute("DELETE FROM skipped_files WHERE event = %s", (write.event,))
             with conn.cursor() as cur:
                 cur.executemany(
@@ -393,6 +364,82 @@ class VectorStore:
                 (write.event, write.model_id, write.detector_model, len(write.photos), len(write.faces)),
             )
         return WriteSummary(len(write.photos), len(write.faces), len(write.vectors), removed, len(write.skipped))
+
+    @staticmethod
+    def _copy_new_event_rows(conn: psycopg.Connection, write: EventWrite, face_ids: list[str]) -> None:
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY photos (event, photo_id, path, size_bytes, width, height, captured_at, detector_model, "
+                "face_count) FROM STDIN"
+            ) as copy:
+                for p in write.photos:
+                    copy.write_row((write.event, p.photo_id, p.path, p.size_bytes, p.width, p.height,
+                                    p.captured_at, write.detector_model, p.face_count))
+            with cur.copy(
+                "COPY faces (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
+                "box_right, box_bottom, score, landmarks, crop_path) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.write(_face_rows_binary(write))
+            with cur.copy(
+                "COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
+
+    @staticmethod
+    def _upsert_event_rows(conn: psycopg.Connection, write: EventWrite, photo_ids: list[str],
+                           face_ids: list[str]) -> int:
+        """Replace the rows of an event already stored; returns how many of its photos left."""
+        removed = conn.execute(
+            "DELETE FROM photos WHERE event = %s AND NOT (photo_id = ANY(%s))", (write.event, photo_ids)
+        ).rowcount
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO photos (event, photo_id, path, size_bytes, width, height, captured_at,
+                                       detector_model, face_count)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (event, photo_id) DO UPDATE SET
+                     path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, width = EXCLUDED.width,
+                     height = EXCLUDED.height, captured_at = EXCLUDED.captured_at,
+                     detector_model = EXCLUDED.detector_model, face_count = EXCLUDED.face_count,
+                     ingested_at = now()""",
+                [
+                    (write.event, p.photo_id, p.path, p.size_bytes, p.width, p.height, p.captured_at,
+                     write.detector_model, p.face_count)
+                    for p in write.photos
+                ],
+            )
+        conn.execute("DELETE FROM face_vectors WHERE event = %s AND model_id = %s", (write.event, write.model_id))
+        conn.execute(
+            """DELETE FROM faces f WHERE f.event = %s AND NOT (f.face_id = ANY(%s))
+               AND NOT EXISTS (SELECT 1 FROM face_vectors v WHERE v.face_id = f.face_id)""",
+            (write.event, face_ids),
+        )
+        with conn.cursor() as cur:
+            # Binary COPY into a staging table, then one upsert: about half the time of one
+            # INSERT per face (BENCHMARKS.md). A face that another model's vectors still point at is
+            # updated in place, never deleted (that would cascade to those vectors).
+            cur.execute("CREATE TEMP TABLE face_rows_in (LIKE faces) ON COMMIT DROP")
+            with cur.copy(
+                "COPY face_rows_in (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
+                "box_right, box_bottom, score, landmarks, crop_path) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.write(_face_rows_binary(write))
+            cur.execute(
+                """INSERT INTO faces (face_id, event, photo_id, face_index, detector_model,
+                                      box_left, box_top, box_right, box_bottom, score, landmarks, crop_path)
+                   SELECT face_id, event, photo_id, face_index, detector_model,
+                          box_left, box_top, box_right, box_bottom, score, landmarks, crop_path
+                   FROM face_rows_in
+                   ON CONFLICT (face_id) DO UPDATE SET
+                     box_left = EXCLUDED.box_left, box_top = EXCLUDED.box_top,
+                     box_right = EXCLUDED.box_right, box_bottom = EXCLUDED.box_bottom,
+                     score = EXCLUDED.score, landmarks = EXCLUDED.landmarks, crop_path = EXCLUDED.crop_path"""
+            )
+            with cur.copy(
+                "COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
+        return removed
 
     def delete_event(self, event: str) -> dict[str, int]:
         """Forget an event: photos, faces, vectors, skipped files and model records, in one transaction."""
@@ -481,7 +528,7 @@ class VectorStore:
             "limit": int(limit),
         }
         for attempt in (1, 2):
-            conn = self._lookup_connection()
+            conn = self._kept_connection()
             try:
                 with conn.transaction():
                     exact = bool(events) and exact_event_search(*conn.execute(
@@ -504,7 +551,7 @@ class VectorStore:
                 break
             except psycopg.OperationalError:
                 # A kept connection may have died with a server restart: retry once on a new one.
-                self._drop_lookup_connection()
+                self._drop_kept_connection()
                 if attempt == 2:
                     raise
         return [

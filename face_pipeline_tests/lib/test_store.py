@@ -82,3 +82,36 @@ def test_database_down_gives_a_clear_error_without_the_password(tmp_path):
             pass
     assert "cannot connect to PostgreSQL" in str(exc.value)
     assert "topsecret" not in str(exc.value)
+
+
+def _event_rows(store, event):
+    with store.connect() as conn:
+        photos = conn.execute(
+            "SELECT photo_id, path, size_bytes, width, height, captured_at, detector_model, face_count "
+            "FROM photos WHERE event = %s ORDER BY photo_id", (event,)).fetchall()
+        faces = conn.execute(
+            "SELECT face_id, photo_id, face_index, detector_model, box_left, box_top, box_right, box_bottom, "
+            "score, landmarks, crop_path FROM faces WHERE event = %s ORDER BY face_id", (event,)).fetchall()
+        vectors = conn.execute(
+            "SELECT face_id, model_id, embedding::text FROM face_vectors WHERE event = %s ORDER BY face_id",
+            (event,)).fetchall()
+    return photos, faces, vectors
+
+
+def test_first_write_copy_path_and_replace_path_store_the_same_rows(store):
+    # A new event is written by plain COPY, a stored one through staging + upserts: both must leave
+    # exactly the same rows, and the replace path must still drop a photo that left the folder.
+    w = _write("copy-path", photos=("p1", "p2", "p3"), seed=3)
+    w.photos[0].captured_at = __import__("datetime").datetime(2026, 5, 1, 12, 30, 15)
+    w.faces[1].landmarks = [1.5, 2.25, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.125]
+    store.replace_event(w)
+    first = _event_rows(store, "copy-path")
+    store.replace_event(w)
+    assert _event_rows(store, "copy-path") == first
+    assert len(first[0]) == 3 and len(first[1]) == 6 and len(first[2]) == 6
+    assert first[0][0][5] is not None and list(first[1][[f[0] for f in first[1]].index(w.faces[1].face_id)][9]) == \
+        pytest.approx(w.faces[1].landmarks)
+    store.replace_event(_write("copy-path", photos=("p1", "p3"), seed=3))
+    photos, faces, vectors = _event_rows(store, "copy-path")
+    assert [p[0] for p in photos] == ["p1", "p3"] and len(faces) == 4 and len(vectors) == 4
+    store.delete_event("copy-path")
