@@ -29,9 +29,10 @@ T = TypeVar("T")
 SQL_DIR = Path(os.environ.get("FACE_PIPELINE_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
 
 #: hnsw.ef_search of a lookup across all events (the candidates HNSW keeps while it searches; at
-#: least 2 x limit). With the index of 005: recall@10 0.9995 at 1 M faces in ~5 ms; 40 (pgvector's
-#: default) gave 0.99 (BENCHMARKS.md, ef_search sweep).
-HNSW_EF_SEARCH = 100
+#: least 2 x limit). With the index of 005, at 1 M faces, in two builds: 200 was the only value of
+#: the sweep (40, 64, 100, 200) where no query lost its whole top-10 (recall@10 1.000, min 1.00) at
+#: p50 ~8 ms; 100 gave a mean of 0.995-1.000 with one query of 200 at 0 (BENCHMARKS.md, sweep).
+HNSW_EF_SEARCH = 200
 #: A lookup within some events reads their rows exactly (bitmap scan + sort, recall 1) up to this
 #: many rows: ~1.5 us a row, so ~30 ms at the limit on 2 busy cores (BENCHMARKS.md).
 EXACT_MAX_ROWS = 20_000
