@@ -120,7 +120,7 @@ def cmd_find(args) -> int:
 
     result = find_person(
         settings, store, args.references, k=args.k, threshold=args.threshold, events=args.event or None,
-        model_id=args.model, face_index=args.face_index,
+        model_id=args.model, face_index=args.face_index, enrol=args.enrol, expand=not args.no_expand,
     )
     print(matches_text(result))
     if not args.no_html:
@@ -427,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--event", action="append", help="limit to this event (repeatable)")
     s.add_argument("--model", help="search only vectors of this model id")
     s.add_argument("--face-index", type=int, help="which face of the reference (0 = largest)")
+    # choices = lib.search.ENROL_MODES, spelled out so that `--help` does not import the models
+    s.add_argument("--enrol", choices=["mean", "min", "centroid"], default=None,
+                   help="how several references score a face: mean distance to them (default), nearest, "
+                        "or distance to their mean vector")
+    s.add_argument("--no-expand", action="store_true",
+                   help="no second search from the confident hits (query expansion, on by default)")
     s.add_argument("--html", help="where to write the HTML report (default DATA_DIR/reports/find_person.html)")
     s.add_argument("--no-html", action="store_true")
     s.set_defaults(func=cmd_find)

@@ -24,6 +24,9 @@ def test_cli_ingest_find_events_status(cli_env, celeb_settings, store, capsys):
     assert main(["find", str(lfw_photo("Joseph_Biden", 1)), "-k", "10", "--html", str(html)]) == 0
     out = capsys.readouterr().out
     assert "biden2.jpg" in out and "4 photo(s)" in out and html.is_file()
+    assert main(["find", str(lfw_photo("Joseph_Biden", 1)), str(lfw_photo("Joseph_Biden", 3)),
+                 "--enrol", "min", "--no-expand", "--no-html"]) == 0
+    assert "biden2.jpg" in capsys.readouterr().out
     assert main(["events"]) == 0
     assert "celeb" in capsys.readouterr().out
     assert main(["db", "status"]) == 0
@@ -55,3 +58,14 @@ def test_cli_forget_person_dry_run_then_forget_event(cli_env, celeb_settings, st
     assert "deleted event celeb: 27 photos" in capsys.readouterr().out
     assert store.counts() == {"photos": 0, "faces": 0, "face_vectors": 0, "skipped_files": 0}
     assert not (cli_env.crops_dir / "celeb").exists()
+
+
+def test_cli_enrol_choices_are_the_library_modes():
+    import argparse
+
+    from face_pipeline.cli import build_parser
+    from face_pipeline.lib.search import ENROL_MODES
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    enrol = next(a for a in sub.choices["find"]._actions if a.dest == "enrol")
+    assert tuple(enrol.choices) == ENROL_MODES

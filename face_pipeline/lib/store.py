@@ -170,7 +170,7 @@ def _float4_array_field(values: Sequence[float]) -> bytes:
 
 
 def _face_rows_binary(write: EventWrite) -> bytes:
-    """COPY ... (FORMAT BINARY) data for face_rows_in, columns as listed in _replace_event."""
+    """COPY ... (FORMAT BINARY) data for faces / face_rows_in, columns as in _FACE_COLUMNS."""
     event, detector = _text_field(write.event), _text_field(write.detector_model)
     parts = [_COPY_HEADER]
     for f in write.faces:
@@ -198,6 +198,16 @@ def _vector_rows_binary(face_ids: Sequence[str], model_id: str, event: str, vect
         parts.append(b"\x00\x04" + _text_field(face_id) + tail + vec.tobytes())
     parts.append(_COPY_TRAILER)
     return b"".join(parts)
+
+
+#: faces columns in the order of _face_rows_binary's fields
+_FACE_COLUMNS = ("face_id, event, photo_id, face_index, detector_model, box_left, box_top, box_right, box_bottom, "
+                 "score, landmarks, crop_path")
+
+
+def _copy_vectors(cur: psycopg.Cursor, write: EventWrite, face_ids: Sequence[str]) -> None:
+    with cur.copy("COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
 
 
 def _event_lock_key(event: str) -> int:
@@ -399,15 +409,9 @@ class VectorStore:
                 for p in write.photos:
                     copy.write_row((write.event, p.photo_id, p.path, p.size_bytes, p.width, p.height,
                                     p.captured_at, write.detector_model, p.face_count))
-            with cur.copy(
-                "COPY faces (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
-                "box_right, box_bottom, score, landmarks, crop_path) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
+            with cur.copy(f"COPY faces ({_FACE_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
                 copy.write(_face_rows_binary(write))
-            with cur.copy(
-                "COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
-                copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
+            _copy_vectors(cur, write, face_ids)
 
     @staticmethod
     def _upsert_event_rows(conn: psycopg.Connection, write: EventWrite, photo_ids: list[str],
@@ -443,26 +447,16 @@ class VectorStore:
             # INSERT per face (BENCHMARKS.md). A face that another model's vectors still point at is
             # updated in place, never deleted (that would cascade to those vectors).
             cur.execute("CREATE TEMP TABLE face_rows_in (LIKE faces) ON COMMIT DROP")
-            with cur.copy(
-                "COPY face_rows_in (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
-                "box_right, box_bottom, score, landmarks, crop_path) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
+            with cur.copy(f"COPY face_rows_in ({_FACE_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
                 copy.write(_face_rows_binary(write))
             cur.execute(
-                """INSERT INTO faces (face_id, event, photo_id, face_index, detector_model,
-                                      box_left, box_top, box_right, box_bottom, score, landmarks, crop_path)
-                   SELECT face_id, event, photo_id, face_index, detector_model,
-                          box_left, box_top, box_right, box_bottom, score, landmarks, crop_path
-                   FROM face_rows_in
+                f"""INSERT INTO faces ({_FACE_COLUMNS}) SELECT {_FACE_COLUMNS} FROM face_rows_in
                    ON CONFLICT (face_id) DO UPDATE SET
                      box_left = EXCLUDED.box_left, box_top = EXCLUDED.box_top,
                      box_right = EXCLUDED.box_right, box_bottom = EXCLUDED.box_bottom,
                      score = EXCLUDED.score, landmarks = EXCLUDED.landmarks, crop_path = EXCLUDED.crop_path"""
             )
-            with cur.copy(
-                "COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
-                copy.write(_vector_rows_binary(face_ids, write.model_id, write.event, write.vectors))
+            _copy_vectors(cur, write, face_ids)
         return removed
 
     def delete_event(self, event: str) -> dict[str, int]:

@@ -71,6 +71,22 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
     assert report_mat is not None
     assert (celeb_settings.reports_dir / "find_person.html").is_file()
 
+    # enrol / expand reach the library through the job's config: two references, nearest one,
+    # no second search; same answers as the library call with the same choices.
+    refs = [str(lfw_photo("Joseph_Biden", 1)), str(lfw_photo("Joseph_Biden", 3))]
+    run2 = find_person_job.execute_in_process(
+        instance=instance, resources={"pipeline": pipeline_resource(celeb_settings)},
+        run_config={"ops": {"choose_reference_face": {"config": {
+            "reference_images": refs, "k": 10, "enrol": "min", "expand": False}}}},
+    )
+    assert run2.success
+    lib_min = find_person(celeb_settings, store, refs, k=10, enrol="min", expand=False)
+    lib_mean = find_person(celeb_settings, store, refs, k=10)
+    job_min = run2.output_for_node("search_face_vectors")
+    assert [(m.path, round(m.distance, 5)) for m in job_min.matches] == \
+           [(m.path, round(m.distance, 5)) for m in lib_min.matches]
+    assert [round(m.distance, 5) for m in lib_min.matches] != [round(m.distance, 5) for m in lib_mean.matches]
+
 
 @needs_datasets
 def test_find_person_job_fails_clearly_without_a_face(settings, store, instance, tmp_path):

@@ -7,6 +7,7 @@ one row per photo; report (markdown table with thumbnails, and a self-contained 
 
 
 from dataclasses import dataclass
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -14,6 +15,8 @@ from pydantic import Field
 from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.report import matches_markdown, matches_text, write_html_report
 from face_pipeline.lib.search import (
+    DEFAULT_ENROL,
+    DEFAULT_EXPAND,
     FindResult,
     ReferenceFace,
     load_references,
@@ -30,6 +33,10 @@ class FindPersonConfig(dg.Config):
     model_id: str | None = Field(default=None, description="search only vectors of this model")
     face_index: int | None = Field(default=None, description="which face of the reference (0 = largest)")
     report_path: str | None = Field(default=None, description="where to write the HTML page")
+    enrol: Literal["mean", "min", "centroid"] = Field(
+        default=DEFAULT_ENROL, description="how several references score a face: mean distance to them, "
+        "nearest one, or distance to their mean vector")
+    expand: bool = Field(default=DEFAULT_EXPAND, description="search again from the confident hits (query expansion)")
 
 
 @dataclass
@@ -58,7 +65,7 @@ def search_face_vectors(context: dg.OpExecutionContext, request: LookupRequest, 
         groups = resolve_serving_models(store, cfg["events"], cfg["model_id"])
         result = search_with_references(
             store, request.references, groups, k=cfg["k"], threshold=cfg["threshold"],
-            events_limited=bool(cfg["events"]),
+            events_limited=bool(cfg["events"]), enrol=cfg["enrol"], expand=cfg["expand"],
         )
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from exc
@@ -86,7 +93,7 @@ def report_matches(context: dg.OpExecutionContext, result: FindResult, pipeline:
 
 
 @dg.job(description="Find the photos one person is in, from reference picture(s). "
-        "Config: reference_images, k, threshold, events, model_id, face_index.",
+        "Config: reference_images, k, threshold, events, model_id, face_index, enrol, expand.",
         tags={"face_pipeline/kind": "lookup"})
 def find_person_job():
     report_matches(search_face_vectors(choose_reference_face()))
