@@ -363,7 +363,8 @@ def cmd_forget_event(args) -> int:
     settings, store = _store(_settings(args))
     from face_pipeline.lib import forget
 
-    code = forget.main(["event", event, *(["--yes"] if args.yes else [])], settings=settings, store=store)
+    code = forget.main(["event", event, *(["--yes"] if args.yes else [])], settings=settings, store=store,
+                       after=lambda r: _forget_dagster_runs(settings, args.yes, events={event}))
     if args.yes:
         try:
             from face_pipeline.runtime import prepare
@@ -389,7 +390,40 @@ def cmd_forget_person(args) -> int:
         argv += ["--events", *args.event]
     if args.face_index is not None:
         argv += ["--face-index", str(args.face_index)]
-    return forget.main(argv + (["--yes"] if args.yes else []), settings=settings, store=store)
+    return forget.main(argv + (["--yes"] if args.yes else []), settings=settings, store=store,
+                       after=lambda r: _forget_dagster_runs(settings, args.yes, photos=set(r.photos)))
+
+
+def _forget_dagster_runs(settings: Settings, delete: bool, *, events: set[str] = frozenset(),
+                         photos: set[tuple[str, str]] = frozenset()) -> None:
+    """List (or delete) the Dagster runs whose metadata show these events' faces or these photos:
+    face previews of ingest runs, match thumbnails of lookup runs (face_pipeline/defs/history.py)."""
+    if not events and not photos:
+        return
+    try:
+        from face_pipeline.defs.history import delete_runs, runs_showing
+        from face_pipeline.runtime import prepare
+
+        prepare(settings)
+        instance = _dagster_instance()
+        runs = runs_showing(instance, events=events, photos=photos)
+    except Exception as exc:  # the rows and files are dealt with either way; say what was not
+        print(f"note: could not read Dagster's run records, so runs that show these faces were not checked: {exc}",
+              file=sys.stderr)
+        return
+    ingest = [r for r in runs if r.kind == "ingest"]
+    lookups = [r for r in runs if r.kind == "lookup"]
+    what = (f"{len(runs)} Dagster run(s) with pictures of these faces ({len(ingest)} ingest run(s) with face "
+            f"previews of {', '.join(sorted({e for r in ingest for e in r.events})) or 'no event'}, "
+            f"{len(lookups)} find_person run(s) with match thumbnails)")
+    if not runs:
+        print("no Dagster run has pictures of these faces")
+    elif delete:
+        delete_runs(instance, runs)
+        print(f"deleted {what}; `face-pipeline ingest EVENT` gives an event a run history again "
+              "(nothing is recomputed)")
+    else:
+        print(f"{what}: --yes deletes them too")
 
 
 # ---- parser ------------------------------------------------------------------------------------

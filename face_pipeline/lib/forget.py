@@ -15,9 +15,10 @@ the photos so that they can be removed at the source too.
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ class ForgetPersonResult:
     threshold: float
     dry_run: bool
     deleted: dict[str, int] = field(default_factory=dict)  # faces, vectors, crops, stage_faces
+    reports: list[Path] = field(default_factory=list)  # HTML reports that show one of these photos
+    reports_deleted: int = 0
 
     @property
     def photos(self) -> list[tuple[str, str]]:
@@ -75,6 +78,7 @@ class ForgetEventResult:
     rows: dict[str, int]  # photos, faces, vectors, skipped
     crop_files: int
     stage_files: int
+    reports: list[Path] = field(default_factory=list)  # HTML reports that show a photo of the event
 
 
 # ---- a person ----------------------------------------------------------------------------------
@@ -137,12 +141,41 @@ def forget_person(
     """List (dry run, the default) or delete every stored face of the person in the reference(s)."""
     faces, used = faces_of_person(settings, store, references, threshold=threshold, events=events,
                                   face_index=face_index, detector=detector)
-    result = ForgetPersonResult(faces, used, dry_run)
+    result = ForgetPersonResult(faces, used, dry_run, reports=reports_showing(settings, photos=set(
+        (f.event, f.path) for f in faces)))
     if dry_run or not faces:
         result.deleted = {"faces": 0, "vectors": 0, "crops": 0, "stage_faces": 0}
         return result
     result.deleted = delete_faces(settings, store, faces)
+    result.reports_deleted = _delete_files(result.reports)  # derived pages: after the rows are gone
     return result
+
+
+def reports_showing(settings: Settings, *, photos: set[tuple[str, str]] = frozenset(),
+                    events: set[str] = frozenset()) -> list[Path]:
+    """The HTML reports under DATA_DIR/reports that show one of these (event, path) photos, or any
+    photo of these events (each report names a photo as `event/path` under its thumbnail)."""
+    if not settings.reports_dir.is_dir():
+        return []
+    needles = [f"</b> {html.escape(e)}/{html.escape(p)}<br>" for e, p in photos]
+    needles += [f"</b> {html.escape(e)}/" for e in events]
+    found = []
+    for page in sorted(settings.reports_dir.rglob("*.html")):
+        text = page.read_text(errors="replace")
+        if any(n in text for n in needles):
+            found.append(page)
+    return found
+
+
+def _delete_files(paths: Sequence[Path]) -> int:
+    n = 0
+    for path in paths:
+        try:
+            path.unlink()
+            n += 1
+        except FileNotFoundError:
+            pass
+    return n
 
 
 def delete_faces(settings: Settings, store: VectorStore, faces: Sequence[FaceToForget]) -> dict[str, int]:
@@ -269,23 +302,27 @@ def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run:
             raise UnknownEvent(f"nothing is stored for event {event!r}: no rows, crops or stage files")
         counts = {"photos": rows["photos"], "faces": rows["faces"], "vectors": rows["face_vectors"],
                   "skipped": rows["skipped_files"]}
+        reports = reports_showing(settings, events={event})
         if not dry_run:
             counts = store.delete_event(event)
             shutil.rmtree(crops, ignore_errors=True)
             shutil.rmtree(stage, ignore_errors=True)
             if crops.exists() or stage.exists():
                 raise OSError(f"could not remove all files of {event!r} under {settings.data_dir}; run again")
-    return ForgetEventResult(event, dry_run, counts, crop_files, stage_files)
+            _delete_files(reports)
+    return ForgetEventResult(event, dry_run, counts, crop_files, stage_files, reports)
 
 
 # ---- command line (until `face-pipeline forget-event / forget-person` call these) ---------------
 
 
 def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
-         store: VectorStore | None = None) -> int:
+         store: VectorStore | None = None,
+         after: Callable[[ForgetEventResult | ForgetPersonResult], None] | None = None) -> int:
     """`python -m face_pipeline.lib.forget event NAME [--yes]` or `... person REF... [--yes]`:
     without --yes, list what would be deleted. A caller that has its own settings (the CLI's
-    --data-dir / --photos-root) passes them, and its store; otherwise they come from the environment."""
+    --data-dir / --photos-root) passes them, and its store; otherwise they come from the environment.
+    `after(result)` runs last: the CLI reaches Dagster's run records from there."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m face_pipeline.lib.forget", description=__doc__.split("\n\n")[0])
@@ -307,17 +344,20 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
         verb = "deleted" if args.yes else "would delete"
         print(f"{verb} event {r.event}: {r.rows['photos']} photos, {r.rows['faces']} faces, "
               f"{r.rows['vectors']} vectors, {r.rows['skipped']} skipped-file rows, {r.crop_files} crop files, "
-              f"{r.stage_files} stage files; the photo folder is left untouched")
+              f"{r.stage_files} stage files, {len(r.reports)} HTML reports; the photo folder is left untouched")
     else:
         r = forget_person(settings, store, args.references, threshold=args.threshold, events=args.events,
                           face_index=args.face_index, dry_run=not args.yes)
         for f in r.faces:
             print(f"{f.event}\t{f.path}\tface {f.face_index}\tdistance {f.distance:.3f}")
-        print(f"{len(r.faces)} faces in {len(r.photos)} photos within distance {r.threshold:g}")
+        print(f"{len(r.faces)} faces in {len(r.photos)} photos within distance {r.threshold:g}; "
+              f"{len(r.reports)} HTML reports show these photos")
         if args.yes:
-            print(f"deleted: {r.deleted}")
+            print(f"deleted: {r.deleted}; {r.reports_deleted} HTML reports")
         elif r.faces:
-            print("dry run: add --yes to delete these faces (rows, vectors, crops, stage entries)")
+            print("dry run: add --yes to delete these faces (rows, vectors, crops, stage entries, reports)")
+    if after is not None:
+        after(r)
     return 0
 
 

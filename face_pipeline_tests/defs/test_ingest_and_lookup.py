@@ -87,6 +87,22 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
            [(m.path, round(m.distance, 5)) for m in lib_min.matches]
     assert [round(m.distance, 5) for m in lib_min.matches] != [round(m.distance, 5) for m in lib_mean.matches]
 
+    # Forgetting reaches Dagster's records: the runs whose metadata show these faces.
+    from face_pipeline.defs.history import delete_runs, runs_showing
+
+    biden = {(m.event, m.path) for m in lib_result.matches}
+    shown = runs_showing(instance, photos=biden)  # the lookups that listed them, the event's previews
+    assert {(r.kind, r.run_id) for r in shown} == {("lookup", run.run_id), ("lookup", run2.run_id),
+                                                   ("ingest", first.run_id), ("ingest", second.run_id)}
+    assert runs_showing(instance, photos={("other-event", "not-a-photo.jpg")}) == []
+    assert {r.kind for r in runs_showing(instance, photos={("celeb", "not-listed.jpg")})} == {"ingest"}
+    of_event = runs_showing(instance, events={"celeb"})
+    assert {r.run_id for r in of_event if r.kind == "ingest"} == {first.run_id, second.run_id}
+    assert {r.run_id for r in of_event if r.kind == "lookup"} == {run.run_id, run2.run_id}
+    assert delete_runs(instance, of_event) == 4
+    assert instance.get_run_by_id(first.run_id) is None and instance.get_run_by_id(run.run_id) is None
+    assert runs_showing(instance, events={"celeb"}) == []
+
 
 @needs_datasets
 def test_find_person_job_fails_clearly_without_a_face(settings, store, instance, tmp_path):

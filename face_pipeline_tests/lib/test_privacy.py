@@ -3,6 +3,7 @@ DSN's password never shows; an event, or a person, can be forgotten."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from PIL import Image
 
 from face_pipeline.lib.events import InvalidEventName
 from face_pipeline.lib.forget import UnknownEvent, forget_event, forget_person
+from face_pipeline.lib.report import write_html_report
 from face_pipeline.lib.search import find_person
 from face_pipeline.lib.settings import Settings, redact_dsn
 from face_pipeline.lib.store import DatabaseUnavailable, VectorStore
@@ -220,9 +222,16 @@ def test_forget_event_removes_rows_crops_and_stage_files(settings, store):
     ingest_event(settings, store, "party")
     ingest_event(settings, store, "other-party")
     kept = event_rows(store, "other-party")
+    # reports of a lookup in each event: the one showing party's photos goes with it
+    party_page = write_html_report(settings, find_person(settings, store, lfw_photo(PERSON, 4), events=["party"]),
+                                   settings.reports_dir / "party.html")
+    other_page = write_html_report(
+        settings, find_person(settings, store, lfw_photo(PERSON, 4), events=["other-party"]),
+        settings.reports_dir / "other-party.html")
 
     listing = forget_event(settings, store, "party", dry_run=True)
     assert listing.rows == {"photos": 6, "faces": 7, "vectors": 7, "skipped": 0}
+    assert listing.reports == [party_page] and party_page.is_file()
     assert listing.crop_files == 7 and listing.stage_files == 3
     assert len(event_rows(store, "party")["faces"]) == 7  # a dry run deletes nothing
 
@@ -231,6 +240,7 @@ def test_forget_event_removes_rows_crops_and_stage_files(settings, store):
     assert all(not rows for rows in event_rows(store, "party").values())
     assert not (settings.crops_dir / "party").exists() and not (settings.stage_dir / "party").exists()
     assert (settings.photos_root / "party" / "person-1.jpg").is_file()  # the user's photos stay
+    assert not party_page.exists() and other_page.is_file()
     assert event_rows(store, "other-party") == kept
     with pytest.raises(UnknownEvent, match="nothing is stored"):
         forget_event(settings, store, "party")
@@ -252,8 +262,19 @@ def test_forget_person_lists_first_then_deletes_everywhere_and_stays_forgotten(s
     crop_files = [settings.data_dir / f.crop_path for f in listing.faces]
     assert all(p.is_file() for p in crop_files)
 
+    # HTML reports: one of this person's lookup, one of OTHER's photos without this person.
+    person_report = write_html_report(settings, find_person(settings, store, reference),
+                                      settings.reports_dir / "person.html")
+    other = find_person(settings, store, lfw_photo(OTHER, 8))
+    person_paths = {p for _, p in listing.photos}
+    other_only = dataclasses.replace(other, matches=[m for m in other.matches if m.path not in person_paths])
+    assert other_only.matches
+    other_report = write_html_report(settings, other_only, settings.reports_dir / "other.html")
+    assert forget_person(settings, store, reference).reports == [person_report]
+
     done = forget_person(settings, store, reference, dry_run=False)
     assert done.deleted == {"faces": 4, "vectors": 4, "crops": 4, "stage_faces": 4}
+    assert done.reports_deleted == 1 and not person_report.exists() and other_report.is_file()
     gone = {f.face_id for f in listing.faces}
     rows = event_rows(store, "party")
     assert not gone & {fid for fid, _ in rows["faces"]} and not gone & {fid for fid, _ in rows["vectors"]}
