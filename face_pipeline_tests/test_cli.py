@@ -3,6 +3,8 @@
 import pytest
 
 from face_pipeline.cli import main
+from face_pipeline.lib.forget import forget_person
+from face_pipeline.lib.search import find_person
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 
 
@@ -49,6 +51,11 @@ def test_cli_errors_are_one_clear_line(cli_env, store, capsys, tmp_path):
 def test_cli_forget_person_dry_run_then_forget_event(cli_env, celeb_settings, store, capsys):
     assert main(["ingest", "celeb"]) == 0
     biden = str(lfw_photo("Joseph_Biden", 1))
+    # With the defaults, forgetting lists at least every photo that `find` shows (its scoring
+    # reaches photos that the raw distance to the one reference leaves out).
+    shown = {(m.event, m.path) for m in find_person(celeb_settings, store, biden, k=50).matches}
+    listed = set(forget_person(celeb_settings, store, biden).photos)
+    assert len(shown) == 4 and shown <= listed
     # Forgetting errs towards recall: the customary 0.6 rather than the precision-tuned default.
     assert main(["forget-person", biden, "--threshold", "0.6"]) == 0
     out, err = capsys.readouterr()
