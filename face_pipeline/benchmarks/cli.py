@@ -88,7 +88,14 @@ def run(args: argparse.Namespace) -> int:
 
         embedder = args.embedder or Settings.from_env().embedder
         log(f"ingest: {args.runs} pairs on {datasets / 'wider_face_val_groups'} ({embedder})")
-        variants = [(label, w, {}) for label, w in (("1 worker", 1), ("3 workers", 3))] if args.variants else []
+        # The shipped defaults against their neighbours: worker count, and the size of the batches
+        # the embedding step hands to each worker (EMBED_CHUNKS_PER_WORKER 16: ~17 faces a batch
+        # here; 1 chunk per worker: batches of up to 64; a huge count: batches of 1 face).
+        variants = [
+            ("1 worker", 1, {}), ("3 workers", 3, {}),
+            ("embedding batches up to 64", 0, {"EMBED_CHUNKS_PER_WORKER": 1}),
+            ("embedding batches of 1 face", 0, {"EMBED_CHUNKS_PER_WORKER": 100_000}),
+        ] if args.variants else []
         figs = ingest_bench.run_ingest_benchmark(
             wider=datasets / "wider_face_val_groups", work_dir=data_dir / "ingest", dsn=dsn, runs=args.runs,
             workers=args.workers, embedder=embedder, limit=args.photos, quiet_wait_s=args.quiet_wait,
@@ -134,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3, help="ingest: baseline/pipeline pairs (default 3)")
     p.add_argument("--photos", type=int, default=None, help="ingest: only the first N WIDER photos")
     p.add_argument("--embedder", default=None, help="ingest: default = the shipped default embedder")
-    p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers, once each")
+    p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers and two embedding batch sizes, once each")
     p.add_argument("--quiet-wait", type=float, default=300.0,
                    help="seconds to wait, before each pair, for other processes to leave the cores idle")
     p.add_argument("--max-others", type=float, default=0.3,

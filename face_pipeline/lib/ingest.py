@@ -519,7 +519,8 @@ def embed_faces(
     workers = min(settings.worker_count(), len(todo) // EMBED_MIN_FACES_PER_WORKER)
     if workers > 1:
         # Many small chunks, so that the workers finish together instead of one embedding a last
-        # big chunk alone: dlib's time per face hardly depends on the batch size (BENCHMARKS.md).
+        # big chunk alone: dlib's time per face does not depend on the batch size (batches of 1,
+        # ~17 and 64 faces took the same time within noise: BENCHMARKS.md, ingest variants).
         batch_size = max(1, min(batch_size, math.ceil(len(todo) / (workers * EMBED_CHUNKS_PER_WORKER))))
     chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     args = [(embedder_name, [str(settings.data_dir / f.crop_path) for f in c]) for c in chunks]
