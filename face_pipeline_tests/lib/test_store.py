@@ -127,3 +127,30 @@ def test_embedded_server_runs_with_its_settings(pg_dsn):
         for name, value in SERVER_SETTINGS.items():
             assert conn.execute(f"SHOW {name}").fetchone()[0] == value, name
         assert not conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0]
+
+
+def test_embedded_server_that_cannot_have_its_shared_buffers_starts_with_the_defaults(monkeypatch):
+    # A machine that cannot map that much shared memory: the server comes back with PostgreSQL's
+    # default, keeps the other settings, and the next start does not try again.
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import psycopg
+
+    from face_pipeline.lib import embedded_postgres
+
+    monkeypatch.setitem(embedded_postgres.SERVER_SETTINGS, "shared_buffers", "4TB")
+    parent = Path(tempfile.mkdtemp(prefix="face_pipeline_test_pg_"))
+    parent.chmod(0o755)
+    try:
+        for _ in range(2):
+            server = embedded_postgres.start(parent / "data")
+            with psycopg.connect(embedded_postgres.app_dsn(server)) as conn:
+                assert conn.execute("SHOW shared_buffers").fetchone()[0] == "128MB"
+                assert conn.execute("SHOW max_wal_size").fetchone()[0] == "4GB"
+            embedded_postgres.stop(parent / "data")
+        assert (parent / "data" / embedded_postgres._NO_RESTART_SETTINGS_MARK).is_file()
+    finally:
+        embedded_postgres.stop(parent / "data")
+        shutil.rmtree(parent, ignore_errors=True)
