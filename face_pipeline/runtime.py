@@ -2,35 +2,42 @@
 
 One place decides: which PostgreSQL (FACE_PIPELINE_DSN, or the embedded server started here), where
 Dagster's own storage lives (the `dagster` database on the same server, via dagster-postgres), and
-which DAGSTER_HOME holds dagster.yaml (this project's folder unless DAGSTER_HOME is set).
+which DAGSTER_HOME holds `dagster.yaml` (DAGSTER_HOME if the user set it, else DATA_DIR/dagster/home
+with the project's `dagster.yaml` and `workspace.yaml` copied in, so an installed package works from
+any folder). Environment variables are written here only for Dagster's own child processes (webserver,
+daemon, code server), which read them once when they load the code location.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from face_pipeline.lib.settings import ENV_PREFIX, Settings, make_private_dir
+from face_pipeline.lib import embedded_postgres
+from face_pipeline.lib.bundled_files import dagster_yaml, workspace_yaml
+from face_pipeline.lib.errors import ConfigError
+from face_pipeline.lib.settings import Settings, make_private_dir
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 
-
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
-    settings: Settings
-    dsn: str
-    dagster_url: str
+    settings: Settings  # dsn and dagster_pg_url resolved
     dagster_home: Path
     embedded: bool
 
+    @property
+    def workspace_file(self) -> Path:
+        return self.dagster_home / "workspace.yaml"
+
 
 def dagster_url_for(dsn: str) -> str:
-    """Dagster's storage URL on the same server as `dsn`, database `dagster`, psycopg2 driver."""
+    """Dagster's storage URL on the same server as `dsn`, database `dagster`, psycopg2 driver
+    (a bare postgresql:// makes SQLAlchemy 2.1 pick psycopg 3, which dagster-postgres can not use)."""
     parts = urlsplit(dsn)
-    scheme = "postgresql+psycopg2"
-    return urlunsplit(parts._replace(scheme=scheme, path="/dagster"))
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2", path="/dagster"))
 
 
 def _ensure_dagster_database(dsn: str) -> None:
@@ -46,33 +53,52 @@ def _ensure_dagster_database(dsn: str) -> None:
         pass  # no right to create databases: the user must create it (README says how)
 
 
-def prepare(settings: Settings | None = None, *, with_dagster: bool = True) -> Runtime:
-    """Start the embedded PostgreSQL if no DSN is set, and export what Dagster's processes need."""
-    settings = settings or Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = not settings.dsn
-    if embedded:
-        from face_pipeline.lib import embedded_postgres
-
+def resolve_database(settings: Settings, *, for_dagster: bool = False) -> Settings:
+    """`settings` with the DSN (and Dagster's storage URL) filled in: the embedded server is started
+    here when no DSN is set."""
+    if not settings.dsn:
         server = embedded_postgres.start(settings.embedded_pg_dir)
-        dsn = embedded_postgres.app_dsn(server)
-        dagster_url = embedded_postgres.dagster_storage_url(server)
-    else:
-        dsn = settings.dsn
-        dagster_url = os.environ.get(ENV_PREFIX + "DAGSTER_PG_URL") or dagster_url_for(dsn)
-        if with_dagster and not os.environ.get(ENV_PREFIX + "DAGSTER_PG_URL"):
-            _ensure_dagster_database(dsn)
-    os.environ[ENV_PREFIX + "DSN"] = dsn
-    os.environ[ENV_PREFIX + "PHOTOS_ROOT"] = str(settings.photos_root)
-    os.environ[ENV_PREFIX + "DATA_DIR"] = str(settings.data_dir)
-    os.environ[ENV_PREFIX + "DETECTOR"] = settings.detector
-    os.environ[ENV_PREFIX + "EMBEDDER"] = settings.embedder
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_DIR)
-    if with_dagster:
-        os.environ[ENV_PREFIX + "DAGSTER_PG_URL"] = dagster_url
-        os.environ.setdefault(ENV_PREFIX + "DAGSTER_ARTIFACTS", str(make_private_dir(settings.data_dir / "dagster")))
-        os.environ.setdefault(ENV_PREFIX + "DAGSTER_COMPUTE_LOGS", str(make_private_dir(settings.data_dir / "dagster" / "logs")))
+        return replace(settings, dsn=embedded_postgres.app_dsn(server),
+                       dagster_pg_url=settings.dagster_pg_url or embedded_postgres.dagster_storage_url(server))
+    if settings.dagster_pg_url:
+        return settings
+    if for_dagster:
+        _ensure_dagster_database(settings.dsn)
+    return replace(settings, dagster_pg_url=dagster_url_for(settings.dsn))
+
+
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME as the user set it (it must hold dagster.yaml), else a folder under DATA_DIR
+    holding this project's dagster.yaml and workspace.yaml."""
+    given = os.environ.get("DAGSTER_HOME")
+    if given:
+        home = Path(given).expanduser()
         if not (home / "dagster.yaml").is_file():
-            raise FileNotFoundError(f"{home}/dagster.yaml not found; set DAGSTER_HOME to the folder that holds it")
-        os.environ["DAGSTER_HOME"] = str(home)
-    return Runtime(Settings.from_env(), dsn, dagster_url, home, embedded)
+            raise ConfigError(f"DAGSTER_HOME={home} holds no dagster.yaml; unset DAGSTER_HOME to use the "
+                              "project's, or copy it there")
+        if not (home / "workspace.yaml").is_file():
+            shutil.copyfile(workspace_yaml(), home / "workspace.yaml")
+        return home
+    home = make_private_dir(settings.dagster_dir / "home")
+    for source in (dagster_yaml(), workspace_yaml()):
+        target = home / source.name
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
+    return home
+
+
+def prepare(settings: Settings, *, with_dagster: bool = True) -> Runtime:
+    """Start the embedded PostgreSQL if no DSN is set; with `with_dagster`, also point Dagster at its
+    storage and export the settings for Dagster's child processes."""
+    embedded = not settings.dsn
+    settings = resolve_database(settings, for_dagster=with_dagster)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not with_dagster:
+        return Runtime(settings, Path(), embedded)
+    home = dagster_home(settings)
+    os.environ.update(settings.as_environ())
+    os.environ["DAGSTER_HOME"] = str(home)
+    # dagster.yaml reads these (artifacts and compute logs stay under DATA_DIR, owner-only)
+    os.environ["FACE_PIPELINE_DAGSTER_ARTIFACTS"] = str(make_private_dir(settings.dagster_dir))
+    os.environ["FACE_PIPELINE_DAGSTER_COMPUTE_LOGS"] = str(make_private_dir(settings.dagster_dir / "logs"))
+    return Runtime(settings, home, embedded)

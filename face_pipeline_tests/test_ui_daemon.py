@@ -1,5 +1,5 @@
 """`face-pipeline ui` for real: the webserver and daemon on the embedded PostgreSQL, the sensor
-noticing an event folder, the queued run launched and succeeding."""
+noticing an event folder, the queued run launched and succeeding; then a clean stop on SIGTERM."""
 
 import json
 import os
@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 
+import psutil
 import pytest
 
 from face_pipeline_tests.conftest import CELEB, needs_datasets
@@ -48,8 +49,11 @@ def test_ui_command_runs_daemon_sensor_and_queued_run_on_embedded_postgres(tmp_p
     env.update(FACE_PIPELINE_PHOTOS_ROOT=str(photos), FACE_PIPELINE_DATA_DIR=str(data),
                FACE_PIPELINE_STABLE_SECONDS="5", FACE_PIPELINE_WORKERS="1")
     log = open(tmp_path / "ui.log", "w")
+    # Started as a shell starts a background job (`face-pipeline ui &`): with SIGINT ignored.
     proc = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "ui", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    stopped = False
     try:
         deadline = time.time() + 240
         statuses, daemons = [], {}
@@ -70,10 +74,31 @@ def test_ui_command_runs_daemon_sensor_and_queued_run_on_embedded_postgres(tmp_p
         [(status, tags)] = statuses
         assert status == "SUCCESS"
         assert tags["dagster/partition"] == "gala" and tags["dagster/sensor_name"] == "new_event_folders"
+
+        # A clean stop: one SIGTERM (what systemd and Docker send) ends the webserver, the daemon,
+        # the code server and the embedded PostgreSQL within 15 s, and frees the port.
+        family = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(p.cmdline()) for p in family)
+        assert "dagster_webserver" in names and "dagster._daemon" in names and "postgres" in names
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        stopped = True
+        _, alive = psutil.wait_procs(family, timeout=max(0.1, 15 - (time.monotonic() - t0)))
+        assert not alive, f"still running after the stop: {[(p.pid, p.cmdline()) for p in alive]}"
+        assert time.monotonic() - t0 < 15
+        with socket.socket() as s:  # the port is free again: a new server can listen on it
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        text = (tmp_path / "ui.log").read_text()
+        assert "Traceback" not in text and "does not match" not in text  # no code-location name warning
     finally:
-        proc.terminate()  # the CLI stops Dagster, then its embedded PostgreSQL
-        try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
+        if not stopped:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()

@@ -1,6 +1,9 @@
-"""The active models' ids: they are the assets' code versions, so a model change marks the
-face_crops / face_embeddings assets of every event as stale in the UI."""
+"""The active models' ids are the code versions of face_crops and face_embeddings, so a model
+change marks those assets of every event as stale in the UI. Both come from the one Settings object
+the code location was built from; a run whose resource names other models is refused, instead of
+writing faces under a code version that does not describe them."""
 
+import dagster as dg
 
 from face_pipeline.lib.detectors import get_detector
 from face_pipeline.lib.embedders import get_embedder
@@ -17,3 +20,13 @@ def embedder_code_version(settings: Settings) -> str:
         return get_embedder(settings.embedder).model_id
     except Exception as exc:  # a missing model must not stop the code location from loading
         return f"{settings.embedder}-unavailable:{type(exc).__name__}"
+
+
+def require_same_models(asset: str, version_of_run: str, version_of_definition: str) -> None:
+    """Fail the step when the run's resource names other models than the asset's code version."""
+    if version_of_run != version_of_definition:
+        raise dg.Failure(
+            description=f"{asset} is defined for models {version_of_definition!r} but this run's `pipeline` "
+            f"resource asks for {version_of_run!r}. Change FACE_PIPELINE_DETECTOR / FACE_PIPELINE_EMBEDDER "
+            "and reload the code location instead of overriding the models in the run config."
+        )

@@ -17,10 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from face_pipeline.lib.errors import UserError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(UserError):
     """A folder that does not hold data in the expected format; the message says what is missing."""
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from face_pipeline.lib.errors import ConfigError
 from face_pipeline.lib.model_files import dlib_model_path, haar_cascade_path
 
 
@@ -261,7 +262,7 @@ DETECTORS: dict[str, Callable[[], FaceDetector]] = {
 }
 
 
-class UnknownModel(ValueError):
+class UnknownModel(ConfigError):
     pass
 
 

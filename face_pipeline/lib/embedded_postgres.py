@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from face_pipeline.lib.errors import SystemFault
+
 log = logging.getLogger(__name__)
 
 APP_DATABASE = "face_pipeline"
@@ -21,7 +23,7 @@ DAGSTER_DATABASE = "dagster"
 _servers: dict[Path, object] = {}
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(SystemFault):
     pass
 
 

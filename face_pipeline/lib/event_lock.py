@@ -18,15 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.events import validate_event_name
 from face_pipeline.lib.settings import Settings, make_private_dir
 
-#: How long a step waits for another run of the same event before it fails with `EventBusy`.
-#: Steps of the same event are short compared with this; a run that waits longer is stuck.
-WAIT_SECONDS = float(os.environ.get("FACE_PIPELINE_EVENT_LOCK_WAIT", "1800"))
 
-
-class EventBusy(RuntimeError):
+class EventBusy(SystemFault):
     """Another run holds the event; the message names it (pid, since when)."""
 
 
@@ -46,8 +43,10 @@ def _holder(fd: int) -> str:
 
 @contextmanager
 def event_lock(settings: Settings, event: str, *, wait: float | None = None) -> Iterator[None]:
-    """Hold the event's lock; wait up to `wait` seconds (default WAIT_SECONDS) for another run."""
-    wait = WAIT_SECONDS if wait is None else wait
+    """Hold the event's lock; wait up to `wait` seconds (default: the event_lock_wait setting,
+    FACE_PIPELINE_EVENT_LOCK_WAIT) for another run. Steps of one event are short compared with
+    the default half hour: a run that waits longer is stuck."""
+    wait = settings.event_lock_wait if wait is None else wait
     path = lock_path(settings, event)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from face_pipeline.lib.errors import UserError
+
 EVENT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-class InvalidEventName(ValueError):
+class InvalidEventName(UserError):
     pass
 
 
-class EventFolderMissing(FileNotFoundError):
+class EventFolderMissing(UserError):
     pass
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,7 @@ from face_pipeline.lib import ingest
 from face_pipeline.lib.event_lock import event_lock
 from face_pipeline.lib.events import validate_event_name
 from face_pipeline.lib.search import (
-    LookupError_,
+    UnanswerableLookup,
     embedder_for_model,
     load_references,
     nearest_faces,
@@ -43,7 +43,7 @@ from face_pipeline.lib.store import VectorStore, _event_lock_key
 FIND_CANDIDATES = 1000
 
 
-class UnknownEvent(LookupError_):
+class UnknownEvent(UnanswerableLookup):
     """Nothing is stored for this event: no rows, no crops, no stage files."""
 
 
@@ -325,55 +325,3 @@ def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run:
                 raise OSError(f"could not remove all files of {event!r} under {settings.data_dir}; run again")
             _delete_files(reports)
     return ForgetEventResult(event, dry_run, counts, crop_files, stage_files, reports)
-
-
-# ---- command line (until `face-pipeline forget-event / forget-person` call these) ---------------
-
-
-def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
-         store: VectorStore | None = None,
-         after: Callable[[ForgetEventResult | ForgetPersonResult], None] | None = None) -> int:
-    """`python -m face_pipeline.lib.forget event NAME [--yes]` or `... person REF... [--yes]`:
-    without --yes, list what would be deleted. A caller that has its own settings (the CLI's
-    --data-dir / --photos-root) passes them, and its store; otherwise they come from the environment.
-    `after(result)` runs last: the CLI reaches Dagster's run records from there."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m face_pipeline.lib.forget", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="what", required=True)
-    e = sub.add_parser("event", help="forget an event: rows, vectors, crops, stage files")
-    e.add_argument("event")
-    e.add_argument("--yes", action="store_true", help="delete (default: list only)")
-    q = sub.add_parser("person", help="forget every stored face of the person in the reference picture(s)")
-    q.add_argument("references", nargs="+")
-    q.add_argument("--threshold", type=float, default=None, help="distance (default: the model's)")
-    q.add_argument("--events", nargs="*", default=None, help="only these events")
-    q.add_argument("--face-index", type=int, default=None, help="which face of a group reference (0 = largest)")
-    q.add_argument("--yes", action="store_true", help="delete (default: list only)")
-    args = p.parse_args(argv)
-    settings = settings or Settings.from_env()
-    store = store or VectorStore.from_settings(settings)
-    if args.what == "event":
-        r = forget_event(settings, store, args.event, dry_run=not args.yes)
-        verb = "deleted" if args.yes else "would delete"
-        print(f"{verb} event {r.event}: {r.rows['photos']} photos, {r.rows['faces']} faces, "
-              f"{r.rows['vectors']} vectors, {r.rows['skipped']} skipped-file rows, {r.crop_files} crop files, "
-              f"{r.stage_files} stage files, {len(r.reports)} HTML reports; the photo folder is left untouched")
-    else:
-        r = forget_person(settings, store, args.references, threshold=args.threshold, events=args.events,
-                          face_index=args.face_index, dry_run=not args.yes)
-        for f in r.faces:
-            print(f"{f.event}\t{f.path}\tface {f.face_index}\tdistance {f.distance:.3f}")
-        print(f"{len(r.faces)} faces in {len(r.photos)} photos within distance {r.threshold:g}; "
-              f"{len(r.reports)} HTML reports show these photos")
-        if args.yes:
-            print(f"deleted: {r.deleted}; {r.reports_deleted} HTML reports")
-        elif r.faces:
-            print("dry run: add --yes to delete these faces (rows, vectors, crops, stage entries, reports)")
-    if after is not None:
-        after(r)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

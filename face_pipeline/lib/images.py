@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from face_pipeline.lib.errors import UserError
+
 try:  # HEIC photos from phones, when the optional package is installed
     from pillow_heif import register_heif_opener
 
@@ -73,7 +75,7 @@ def printable_path(rel: str) -> str:
         return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
-class PhotoRejected(Exception):
+class PhotoRejected(UserError):
     """A file that can not be used as a photo; `reason` is a stable short code."""
 
     def __init__(self, reason: str, message: str):

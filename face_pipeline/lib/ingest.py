@@ -28,6 +28,7 @@ from PIL import Image
 
 from face_pipeline.lib.detectors import find_faces, get_detector
 from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.event_lock import holds_event_lock
 from face_pipeline.lib.events import event_folder, validate_event_name
 from face_pipeline.lib.images import (
@@ -140,7 +141,7 @@ def _probe(photo: PhotoFile, data: bytes, settings: Settings) -> tuple[int, int,
     return w, h, captured.isoformat() if captured else None, fmt
 
 
-class EmptyEventFolder(ValueError):
+class EmptyEventFolder(UserError):
     """The event folder holds no files at all (a folder still being copied, or the wrong one)."""
 
 

@@ -8,6 +8,13 @@ from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 
 
+def load_active_models(settings: Settings) -> None:
+    """Load the selected detector and embedder now, so that a missing or damaged model file is
+    reported once, before any event is touched (ModelFilesMissing names the command that fixes it)."""
+    get_detector(settings.detector)
+    get_embedder(settings.embedder)
+
+
 def active_model_ids(settings: Settings) -> tuple[str, str]:
     """(embedder model_id, detector model_id) of the active settings."""
     return get_embedder(settings.embedder).model_id, get_detector(settings.detector).model_id

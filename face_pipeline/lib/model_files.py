@@ -11,8 +11,12 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
+from face_pipeline.lib.errors import UserError
 
-class ModelFilesMissing(RuntimeError):
+
+class ModelFilesMissing(UserError):
+    """A model file is absent or damaged; the message names the command that installs it."""
+
     pass
 
 

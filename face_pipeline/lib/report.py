@@ -93,9 +93,10 @@ def matches_text(result: FindResult) -> str:
     for r in result.references:
         out.append(f"reference {r.path}: face {r.chosen_index} of {r.faces_found} at {r.face.box}")
     out.append(f"threshold {result.threshold:g}; models {', '.join(result.models)}; {len(result.matches)} photo(s)")
-    out.append(f"{'#':>3}  {'distance':>8}  {'conf':>5}  {'event':<16} photo  [face box l,t,r,b]")
+    width = max([16, *(len(m.event) for m in result.matches)])
+    out.append(f"{'#':>3}  {'distance':>8}  {'conf':>5}  {'event':<{width}} photo  [face box l,t,r,b]")
     for i, m in enumerate(result.matches, 1):
-        out.append(f"{i:>3}  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<16} {m.path}  {list(m.box)}")
+        out.append(f"{i:>3}  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<{width}} {m.path}  {list(m.box)}")
     return "\n".join(out)
 
 

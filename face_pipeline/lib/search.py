@@ -15,25 +15,26 @@ import numpy as np
 
 from face_pipeline.lib.detectors import DetectedFace, UnknownModel, find_faces, get_detector
 from face_pipeline.lib.embedders import EMBEDDERS, FaceEmbedder, get_embedder
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.events import validate_event_name
 from face_pipeline.lib.images import DecodedPhoto, load_rgb
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import FaceMatch, VectorStore
 
 
-class LookupError_(ValueError):
+class UnanswerableLookup(UserError):
     """A lookup that can not be answered as asked; the message says why and what to do."""
 
 
-class NoFaceInReference(LookupError_):
+class NoFaceInReference(UnanswerableLookup):
     pass
 
 
-class AmbiguousReference(LookupError_):
+class AmbiguousReference(UnanswerableLookup):
     pass
 
 
-class NoVectors(LookupError_):
+class NoVectors(UnanswerableLookup):
     pass
 
 
@@ -84,7 +85,7 @@ def choose_face(faces: list[DetectedFace], face_index: int | None, path: str) ->
         )
     if face_index is not None:
         if not 0 <= face_index < len(faces):
-            raise LookupError_(f"face_index {face_index} is out of range: {path} has {len(faces)} face(s) (0 = largest)")
+            raise UnanswerableLookup(f"face_index {face_index} is out of range: {path} has {len(faces)} face(s) (0 = largest)")
         return face_index, faces[face_index]
     if len(faces) > 1 and faces[1].area >= AMBIGUOUS_AREA_RATIO * faces[0].area:
         boxes = ", ".join(f"{i}: {f.box}" for i, f in enumerate(faces))
@@ -175,7 +176,7 @@ def load_references(
     if isinstance(references, (str, Path)):
         references = [references]
     if not references:
-        raise LookupError_("give at least one reference picture")
+        raise UnanswerableLookup("give at least one reference picture")
     return [load_reference(settings, r, detector=detector, face_index=face_index) for r in references]
 
 
@@ -197,11 +198,11 @@ def search_with_references(
     once, by its best face, with the embedder's calibrated confidence.
     """
     if k < 1:
-        raise LookupError_(f"k must be at least 1, got {k}")
+        raise UnanswerableLookup(f"k must be at least 1, got {k}")
     enrol = enrol or DEFAULT_ENROL
     expand = DEFAULT_EXPAND if expand is None else expand
     if enrol not in ENROL_MODES:
-        raise LookupError_(f"unknown enrolment {enrol!r}; choose one of {ENROL_MODES}")
+        raise UnanswerableLookup(f"unknown enrolment {enrol!r}; choose one of {ENROL_MODES}")
     all_matches: list[PhotoMatch] = []
     considered = 0
     used_threshold = threshold
@@ -243,7 +244,7 @@ def enrol_distances(candidates: np.ndarray, references: np.ndarray, metric: str,
     from face_pipeline.lib.embedders import distance
 
     if mode not in ENROL_MODES:
-        raise LookupError_(f"unknown enrolment {mode!r}; choose one of {ENROL_MODES}")
+        raise UnanswerableLookup(f"unknown enrolment {mode!r}; choose one of {ENROL_MODES}")
     references = np.atleast_2d(np.asarray(references, dtype=np.float32))
     candidates = np.atleast_2d(np.asarray(candidates, dtype=np.float32))
     if len(candidates) == 0:

@@ -1,36 +1,58 @@
-"""One home for every setting: a frozen dataclass filled from environment variables.
+"""One home for every setting: a frozen, validated dataclass.
 
-The CLI, the Dagster resources and the tests all build their `Settings` here, so a variable means
-the same thing everywhere. Every variable is optional; defaults suit a laptop checkout.
+A process reads its settings once (`Settings.from_env`: FACE_PIPELINE_* variables, then the CLI's
+flags as overrides) and passes the object down. The Dagster code location builds its definitions and
+its one resource from that same object, and a run builds its Settings from the resource's fields
+(`FacePipeline.settings()`), so no module reads the environment on its own and none does at import
+time. Invalid values are a `ConfigError` with one line that names the variable and what to do,
+raised before any work starts.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from face_pipeline.lib.errors import ConfigError
+
 ENV_PREFIX = "FACE_PIPELINE_"
 
-#: The documented variables, their defaults and meaning (README's "Settings" table is built from this).
-VARIABLES: dict[str, tuple[str, str]] = {
-    "PHOTOS_ROOT": ("./photos", "folder holding one sub-folder per event (`<root>/<event>/...`)"),
-    "DATA_DIR": ("./data", "face crops, per-event stage files, the embedded PostgreSQL, reports"),
-    "DSN": ("", "PostgreSQL to use (`postgresql://user:pass@host/db`); empty = embedded server in DATA_DIR/pg"),
-    "DETECTOR": ("dlib-hog", "face detector: dlib-hog, dlib-hog-plus, dlib-cnn, haar"),
-    "EMBEDDER": ("dlib-resnet-v1", "face embedder: dlib-resnet-v1, dlib-resnet-v1-flip, clip-imgbeddings"),
-    "CLIP_MODEL_DIR": ("", "folder with imgbeddings' ONNX file and the CLIP processor files (offline)"),
-    "MAX_IMAGE_PIXELS": ("120000000", "decompression-bomb guard: larger images are refused"),
-    "MAX_WORK_SIDE": ("2400", "large photos are downscaled to this longest side before detection"),
-    "WORKERS": ("0", "processes for detection/embedding (0 = one per core)"),
-    "STABLE_SECONDS": ("60", "the sensor waits until an event folder is unchanged this long"),
-    "EVENT_LOCK_WAIT": ("1800", "a second ingest of the same event waits this long, then fails (read by event_lock.py)"),
-}
+DEFAULT_DETECTOR = "dlib-hog"
+DEFAULT_EMBEDDER = "dlib-resnet-v1"
 
 
-def _env(name: str) -> str:
-    return os.environ.get(ENV_PREFIX + name, VARIABLES[name][0])
+@dataclass(frozen=True)
+class Variable:
+    """One FACE_PIPELINE_* variable: the Settings field it fills, its default and its meaning."""
+
+    field: str
+    default: str
+    meaning: str
+
+    @property
+    def env_name(self) -> str:
+        return ENV_PREFIX + self.field.upper()
+
+
+#: The documented variables (the CLI's --help and the README's "Settings" table list them).
+VARIABLES: tuple[Variable, ...] = (
+    Variable("photos_root", "./photos", "folder holding one sub-folder per event (`<root>/<event>/...`)"),
+    Variable("data_dir", "./data", "face crops, per-event stage files, the embedded PostgreSQL, reports"),
+    Variable("dsn", "", "PostgreSQL to use (`postgresql://user:pass@host/db`); empty = embedded server in DATA_DIR/pg"),
+    Variable("dagster_pg_url", "", "Dagster's own storage (`postgresql+psycopg2://...`); empty = database `dagster` on the same server"),
+    Variable("detector", DEFAULT_DETECTOR, "face detector (`face-pipeline models` lists them)"),
+    Variable("embedder", DEFAULT_EMBEDDER, "face embedder (`face-pipeline models` lists them)"),
+    Variable("clip_model_dir", "", "folder with imgbeddings' ONNX file and the CLIP processor files (offline)"),
+    Variable("max_image_pixels", "120000000", "decompression-bomb guard: larger images are refused"),
+    Variable("max_work_side", "2400", "large photos are downscaled to this longest side before detection"),
+    Variable("workers", "0", "processes for detection/embedding (0 = one per core)"),
+    Variable("stable_seconds", "60", "the sensor waits until an event folder is unchanged this long"),
+    Variable("event_lock_wait", "1800", "a second ingest of the same event waits this long (seconds), then fails"),
+)
 
 
 @dataclass(frozen=True)
@@ -38,34 +60,77 @@ class Settings:
     photos_root: Path
     data_dir: Path
     dsn: str = ""
-    detector: str = "dlib-hog"
-    embedder: str = "dlib-resnet-v1"
+    dagster_pg_url: str = ""
+    detector: str = DEFAULT_DETECTOR
+    embedder: str = DEFAULT_EMBEDDER
     clip_model_dir: str = ""
     max_image_pixels: int = 120_000_000
     max_work_side: int = 2400
     workers: int = 0
     stable_seconds: float = 60.0
-    extra: dict = field(default_factory=dict)
+    event_lock_wait: float = 1800.0
 
     @classmethod
-    def from_env(cls, **overrides) -> Settings:
-        s = cls(
-            photos_root=Path(_env("PHOTOS_ROOT")).expanduser().resolve(),
-            data_dir=Path(_env("DATA_DIR")).expanduser().resolve(),
-            dsn=_env("DSN") or os.environ.get("DATABASE_URL", ""),
-            detector=_env("DETECTOR"),
-            embedder=_env("EMBEDDER"),
-            clip_model_dir=_env("CLIP_MODEL_DIR"),
-            max_image_pixels=int(_env("MAX_IMAGE_PIXELS")),
-            max_work_side=int(_env("MAX_WORK_SIDE")),
-            workers=int(_env("WORKERS")),
-            stable_seconds=float(_env("STABLE_SECONDS")),
-        )
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        for key in ("photos_root", "data_dir"):
-            if key in overrides:
-                overrides[key] = Path(overrides[key]).expanduser().resolve()
-        return replace(s, **overrides)
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Settings from FACE_PIPELINE_* variables, then `overrides` (None means "not given"),
+        validated. Raises ConfigError naming the first bad value."""
+        environ = os.environ if environ is None else environ
+        raw: dict[str, object] = {v.field: environ.get(v.env_name, v.default) for v in VARIABLES}
+        if not raw["dsn"] and environ.get("DATABASE_URL"):
+            raw["dsn"] = environ["DATABASE_URL"]
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_values(raw)
+
+    @classmethod
+    def from_values(cls, raw: Mapping[str, object]) -> Settings:
+        """Settings from plain values (strings from the environment, or typed values from a Dagster
+        resource), converted and validated."""
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name not in raw:
+                continue
+            values[f.name] = _CONVERT.get(f.name, _text)(f.name, raw[f.name])
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        """This object, after checking what can be checked without doing any work."""
+        from face_pipeline.lib.detectors import DETECTORS
+        from face_pipeline.lib.embedders import EMBEDDERS
+
+        if self.detector not in DETECTORS:
+            raise ConfigError(f"{_env('detector')}={self.detector!r} is not a detector; choose one of "
+                              f"{sorted(DETECTORS)} (`face-pipeline models` lists them)")
+        if self.embedder not in EMBEDDERS:
+            raise ConfigError(f"{_env('embedder')}={self.embedder!r} is not an embedder; choose one of "
+                              f"{sorted(EMBEDDERS)} (`face-pipeline models` lists them)")
+        if self.dsn:
+            check_dsn(self.dsn)
+        for name in ("photos_root", "data_dir"):
+            path: Path = getattr(self, name)
+            if path.exists() and not path.is_dir():
+                raise ConfigError(f"{_env(name)}={path} is a file, not a folder")
+        if self.data_dir.is_dir() and not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"{_env('data_dir')}={self.data_dir} is not writable by this user")
+        for name, low in (("max_image_pixels", 1), ("max_work_side", 64), ("workers", 0),
+                          ("stable_seconds", 0), ("event_lock_wait", 0)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"{_env(name)} must be at least {low}, got {getattr(self, name)}")
+        return self
+
+    def with_overrides(self, **overrides) -> Settings:
+        """A copy with some fields replaced (None means "keep"), validated again."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Settings.from_values({**current, **given})
+
+    def as_environ(self) -> dict[str, str]:
+        """The variables that give a child process (Dagster's code server, a worker) these settings."""
+        return {v.env_name: str(getattr(self, v.field)) for v in VARIABLES}
 
     @property
     def crops_dir(self) -> Path:
@@ -83,8 +148,65 @@ class Settings:
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
 
+    @property
+    def dagster_dir(self) -> Path:
+        """Dagster's instance folder (DAGSTER_HOME), artifacts and compute logs."""
+        return self.data_dir / "dagster"
+
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+
+
+def _env(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _text(name: str, value: object) -> str:
+    return str(value).strip()
+
+
+def _path(name: str, value: object) -> Path:
+    text = str(value).strip()
+    if not text:
+        raise ConfigError(f"{_env(name)} is empty; give a folder")
+    return Path(text).expanduser().resolve()
+
+
+def _number(kind: Callable[[str], object]) -> Callable[[str, object], object]:
+    def convert(name: str, value: object):
+        try:
+            return kind(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{_env(name)} must be {'an integer' if kind is int else 'a number'}, "
+                              f"got {value!r}") from None
+
+    return convert
+
+
+_CONVERT: dict[str, Callable[[str, object], object]] = {
+    "photos_root": _path,
+    "data_dir": _path,
+    "max_image_pixels": _number(int),
+    "max_work_side": _number(int),
+    "workers": _number(int),
+    "stable_seconds": _number(float),
+    "event_lock_wait": _number(float),
+}
+
+
+def check_dsn(dsn: str) -> str:
+    """A DSN libpq can parse (URL or key=value form), else ConfigError without the password."""
+    import psycopg
+
+    if "://" in dsn and not dsn.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{_env('dsn')}={redact_dsn(dsn)!r} is not a PostgreSQL URL; "
+                          "use postgresql://user:password@host:5432/dbname")
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"{_env('dsn')}={redact_dsn(dsn)!r} can not be parsed "
+                          f"({redact_dsn(str(exc).strip())}); use postgresql://user:password@host:5432/dbname") from None
+    return dsn
 
 
 def redact_dsn(dsn: str) -> str:
@@ -100,10 +222,8 @@ def redact_dsn(dsn: str) -> str:
     else:
         netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
         out = urlunsplit(parts._replace(netloc=netloc))
-    # key=value style DSNs ("host=... password=...")
-    import re
-
-    # The value may be quoted and hold spaces (password='a b'), or be a URL query parameter.
+    # key=value style DSNs ("host=... password=..."): the value may be quoted and hold spaces
+    # (password='a b'), or be a URL query parameter.
     return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", out)
 
 
@@ -125,3 +245,4 @@ def make_private_dir(path: Path) -> Path:
     except PermissionError:
         pass
     return path
+

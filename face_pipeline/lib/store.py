@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -22,11 +21,12 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
+from face_pipeline.lib.bundled_files import sql_dir
+from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.settings import Settings, redact_dsn
 
 T = TypeVar("T")
 
-SQL_DIR = Path(os.environ.get("FACE_PIPELINE_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
 
 #: hnsw.ef_search of a lookup across all events (the candidates HNSW keeps while it searches; at
 #: least 2 x limit). With the index of 005, at 1 M faces, in two builds: 200 was the only value of
@@ -51,16 +51,16 @@ def exact_event_search(rows: int, total: int) -> bool:
 _kept_connections = threading.local()  # see VectorStore._kept_connection
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(SystemFault):
     """PostgreSQL can not be reached; the message names the (password-free) DSN and what to do."""
 
 
-class MigrationError(RuntimeError):
+class MigrationError(SystemFault):
     pass
 
 
 def load_query(name: str) -> str:
-    return (SQL_DIR / "queries" / f"{name}.sql").read_text()
+    return (sql_dir() / "queries" / f"{name}.sql").read_text()
 
 
 def resolve_dsn(settings: Settings) -> str:
@@ -296,7 +296,7 @@ class VectorStore:
     # ---- migrations -------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply the numbered files in sql/ that this database has not seen; returns their names."""
-        files = sorted(p for p in SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+        files = sorted(p for p in sql_dir().glob("[0-9][0-9][0-9]_*.sql"))
         applied_now: list[str] = []
         try:
             conn = psycopg.connect(self.dsn, connect_timeout=self.connect_timeout, autocommit=False)

@@ -4,9 +4,9 @@ from face_pipeline.defs.resources import FacePipeline
 
 
 def pipeline_resource(settings, **overrides) -> FacePipeline:
-    values = dict(photos_root=str(settings.photos_root), data_dir=str(settings.data_dir), dsn=settings.dsn,
-                  detector=settings.detector, embedder=settings.embedder, workers=1)
-    values.update(overrides)
+    """The resource a run of these settings gets (workers 1 unless overridden)."""
+    resource = FacePipeline.from_settings(settings.with_overrides(workers=1))
+    values = {**resource.model_dump(), **overrides}
     return FacePipeline(**values)
 
 

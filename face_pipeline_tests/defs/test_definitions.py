@@ -22,3 +22,33 @@ def test_definitions_load_with_the_asset_graph_jobs_sensor_and_schedule():
     assert graph.get(dg.AssetKey("face_embeddings")).code_version == "dlib-resnet-v1"
     assert graph.get(dg.AssetKey("face_crops")).code_version.startswith("dlib-hog-up")
     d.resolve_implicit_global_asset_job_def()
+
+
+def test_code_versions_and_the_resource_come_from_one_settings_object(settings):
+    from dataclasses import replace
+
+    from face_pipeline.definitions import build_definitions
+
+    flip = replace(settings, embedder="dlib-resnet-v1-flip", detector="dlib-hog-plus")
+    d = build_definitions(flip)
+    graph = d.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("face_embeddings")).code_version == "dlib-resnet-v1-flip"
+    assert graph.get(dg.AssetKey("face_crops")).code_version.startswith("dlib-hog-up1-rot")
+    resource = d.resources["pipeline"]
+    assert (resource.detector, resource.embedder) == ("dlib-hog-plus", "dlib-resnet-v1-flip")
+    assert resource.settings() == flip
+
+
+def test_a_run_whose_resource_names_other_models_is_refused(settings, instance):
+    from face_pipeline.definitions import ingest_assets
+    from face_pipeline_tests.defs.conftest import pipeline_resource
+
+    (settings.photos_root / "gala").mkdir()
+    instance.add_dynamic_partitions("events", ["gala"])
+    face_crops = ingest_assets(settings)[1]
+    other = pipeline_resource(settings, detector="haar")
+    result = dg.materialize([face_crops], partition_key="gala", instance=instance,
+                            resources={"pipeline": other}, raise_on_error=False)
+    assert not result.success
+    message = result.failure_data_for_node("face_crops").user_failure_data.description
+    assert "is defined for models" in message and "haar" in message

@@ -4,23 +4,19 @@ with config, and a second materialisation changes no ids and no counts."""
 import dagster as dg
 import pytest
 
-from face_pipeline.defs.embeddings.assets import face_embeddings
-from face_pipeline.defs.faces.assets import face_crops
+from face_pipeline.definitions import ingest_assets
 from face_pipeline.defs.ingest.assets import event_photos
 from face_pipeline.defs.lookup.jobs import find_person_job
-from face_pipeline.defs.vectors.assets import face_vectors
 from face_pipeline.defs.vectors.checks import serving_vectors_complete
 from face_pipeline.lib.search import find_person
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 from face_pipeline_tests.defs.conftest import pipeline_resource
 
-ASSETS = [event_photos, face_crops, face_embeddings, face_vectors]
-
 
 def _materialize(instance, settings, event):
     if not instance.has_dynamic_partition("events", event):
         instance.add_dynamic_partitions("events", [event])
-    return dg.materialize(ASSETS, partition_key=event, instance=instance,
+    return dg.materialize(ingest_assets(settings), partition_key=event, instance=instance,
                           resources={"pipeline": pipeline_resource(settings)})
 
 

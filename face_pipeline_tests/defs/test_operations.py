@@ -11,12 +11,9 @@ import dagster as dg
 import pytest
 
 from face_pipeline.cli import main as cli_main
-from face_pipeline.defs.embeddings.assets import face_embeddings
-from face_pipeline.defs.faces.assets import face_crops
-from face_pipeline.defs.ingest.assets import event_photos
+from face_pipeline.definitions import ingest_assets
 from face_pipeline.defs.ingest.sensors import new_event_folders
 from face_pipeline.defs.maintenance.schedules import reembed_stale_events
-from face_pipeline.defs.vectors.assets import face_vectors
 from face_pipeline.lib.embedders import get_embedder
 from face_pipeline.lib.maintenance import prune_old_vectors
 from face_pipeline.lib.search import find_person
@@ -24,7 +21,6 @@ from face_pipeline_tests.conftest import CELEB, lfw_photo, needs_datasets
 from face_pipeline_tests.defs.conftest import pipeline_resource
 from face_pipeline_tests.support.tiny_clip import make_tiny_clip
 
-ASSETS = [event_photos, face_crops, face_embeddings, face_vectors]
 PHOTOS = {
     "biden.jpg": "face_recognition/examples/knn_examples/train/biden/biden.jpg",
     "obama.jpg": "face_recognition/examples/knn_examples/train/obama/obama.jpg",
@@ -47,8 +43,9 @@ def _age(path, age):
     os.utime(path.parent, (t, t))
 
 
-def _tick(instance, cursor):
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor)
+def _tick(instance, cursor, settings):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                  resources={"pipeline": pipeline_resource(settings)})
     result = new_event_folders(ctx)
     # The daemon applies partition requests; do the same between ticks.
     for req in result.dynamic_partitions_requests:
@@ -59,23 +56,22 @@ def _tick(instance, cursor):
 @needs_datasets
 def test_sensor_new_folder_new_photo_deleted_photo_half_copied_and_invalid(settings, instance, monkeypatch):
     root = settings.photos_root
-    monkeypatch.setenv("FACE_PIPELINE_PHOTOS_ROOT", str(root))
-    monkeypatch.setenv("FACE_PIPELINE_STABLE_SECONDS", "60")
+    settings = settings.with_overrides(stable_seconds=60)
     _put(root, "offsite", "biden.jpg")
     _put(root, "copying", "obama.jpg", age=0)  # still being written
     _put(root, "Bad Name", "rose.jpg")
 
-    r1, c1 = _tick(instance, None)
+    r1, c1 = _tick(instance, None, settings)
     assert [(r.partition_key, r.run_key.split(":")[0]) for r in r1.run_requests] == [("offsite", "offsite")]
     assert [list(q.partition_keys) for q in r1.dynamic_partitions_requests] == [["offsite"]]
     assert set(json.loads(c1)) == {"offsite"}
 
-    r2, c2 = _tick(instance, c1)  # nothing changed: nothing requested twice
+    r2, c2 = _tick(instance, c1, settings)  # nothing changed: nothing requested twice
     assert r2.run_requests == [] and r2.dynamic_partitions_requests == []
 
     _put(root, "offsite", "rose.jpg")  # a new photo in a known event
     _age(root / "copying" / "obama.jpg", 600)  # the copy has finished
-    r3, c3 = _tick(instance, c2)
+    r3, c3 = _tick(instance, c2, settings)
     assert sorted(r.partition_key for r in r3.run_requests) == ["copying", "offsite"]
     assert [list(q.partition_keys) for q in r3.dynamic_partitions_requests] == [["copying"]]
     assert instance.get_dynamic_partitions("events") == ["offsite", "copying"]
@@ -84,7 +80,7 @@ def test_sensor_new_folder_new_photo_deleted_photo_half_copied_and_invalid(setti
 
     (root / "offsite" / "biden.jpg").unlink()  # a deleted photo
     _age(root / "offsite" / "rose.jpg", 600)
-    r4, _ = _tick(instance, c3)
+    r4, _ = _tick(instance, c3, settings)
     assert [r.partition_key for r in r4.run_requests] == ["offsite"]
     assert all(r.tags["face_pipeline/event"] == r.partition_key for r in [*r1.run_requests, *r3.run_requests, *r4.run_requests])
 
@@ -92,7 +88,8 @@ def test_sensor_new_folder_new_photo_deleted_photo_half_copied_and_invalid(setti
 def _materialize(instance, resource, event):
     if not instance.has_dynamic_partition("events", event):
         instance.add_dynamic_partitions("events", [event])
-    result = dg.materialize(ASSETS, partition_key=event, instance=instance, resources={"pipeline": resource})
+    result = dg.materialize(ingest_assets(resource.settings()), partition_key=event, instance=instance,
+                            resources={"pipeline": resource})
     assert result.success
     mats = [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]
     return {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()} for m in mats}
@@ -201,12 +198,11 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
         get_embedder.cache_clear()
 
 
-def test_invalid_partition_names_never_reach_dagster(settings, instance, monkeypatch):
-    monkeypatch.setenv("FACE_PIPELINE_PHOTOS_ROOT", str(settings.photos_root))
+def test_invalid_partition_names_never_reach_dagster(settings, instance):
     (settings.photos_root / "a,b").mkdir()
     (settings.photos_root / "a,b" / "x.jpg").write_bytes(b"x")
     _age(settings.photos_root / "a,b" / "x.jpg", 600)
-    result, _ = _tick(instance, None)
+    result, _ = _tick(instance, None, settings)
     assert result.run_requests == [] and instance.get_dynamic_partitions("events") == []
 
 

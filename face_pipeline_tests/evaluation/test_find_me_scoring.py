@@ -10,7 +10,7 @@ import pytest
 from face_pipeline.lib.embedders import get_embedder
 from face_pipeline.lib.search import (
     EXPAND_MIN_CONFIDENCE,
-    LookupError_,
+    UnanswerableLookup,
     collapse_to_photos,
     enrol_distances,
     nearest_faces,
@@ -30,7 +30,7 @@ def test_enrol_distances_by_hand():
     assert enrol_distances(cand, refs, "l2", "min")[0] == pytest.approx(1.0, abs=1e-6)
     assert enrol_distances(cand, refs, "l2", "mean")[0] == pytest.approx((1 + math.sqrt(2)) / 2, abs=1e-6)
     assert enrol_distances(cand, refs, "l2", "centroid")[0] == pytest.approx(math.sqrt(1.25), abs=1e-6)
-    with pytest.raises(LookupError_):
+    with pytest.raises(UnanswerableLookup):
         enrol_distances(cand, refs, "l2", "median")
 
 

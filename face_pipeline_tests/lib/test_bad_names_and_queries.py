@@ -14,9 +14,9 @@ from face_pipeline.lib.forget import forget_event
 from face_pipeline.lib.images import PhotoRejected
 from face_pipeline.lib.search import (
     AmbiguousReference,
-    LookupError_,
     NoFaceInReference,
     NoVectors,
+    UnanswerableLookup,
     find_person,
 )
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
@@ -139,7 +139,7 @@ def test_reference_that_is_not_a_usable_picture(searchable, tmp_path):
         with pytest.raises(PhotoRejected) as err:
             find_person(settings, store, path)
         assert err.value.reason == reason and str(path) in err.value.message
-    with pytest.raises(LookupError_, match="at least one reference"):
+    with pytest.raises(UnanswerableLookup, match="at least one reference"):
         find_person(settings, store, [])
 
 
@@ -154,7 +154,7 @@ def test_reference_with_several_faces_needs_a_choice(searchable, tmp_path):
         find_person(settings, store, pair)
     found = {find_person(settings, store, pair, face_index=i).matches[0].path.split("-")[0] for i in (0, 1)}
     assert found == {"venus", "pierce"}
-    with pytest.raises(LookupError_, match="out of range"):
+    with pytest.raises(UnanswerableLookup, match="out of range"):
         find_person(settings, store, pair, face_index=5)
 
 
@@ -165,7 +165,7 @@ def test_queries_for_vectors_that_are_absent(searchable, store):
         find_person(settings, store, ref, model_id="clip-imgbeddings-patch32_v1")
     with pytest.raises(NoVectors, match="never-ingested"):
         find_person(settings, store, ref, events=["never-ingested"])
-    with pytest.raises(LookupError_, match="k must be at least 1"):
+    with pytest.raises(UnanswerableLookup, match="k must be at least 1"):
         find_person(settings, store, ref, k=0)
     with store.connect() as conn:  # an event served by a model that is not installed here
         conn.execute("""INSERT INTO event_models (event, model_id, detector_model, photo_count, face_count, serving)

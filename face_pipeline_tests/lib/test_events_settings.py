@@ -62,3 +62,61 @@ def test_settings_from_env(monkeypatch, tmp_path):
     assert s.data_dir == (tmp_path / "d").resolve()
     assert s.detector == "haar" and s.worker_count() == 3
     assert s.crops_dir == s.data_dir / "crops"
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("FACE_PIPELINE_DETECTOR", "retinanet-9000", "is not a detector"),
+        ("FACE_PIPELINE_EMBEDDER", "nope", "is not an embedder"),
+        ("FACE_PIPELINE_DSN", "mysql://root:hunter2@db/app", "is not a PostgreSQL URL"),
+        ("FACE_PIPELINE_DSN", "host=db password='hunter2", "can not be parsed"),
+        ("FACE_PIPELINE_DSN", "postgresql://u:hunter2@db/app?sslmod=require", "can not be parsed"),
+        ("FACE_PIPELINE_WORKERS", "two", "must be an integer"),
+        ("FACE_PIPELINE_MAX_WORK_SIDE", "10", "must be at least 64"),
+    ],
+)
+def test_bad_settings_are_one_line_and_exit_code_2_before_any_work(monkeypatch, tmp_path, capsys,
+                                                                      variable, value, message):
+    from face_pipeline.cli import main
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("FACE_PIPELINE_DATA_DIR", str(data))
+    monkeypatch.setenv("FACE_PIPELINE_PHOTOS_ROOT", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    assert main(["ingest"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+    assert "hunter2" not in err  # a password never reaches the terminal
+    assert not data.exists()  # nothing started: no database, no stage files
+
+
+def test_a_file_where_a_folder_belongs_is_a_configuration_error(monkeypatch, tmp_path, capsys):
+    from face_pipeline.cli import main
+
+    (tmp_path / "photos.txt").write_text("not a folder")
+    monkeypatch.setenv("FACE_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    assert main(["--photos-root", str(tmp_path / "photos.txt"), "events"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_no_module_reads_settings_at_import_time(tmp_path):
+    """Every module imports under settings that could not be used; only building the code location
+    (which reads them once) refuses them, with the configuration error."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, pkgutil, face_pipeline\n"
+        "for m in pkgutil.walk_packages(face_pipeline.__path__, 'face_pipeline.'):\n"
+        "    if '__main__' not in m.name: importlib.import_module(m.name)\n"
+        "from face_pipeline.definitions import defs\n"
+        "from face_pipeline.lib.errors import ConfigError\n"
+        "try:\n    defs()\nexcept ConfigError as exc:\n    print('refused:', exc)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "FACE_PIPELINE_DETECTOR": "bogus", "FACE_PIPELINE_EVENT_LOCK_WAIT": "soon",
+           "FACE_PIPELINE_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "refused: FACE_PIPELINE_EVENT_LOCK_WAIT must be a number" in out.stdout or \
+        "refused: FACE_PIPELINE_DETECTOR='bogus' is not a detector" in out.stdout

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -220,7 +221,7 @@ def test_run_killed_during_detection_leaves_a_retryable_event(settings, store):
 
 def test_second_run_of_the_same_event_waits_or_fails_clearly(settings, store, monkeypatch):
     _photos_v1(settings.photos_root / "gala")
-    monkeypatch.setattr(event_lock, "WAIT_SECONDS", 0.3)
+    settings = replace(settings, event_lock_wait=0.3)
     with event_lock.event_lock(settings, "gala"):
         t0 = time.monotonic()
         with pytest.raises(event_lock.EventBusy) as err:

@@ -322,8 +322,8 @@ def test_private_dirs_are_created_owner_only_with_their_parents(tmp_path):
 
 
 def test_forget_commands_list_first_and_delete_with_yes(settings, store):
-    """The documented commands: `python -m face_pipeline.lib.forget person REF [--yes]` and
-    `... event NAME [--yes]`."""
+    """The documented commands: `face-pipeline forget-person REF [--yes]` and
+    `face-pipeline forget-event NAME [--yes]`."""
     _event_of_two_people(settings.photos_root / "party")
     ingest_event(settings, store, "party")
     env = dict(os.environ, FACE_PIPELINE_DSN=settings.dsn, FACE_PIPELINE_PHOTOS_ROOT=str(settings.photos_root),
@@ -331,7 +331,8 @@ def test_forget_commands_list_first_and_delete_with_yes(settings, store):
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
 
     def forget(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "face_pipeline.lib.forget", *args], env=env,
+        command = {"person": "forget-person", "event": "forget-event"}[args[0]]
+        proc = subprocess.run([sys.executable, "-m", "face_pipeline.cli", command, *args[1:]], env=env,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout

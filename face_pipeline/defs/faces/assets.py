@@ -5,7 +5,7 @@ import time
 
 import dagster as dg
 
-from face_pipeline.defs.models import detector_code_version
+from face_pipeline.defs.models import detector_code_version, require_same_models
 from face_pipeline.defs.observability import progress_logger, skipped_markdown
 from face_pipeline.defs.partitions import CPU_POOL, EVENT_ASSET
 from face_pipeline.defs.resources import FacePipeline
@@ -14,45 +14,52 @@ from face_pipeline.lib.report import face_grid_markdown
 from face_pipeline.lib.settings import Settings
 
 
-@dg.asset(
-    **EVENT_ASSET,
-    pool=CPU_POOL,
-    kinds={"python", "file"},
-    deps=["event_photos"],
-    code_version=detector_code_version(Settings.from_env()),
-    description="Faces found in each photo (detector, box, 5-point landmarks) and their crops "
-    "(aligned 150x150 chips for dlib ResNet) under DATA_DIR/crops/<event>/.",
-)
-def face_crops(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
-    settings = pipeline.settings()
-    t0 = time.perf_counter()
-    manifest = load_manifest(settings, context.partition_key)
-    faces = detect_faces(settings, manifest, progress=progress_logger(context, "detecting faces"))
-    seconds = time.perf_counter() - t0
-    context.log.info(
-        f"{len(faces.faces)} faces in {len(faces.photo_faces)} photos "
-        f"({faces.detected_photos} detected, {faces.reused_photos} reused, {len(faces.skipped)} unreadable)"
+def build_face_crops(settings: Settings) -> dg.AssetsDefinition:
+    """The asset, versioned by the detector (and crop kind) that `settings` select."""
+    code_version = detector_code_version(settings)
+
+    @dg.asset(
+        **EVENT_ASSET,
+        pool=CPU_POOL,
+        kinds={"python", "file"},
+        deps=["event_photos"],
+        code_version=code_version,
+        description="Faces found in each photo (detector, box, 5-point landmarks) and their crops "
+        "(aligned chips for the identity model) under DATA_DIR/crops/<event>/.",
     )
-    with_faces = sum(1 for n in faces.photo_faces.values() if n)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(faces.faces),
-            "faces": len(faces.faces),
-            "photos_with_faces": with_faces,
-            "photos_without_faces": len(faces.photo_faces) - with_faces,
-            "photos_detected": faces.detected_photos,
-            "photos_reused": faces.reused_photos,
-            "unreadable_photos": len(faces.skipped),
-            "unreadable": dg.MetadataValue.md(skipped_markdown(faces.skipped)),
-            "detector_model": faces.detector_model,
-            "crop_kind": faces.crop_kind,
-            "seconds": round(seconds, 3),
-            "seconds_decode_cpu": faces.seconds_decode,
-            "seconds_detect_cpu": faces.seconds_detect,
-            "seconds_align_cpu": faces.seconds_align,
-            "ms_per_detected_photo": round(1000 * seconds / max(1, faces.detected_photos), 1),
-            "faces_preview": dg.MetadataValue.md(
-                face_grid_markdown([settings.data_dir / f.crop_path for f in faces.faces])
-            ),
-        }
-    )
+    def face_crops(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
+        settings = pipeline.settings()
+        require_same_models("face_crops", detector_code_version(settings), code_version)
+        t0 = time.perf_counter()
+        manifest = load_manifest(settings, context.partition_key)
+        faces = detect_faces(settings, manifest, progress=progress_logger(context, "detecting faces"))
+        seconds = time.perf_counter() - t0
+        context.log.info(
+            f"{len(faces.faces)} faces in {len(faces.photo_faces)} photos "
+            f"({faces.detected_photos} detected, {faces.reused_photos} reused, {len(faces.skipped)} unreadable)"
+        )
+        with_faces = sum(1 for n in faces.photo_faces.values() if n)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(faces.faces),
+                "faces": len(faces.faces),
+                "photos_with_faces": with_faces,
+                "photos_without_faces": len(faces.photo_faces) - with_faces,
+                "photos_detected": faces.detected_photos,
+                "photos_reused": faces.reused_photos,
+                "unreadable_photos": len(faces.skipped),
+                "unreadable": dg.MetadataValue.md(skipped_markdown(faces.skipped)),
+                "detector_model": faces.detector_model,
+                "crop_kind": faces.crop_kind,
+                "seconds": round(seconds, 3),
+                "seconds_decode_cpu": faces.seconds_decode,
+                "seconds_detect_cpu": faces.seconds_detect,
+                "seconds_align_cpu": faces.seconds_align,
+                "ms_per_detected_photo": round(1000 * seconds / max(1, faces.detected_photos), 1),
+                "faces_preview": dg.MetadataValue.md(
+                    face_grid_markdown([settings.data_dir / f.crop_path for f in faces.faces])
+                ),
+            }
+        )
+
+    return face_crops

@@ -9,23 +9,19 @@ import dagster as dg
 
 from face_pipeline.defs.ingest.jobs import ingest_event_job
 from face_pipeline.defs.partitions import events_partitions
-from face_pipeline.lib.settings import Settings
+from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.watch import plan_changes
-
-
-def _settings() -> Settings:
-    return Settings.from_env()
 
 
 @dg.sensor(
     job=ingest_event_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches FACE_PIPELINE_PHOTOS_ROOT for new event folders and changed photos; waits "
-    "until a folder has been stable for FACE_PIPELINE_STABLE_SECONDS.",
+    description="Watches the photos root (FACE_PIPELINE_PHOTOS_ROOT) for new event folders and changed "
+    "photos; waits until a folder has been stable for FACE_PIPELINE_STABLE_SECONDS.",
 )
-def new_event_folders(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    settings = _settings()
+def new_event_folders(context: dg.SensorEvaluationContext, pipeline: FacePipeline) -> dg.SensorResult:
+    settings = pipeline.settings()
     requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(events_partitions.name))
     changes = plan_changes(settings.photos_root, requested, now=time.time(),

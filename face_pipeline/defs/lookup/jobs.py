@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from face_pipeline.defs.resources import FacePipeline
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.report import matches_markdown, matches_text, write_html_report
 from face_pipeline.lib.search import (
     DEFAULT_ENROL,
@@ -50,7 +51,7 @@ def choose_reference_face(context: dg.OpExecutionContext, config: FindPersonConf
     settings = pipeline.settings()
     try:
         refs = load_references(settings, config.reference_images, face_index=config.face_index)
-    except ValueError as exc:
+    except UserError as exc:
         raise dg.Failure(description=str(exc)) from exc
     for r in refs:
         context.log.info(f"{r.path}: searching for face {r.chosen_index} of {r.faces_found} at {r.face.box}")
@@ -67,7 +68,7 @@ def search_face_vectors(context: dg.OpExecutionContext, request: LookupRequest, 
             store, request.references, groups, k=cfg["k"], threshold=cfg["threshold"],
             events_limited=bool(cfg["events"]), enrol=cfg["enrol"], expand=cfg["expand"],
         )
-    except ValueError as exc:
+    except UserError as exc:
         raise dg.Failure(description=str(exc)) from exc
     context.log.info(f"{len(result.matches)} photo(s) within threshold {result.threshold:g} "
                      f"({result.faces_considered} candidate faces)")

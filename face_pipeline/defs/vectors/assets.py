@@ -33,9 +33,8 @@ def face_vectors(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> d
     settings = pipeline.settings()
     event = context.partition_key
     t0 = time.perf_counter()
-    write = build_event_write(
-        load_manifest(settings, event), load_faces(settings, event), load_embeddings(settings, event)
-    )
+    manifest = load_manifest(settings, event)
+    write = build_event_write(manifest, load_faces(settings, event), load_embeddings(settings, event))
     vecs = write.vectors
     finite = bool(np.isfinite(vecs).all()) if vecs.size else True
     dims = {int(vecs.shape[1])} if vecs.ndim == 2 and len(vecs) else set()
@@ -62,6 +61,13 @@ def face_vectors(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> d
             "detector_model": write.detector_model,
             "database": redact_dsn(store.dsn),
             "seconds": round(seconds, 3),
+            # The same counts for programs (the CLI's backfill reads this, never the keys above).
+            "summary": dg.MetadataValue.json({
+                "event": event, "photos": summary.photos, "faces": summary.faces, "vectors": summary.vectors,
+                "new": manifest.new, "changed": manifest.changed, "unchanged": manifest.unchanged,
+                "removed": manifest.removed, "skipped_files": summary.skipped, "model_id": write.model_id,
+                "detector_model": write.detector_model,
+            }),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -1,0 +1,114 @@
+"""`ingest` (the library, in this process) and `backfill` (Dagster's ingest_event job, one run per event)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import dagster as dg
+
+from face_pipeline.cli.commands.store_access import open_store
+from face_pipeline.cli.progress import print_progress
+from face_pipeline.lib.errors import FacePipelineError, UserError
+from face_pipeline.lib.events import list_event_folders, validate_event_name
+from face_pipeline.lib.ingest import EventReport, ingest_event
+from face_pipeline.lib.maintenance import load_active_models
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.store import VectorStore
+from face_pipeline.runtime import prepare
+
+# execute_in_process logs every step event at DEBUG; a terminal wants the INFO lines only.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("ingest", help="ingest event folders")
+    s.add_argument("events", nargs="*", help="event names (default: every folder under the photos root)")
+    s.set_defaults(run=cmd_ingest)
+    s = sub.add_parser("backfill", help="run the Dagster ingest job for many events, one run each")
+    s.add_argument("events", nargs="*", help="event names (default: every folder under the photos root)")
+    s.set_defaults(run=cmd_backfill)
+
+
+def events_to_ingest(settings: Settings, named: list[str]) -> list[str]:
+    """The events named on the command line (validated), or every valid folder under the photos root."""
+    if named:
+        return [validate_event_name(e) for e in named]
+    events, invalid = list_event_folders(settings.photos_root)
+    for name in invalid:
+        print(f"skipping folder {name!r}: not a valid event name (lower-case letters, digits, '-', '_')",
+              file=sys.stderr)
+    if not events:
+        raise UserError(f"no event folders under {settings.photos_root} (expected <photos root>/<event>/...)")
+    return events
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    events = events_to_ingest(settings, args.events)
+    load_active_models(settings)  # a missing model file: one message, before any event starts
+    settings, store = open_store(settings)
+    failed = 0
+    for event in events:
+        print(f"event {event}:", file=sys.stderr)
+        try:
+            report = ingest_event(settings, store, event, progress=print_progress)
+        except FacePipelineError as exc:
+            failed += 1
+            print(f"  FAILED: {exc} (the event's stored rows are unchanged)", file=sys.stderr)
+            continue
+        print(ingest_summary(report))
+        for s in [*report.manifest.skipped, *report.faces.skipped]:
+            print(f"    skipped {s.relpath}: {s.reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def ingest_summary(report: EventReport) -> str:
+    m, f, e, w = report.manifest, report.faces, report.embeddings, report.written
+    return (f"  {len(m.photos)} photos ({m.new} new, {m.changed} changed, {m.unchanged} unchanged, {m.removed} removed), "
+            f"{len(m.skipped) + len(f.skipped)} skipped; {len(f.faces)} faces ({f.detected_photos} photos detected, "
+            f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors "
+            f"[{', '.join(f'{k} {v:.1f}s' for k, v in report.seconds.items())}]")
+
+
+def run_ingest_jobs(definitions: dg.Definitions, instance: dg.DagsterInstance, events: list[str], *,
+                    trigger: str) -> dict[str, bool]:
+    """Run the ingest_event job once per event (one Dagster run each, recorded in the instance).
+
+    One run per event, as the assets' BackfillPolicy asks: a failed event leaves the others done and
+    its own previous rows untouched (face_vectors writes in one transaction).
+    """
+    missing = [e for e in events if not instance.has_dynamic_partition("events", e)]
+    if missing:
+        instance.add_dynamic_partitions("events", missing)
+    job = definitions.resolve_job_def("ingest_event")
+    outcome = {}
+    for event in events:
+        t0 = time.perf_counter()
+        res = job.execute_in_process(partition_key=event, instance=instance, raise_on_error=False, run_config=QUIET_RUN,
+                                     tags={"face_pipeline/event": event, "face_pipeline/trigger": trigger})
+        outcome[event] = res.success
+        if not res.success:
+            failure = next((e for e in res.all_events if e.is_step_failure), None)
+            why = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else ""
+            print(f"event {event}: ingest run {res.run_id[:8]} FAILED: {why}", file=sys.stderr)
+            continue
+        summary = next(m for m in res.get_asset_materialization_events()
+                       if m.asset_key == dg.AssetKey("face_vectors")).step_materialization_data.materialization
+        counts = summary.metadata["summary"].value  # JSON written by face_vectors for programs like this one
+        print(f"event {event}: {counts['photos']} photos ({counts['new']} new, {counts['changed']} changed, "
+              f"{counts['removed']} removed, {counts['skipped_files']} skipped), {counts['faces']} faces, "
+              f"{counts['vectors']} vectors in {time.perf_counter() - t0:.1f}s, run {res.run_id[:8]}")
+    return outcome
+
+
+def cmd_backfill(args, settings: Settings) -> int:
+    from face_pipeline.definitions import build_definitions
+
+    events = events_to_ingest(settings, args.events)
+    runtime = prepare(settings)
+    VectorStore(runtime.settings.dsn).migrate()
+    outcome = run_ingest_jobs(build_definitions(runtime.settings), dg.DagsterInstance.get(), events,
+                              trigger="backfill")
+    failed = [e for e, ok in outcome.items() if not ok]
+    print(f"backfill: {len(outcome) - len(failed)} event(s) done, {len(failed)} failed {failed or ''}")
+    return 1 if failed else 0

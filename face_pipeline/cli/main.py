@@ -1,0 +1,58 @@
+"""The parser, the settings (read once per process), and the one place where a library error becomes
+one line on stderr and an exit code: 2 for what the user can fix (settings, names, inputs), 3 when a
+service failed (database down, an event busy), 1 when some events of a batch failed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from face_pipeline.cli.commands import database, demo, find, forget, ingest, maintenance, ui
+from face_pipeline.lib.errors import FacePipelineError
+from face_pipeline.lib.images import PhotoRejected
+from face_pipeline.lib.settings import VARIABLES, Settings
+
+COMMAND_GROUPS = (demo, ingest, find, database, ui, maintenance, forget)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env_help = "\n".join(f"  {v.env_name:<31} {v.meaning} (default: {v.default or 'empty'})" for v in VARIABLES)
+    p = argparse.ArgumentParser(
+        prog="face-pipeline", description="Find every photo of a person among event photos.",
+        epilog="settings (environment variables):\n" + env_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--photos-root", help="overrides FACE_PIPELINE_PHOTOS_ROOT")
+    p.add_argument("--data-dir", help="overrides FACE_PIPELINE_DATA_DIR")
+    p.add_argument("--detector", help="overrides FACE_PIPELINE_DETECTOR")
+    p.add_argument("--embedder", help="overrides FACE_PIPELINE_EMBEDDER")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_commands(sub)
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The process's settings: environment variables, then the command line's flags."""
+    return Settings.from_env(photos_root=args.photos_root, data_dir=args.data_dir, detector=args.detector,
+                             embedder=args.embedder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(args)
+        return args.run(args, settings)
+    except PhotoRejected as exc:  # a reference picture that can not be read
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except FacePipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
