@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from face_pipeline.lib import ingest
-from face_pipeline.lib.detectors import get_detector
-from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.models import get_detector, get_embedder
 from face_pipeline.lib.report import write_html_report
 from face_pipeline.lib.search import find_person
 from face_pipeline_tests.conftest import (
@@ -72,13 +71,12 @@ SMALL = [
 def test_the_original_recipe_haar_then_clip_runs_end_to_end(settings, store, tmp_path, monkeypatch):
     """Haar cascade (article parameters) + CLIP through imgbeddings + cosine distance in pgvector."""
     model_dir = make_tiny_clip(tmp_path / "clip")
-    monkeypatch.setenv("FACE_PIPELINE_CLIP_MODEL_DIR", str(model_dir))
     get_embedder.cache_clear()
     try:
-        s = replace(settings, detector="haar", embedder="clip-imgbeddings")
+        s = replace(settings, detector="haar", embedder="clip-imgbeddings", clip_model_dir=str(model_dir))
         _small_event(s, "article", SMALL)
         report = ingest.ingest_event(s, store, "article")
-        clip = get_embedder("clip-imgbeddings")
+        clip = get_embedder("clip-imgbeddings", s.model_folders)
         assert report.faces.detector_model == get_detector("haar").model_id
         assert report.faces.crop_kind == "box"
         assert report.embeddings.model_id == clip.model_id and report.embeddings.vectors.shape[1] == 768
@@ -104,13 +102,12 @@ def test_haar_detector_with_the_aligned_identity_model(settings, store):
     assert {m.path for m in result.matches} == {"biden.jpg", "two_people.jpg"}
 
 
-def test_clip_without_local_weights_says_what_to_do(monkeypatch):
-    from face_pipeline.lib.embedders import ClipImgbeddingsEmbedder
-    from face_pipeline.lib.model_files import ModelFilesMissing
+def test_clip_without_local_weights_says_what_to_do():
+    from face_pipeline.lib.models import ModelFilesMissing
+    from face_pipeline.lib.models.embedders.clip_imgbeddings import ClipImgbeddingsEmbedder
 
-    monkeypatch.delenv("FACE_PIPELINE_CLIP_MODEL_DIR", raising=False)
     with pytest.raises(ModelFilesMissing, match="FACE_PIPELINE_CLIP_MODEL_DIR"):
-        ClipImgbeddingsEmbedder()
+        ClipImgbeddingsEmbedder("")
 
 
 def test_copy_helper_keeps_the_dataset_layout(tmp_path):

@@ -84,7 +84,7 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     from PIL import Image
 
     from face_pipeline.lib.images import scan_event_folder
-    from face_pipeline.lib.model_files import dlib_model_path
+    from face_pipeline.lib.models.package_files import dlib_model_path
 
     detector = dlib.get_frontal_face_detector()
     pose_predictor_5 = dlib.shape_predictor(dlib_model_path("shape_predictor_5_face_landmarks.dat"))

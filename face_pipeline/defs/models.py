@@ -5,21 +5,28 @@ writing faces under a code version that does not describe them."""
 
 import dagster as dg
 
-from face_pipeline.lib.detectors import get_detector
-from face_pipeline.lib.embedders import get_embedder
-from face_pipeline.lib.ingest import crop_kind_of
+from face_pipeline.lib.models import (
+    ModelFilesMissing,
+    crop_kind_of,
+    embedder_model_id,
+    get_detector,
+)
 from face_pipeline.lib.settings import Settings
 
 
 def detector_code_version(settings: Settings) -> str:
-    return f"{get_detector(settings.detector).model_id}+{crop_kind_of(settings.embedder)}"
+    try:
+        detector = get_detector(settings.detector, settings.model_folders).model_id
+    except ModelFilesMissing:  # the code location still loads; the run says how to install it
+        detector = f"{settings.detector}-not-installed"
+    return f"{detector}+{crop_kind_of(settings.embedder)}"
 
 
 def embedder_code_version(settings: Settings) -> str:
     try:
-        return get_embedder(settings.embedder).model_id
-    except Exception as exc:  # a missing model must not stop the code location from loading
-        return f"{settings.embedder}-unavailable:{type(exc).__name__}"
+        return embedder_model_id(settings.embedder, settings.model_folders)
+    except ModelFilesMissing:
+        return f"{settings.embedder}-not-installed"
 
 
 def require_same_models(asset: str, version_of_run: str, version_of_definition: str) -> None:

@@ -23,6 +23,7 @@ class FacePipeline(dg.ConfigurableResource):
     dsn: str = ""
     detector: str
     embedder: str
+    model_dir: str = ""
     clip_model_dir: str = ""
     max_image_pixels: int
     max_work_side: int
@@ -37,7 +38,8 @@ class FacePipeline(dg.ConfigurableResource):
         dsn = dg.EnvVar(ENV_PREFIX + "DSN") if from_env else settings.dsn
         return cls(
             photos_root=str(settings.photos_root), data_dir=str(settings.data_dir), dsn=dsn,
-            detector=settings.detector, embedder=settings.embedder, clip_model_dir=settings.clip_model_dir,
+            detector=settings.detector, embedder=settings.embedder, model_dir=settings.model_dir,
+            clip_model_dir=settings.clip_model_dir,
             max_image_pixels=settings.max_image_pixels, max_work_side=settings.max_work_side,
             workers=settings.workers, stable_seconds=settings.stable_seconds,
             event_lock_wait=settings.event_lock_wait,
@@ -47,7 +49,8 @@ class FacePipeline(dg.ConfigurableResource):
         try:
             return Settings.from_values({
                 "photos_root": self.photos_root, "data_dir": self.data_dir, "dsn": self.dsn,
-                "detector": self.detector, "embedder": self.embedder, "clip_model_dir": self.clip_model_dir,
+                "detector": self.detector, "embedder": self.embedder, "model_dir": self.model_dir,
+                "clip_model_dir": self.clip_model_dir,
                 "max_image_pixels": self.max_image_pixels, "max_work_side": self.max_work_side,
                 "workers": self.workers, "stable_seconds": self.stable_seconds,
                 "event_lock_wait": self.event_lock_wait,

@@ -91,7 +91,7 @@ def default_recipes(detector: str, embedder: str) -> list[Recipe]:
 @cache
 def detector_from_spec(spec: str):
     """A registered detector by name, or a variant `name:key=value,...` built with those arguments."""
-    from face_pipeline.lib.detectors import DETECTORS, get_detector
+    from face_pipeline.lib.models import DETECTORS, get_detector
 
     if ":" not in spec:
         return get_detector(spec)
@@ -147,9 +147,8 @@ class PhotoFaces:
 
 def analyse(job: PhotoJob) -> PhotoFaces:
     """Decode (or compose), detect, align, embed one photo with the library's own calls."""
-    from face_pipeline.lib.detectors import find_faces
-    from face_pipeline.lib.embedders import get_embedder
     from face_pipeline.lib.images import PhotoRejected, load_rgb
+    from face_pipeline.lib.models import find_faces, get_embedder
 
     try:
         rgb = render(job.composite) if job.composite is not None else load_rgb(job.path, max_side=job.max_side).rgb
@@ -213,7 +212,7 @@ class FaceCache:
         self._by_photo.setdefault(job.key, []).append(faces)
 
     def get(self, jobs: Sequence[PhotoJob], label: str) -> dict[str, PhotoFaces]:
-        from face_pipeline.lib.embedders import get_embedder
+        from face_pipeline.lib.models import get_embedder
 
         out: dict[str, PhotoFaces] = {}
         todo: list[PhotoJob] = []
@@ -382,7 +381,7 @@ class Harness:
     # -- helpers --
     def runnable(self) -> list[Recipe]:
         """Recipes whose models load here; the others are reported with the reason."""
-        from face_pipeline.lib.embedders import get_embedder
+        from face_pipeline.lib.models import get_embedder
 
         out = []
         for r in self.recipes:
@@ -552,7 +551,7 @@ def detection_section(h: Harness) -> None:
 
 
 def lfw_section(h: Harness) -> None:
-    from face_pipeline.lib.embedders import get_embedder
+    from face_pipeline.lib.models import get_embedder
 
     ds = h.lfw_set()
     queries = h.lfw_queries()
@@ -604,7 +603,7 @@ def lfw_section(h: Harness) -> None:
                 va = h.query_vector(faces.get(str(pr.a)), emb.model_id)
                 vb = h.query_vector(faces.get(str(pr.b)), emb.model_id)
                 if len(va) and len(vb):
-                    from face_pipeline.lib.embedders import distance
+                    from face_pipeline.lib.models import distance
 
                     d.append(float(distance(va, vb[0], emb.metric)[0]))
                 else:
@@ -637,7 +636,7 @@ def lfw_section(h: Harness) -> None:
 def twin_row(h: Harness, recipe: Recipe, twin: str, faces: dict[str, PhotoFaces], qs, lo: float,
              hi: float) -> RetrievalRow:
     """Ours with the other dlib ResNet variant (flip TTA or not): same faces and search, its own threshold."""
-    from face_pipeline.lib.embedders import get_embedder
+    from face_pipeline.lib.models import get_embedder
 
     plain = get_embedder(twin)
     store = h.store()
@@ -732,7 +731,7 @@ def calibration_section(h: Harness, emb, answers: list[QueryAnswer]) -> tuple[st
 
 
 def synthetic_section(h: Harness) -> None:
-    from face_pipeline.lib.embedders import get_embedder
+    from face_pipeline.lib.models import get_embedder
 
     ds = h.lfw_set()
     queries = h.lfw_queries()
@@ -869,9 +868,8 @@ def scenes_section(h: Harness) -> None:
 def timing_section(h: Harness) -> None:
     """Time per photo, end to end (decode, detect, landmarks, crop, embed), each recipe on the same
     photos one after the other in this process, so the figures compare (the cache is not used)."""
-    from face_pipeline.lib.detectors import find_faces
-    from face_pipeline.lib.embedders import get_embedder
     from face_pipeline.lib.images import load_rgb
+    from face_pipeline.lib.models import find_faces, get_embedder
 
     if h.config.wider:
         paths = [p.path for p in read_wider_folder(h.config.wider)][:: 34 if h.config.quick else 17]

@@ -29,9 +29,9 @@ from psycopg import sql
 from face_pipeline.lib import ingest
 from face_pipeline.lib.event_lock import event_lock
 from face_pipeline.lib.events import validate_event_name
+from face_pipeline.lib.models import embedder_for_model_id
 from face_pipeline.lib.search import (
     UnanswerableLookup,
-    embedder_for_model,
     load_references,
     nearest_faces,
     resolve_serving_models,
@@ -119,7 +119,7 @@ def faces_of_person(
                                             tuple(m.box), m.distance, model_id, m.crop_path)
 
     for model_id, evs in sorted(groups.items()):
-        embedder = embedder_for_model(model_id)
+        embedder = embedder_for_model_id(model_id, settings.model_folders)
         t = embedder.default_threshold if threshold is None else threshold
         used = t
         queries = embedder.embed([embedder.crop(r.photo.rgb, r.face) for r in refs])

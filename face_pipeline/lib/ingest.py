@@ -26,8 +26,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from face_pipeline.lib.detectors import find_faces, get_detector
-from face_pipeline.lib.embedders import get_embedder
 from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.event_lock import holds_event_lock
 from face_pipeline.lib.events import event_folder, validate_event_name
@@ -39,6 +37,13 @@ from face_pipeline.lib.images import (
     decode_photo,
     read_bytes,
     scan_event_folder,
+)
+from face_pipeline.lib.models import (
+    ModelFolders,
+    crop_kind_of,
+    find_faces,
+    get_detector,
+    get_embedder,
 )
 from face_pipeline.lib.settings import Settings, make_private_dir
 from face_pipeline.lib.store import EventWrite, FaceRow, PhotoRow, face_id_for
@@ -241,11 +246,6 @@ class FaceSet:
         return cls(**d)
 
 
-def crop_kind_of(embedder_name: str) -> str:
-    """The crop an embedder consumes; crops are reusable across embedders of the same kind."""
-    return "box" if embedder_name.startswith("clip") else "chip150"
-
-
 @dataclass
 class _DetectTask:
     event: str
@@ -258,6 +258,7 @@ class _DetectTask:
     crops_root: str
     max_pixels: int
     max_side: int
+    folders: ModelFolders
 
 
 @dataclass
@@ -283,14 +284,15 @@ def _detect_one(task: _DetectTask) -> _DetectResult:
     except OSError as exc:
         return _DetectResult(task.photo_id, task.relpath, [], ("unreadable", f"{task.relpath}: {exc}"), (0, 0, 0))
     t1 = time.perf_counter()
-    detector = get_detector(task.detector)
+    detector = get_detector(task.detector, task.folders)
     try:
         found = find_faces(photo.rgb, detector)
     except Exception as exc:  # an odd image must not stop the event: report it instead
         message = f"{task.relpath}: face detection failed ({type(exc).__name__}: {exc})"
         return _DetectResult(task.photo_id, task.relpath, [], ("detect_failed", message), (t1 - t0, 0, 0))
     t2 = time.perf_counter()
-    embedder = get_embedder(task.embedder) if task.crop_kind == "chip150" else None
+    # A box crop (the original recipe's CLIP) needs no model; every other crop is the embedder's own.
+    embedder = None if task.crop_kind == "box" else get_embedder(task.embedder, task.folders)
     crop_dir = Path(task.crops_root) / task.event / task.photo_id
     faces: list[FaceEntry] = []
     if found:
@@ -361,7 +363,7 @@ def detect_faces(
     event = manifest.event
     detector_name = detector or settings.detector
     embedder_name = embedder or settings.embedder
-    detector_model = get_detector(detector_name).model_id
+    detector_model = get_detector(detector_name, settings.model_folders).model_id
     crop_kind = crop_kind_of(embedder_name)
     stage = stage_folder(settings, event)
     make_private_dir(settings.crops_dir / event)
@@ -388,7 +390,8 @@ def detect_faces(
         else:
             tasks.append(
                 _DetectTask(event, p.photo_id, str(folder / p.relpath), p.relpath, detector_name, embedder_name,
-                            crop_kind, str(settings.crops_dir), settings.max_image_pixels, settings.max_work_side)
+                            crop_kind, str(settings.crops_dir), settings.max_image_pixels, settings.max_work_side,
+                            settings.model_folders)
             )
     del prev_skipped  # photos that failed before are retried: the file may have been fixed
 
@@ -480,9 +483,9 @@ EMBED_CHUNKS_PER_WORKER = 16
 EMBED_MIN_FACES_PER_WORKER = 16
 
 
-def _embed_chunk(args: tuple[str, list[str]]) -> np.ndarray:
-    embedder_name, paths = args
-    embedder = get_embedder(embedder_name)
+def _embed_chunk(args: tuple[str, ModelFolders, list[str]]) -> np.ndarray:
+    embedder_name, folders, paths = args
+    embedder = get_embedder(embedder_name, folders)
     crops = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     return embedder.embed(crops)
 
@@ -498,7 +501,7 @@ def embed_faces(
 ) -> EmbeddingSet:
     """One vector per face, reusing vectors of faces whose id and embedder are unchanged."""
     embedder_name = embedder or settings.embedder
-    emb = get_embedder(embedder_name)
+    emb = get_embedder(embedder_name, settings.model_folders)
     if crop_kind_of(embedder_name) != faces.crop_kind:
         raise ValueError(
             f"the face crops of {faces.event!r} are {faces.crop_kind!r} crops but {embedder_name} needs "
@@ -524,7 +527,7 @@ def embed_faces(
         # ~17 and 64 faces took the same time within noise: BENCHMARKS.md, ingest variants).
         batch_size = max(1, min(batch_size, math.ceil(len(todo) / (workers * EMBED_CHUNKS_PER_WORKER))))
     chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    args = [(embedder_name, [str(settings.data_dir / f.crop_path) for f in c]) for c in chunks]
+    args = [(embedder_name, settings.model_folders, [str(settings.data_dir / f.crop_path) for f in c]) for c in chunks]
     workers = min(workers, len(chunks))
     done = 0
     outputs = map(_embed_chunk, args) if workers <= 1 else _pool(workers).map(_embed_chunk, args)

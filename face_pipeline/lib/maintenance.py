@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from face_pipeline.lib.detectors import get_detector
-from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.models import embedder_model_id, get_detector, get_embedder
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 
@@ -11,13 +10,14 @@ from face_pipeline.lib.store import VectorStore
 def load_active_models(settings: Settings) -> None:
     """Load the selected detector and embedder now, so that a missing or damaged model file is
     reported once, before any event is touched (ModelFilesMissing names the command that fixes it)."""
-    get_detector(settings.detector)
-    get_embedder(settings.embedder)
+    get_detector(settings.detector, settings.model_folders)
+    get_embedder(settings.embedder, settings.model_folders)
 
 
 def active_model_ids(settings: Settings) -> tuple[str, str]:
     """(embedder model_id, detector model_id) of the active settings."""
-    return get_embedder(settings.embedder).model_id, get_detector(settings.detector).model_id
+    folders = settings.model_folders
+    return embedder_model_id(settings.embedder, folders), get_detector(settings.detector, folders).model_id
 
 
 def stale_events(settings: Settings, store: VectorStore) -> list[str]:

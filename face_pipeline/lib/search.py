@@ -13,11 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
-from face_pipeline.lib.detectors import DetectedFace, UnknownModel, find_faces, get_detector
-from face_pipeline.lib.embedders import EMBEDDERS, FaceEmbedder, get_embedder
 from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.events import validate_event_name
 from face_pipeline.lib.images import DecodedPhoto, load_rgb
+from face_pipeline.lib.models import (
+    DetectedFace,
+    FaceEmbedder,
+    ModelFolders,
+    UnknownModel,
+    distance,
+    embedder_for_model_id,
+    find_faces,
+    get_detector,
+)
+from face_pipeline.lib.models.faces import resize
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import FaceMatch, VectorStore
 
@@ -99,27 +108,20 @@ def choose_face(faces: list[DetectedFace], face_index: int | None, path: str) ->
 def load_reference(settings: Settings, path: str | Path, *, detector: str | None = None,
                    face_index: int | None = None) -> ReferenceFace:
     photo = load_rgb(path, max_pixels=settings.max_image_pixels, max_side=settings.max_work_side)
-    det = get_detector(detector or settings.detector)
+    det = get_detector(detector or settings.detector, settings.model_folders)
     faces = find_faces(photo.rgb, det)
-    if not faces and det.name == "dlib-hog":
-        # A reference is one picture: spend more time on it (2x upsampling finds small faces).
-        from face_pipeline.lib.detectors import DlibHogDetector
-
-        faces = find_faces(photo.rgb, DlibHogDetector(upsample=2))
+    if not faces and max(photo.rgb.shape[:2]) < 1200:
+        # A reference is one picture: spend more time on it. Twice the size finds faces that were
+        # too small for the detector (a thumbnail, a profile photo with a distant face).
+        faces = [_halved(f) for f in find_faces(resize(photo.rgb, 2.0), det)]
     index, face = choose_face(faces, face_index, str(path))
     return ReferenceFace(str(path), face, len(faces), index, photo)
 
 
-def embedder_for_model(model_id: str) -> FaceEmbedder:
-    """The registered embedder whose model_id is `model_id` (vectors must be compared like with like)."""
-    for name in EMBEDDERS:
-        try:
-            emb = get_embedder(name)
-        except Exception:
-            continue
-        if emb.model_id == model_id:
-            return emb
-    raise NoVectors(f"vectors of model {model_id!r} are stored but no installed embedder produces them")
+def _halved(face: DetectedFace) -> DetectedFace:
+    """A face found on the image at twice its size, in the image's own pixels."""
+    box = tuple(int(round(v / 2)) for v in face.box)
+    return replace(face, box=box, landmarks=None if face.landmarks is None else face.landmarks / 2)
 
 
 def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float) -> list[PhotoMatch]:
@@ -190,6 +192,7 @@ def search_with_references(
     events_limited: bool = False,
     enrol: str | None = None,
     expand: bool | None = None,
+    folders: ModelFolders | None = None,
 ) -> FindResult:
     """Embed the reference faces with each serving model, query pgvector, one row per photo.
 
@@ -207,7 +210,10 @@ def search_with_references(
     considered = 0
     used_threshold = threshold
     for mid, evs in sorted(groups.items()):
-        embedder = embedder_for_model(mid)
+        try:
+            embedder = embedder_for_model_id(mid, folders)
+        except UnknownModel as exc:
+            raise NoVectors(str(exc)) from None
         t = threshold if threshold is not None else embedder.default_threshold
         used_threshold = t
         crops = [embedder.crop(r.photo.rgb, r.face) for r in refs]
@@ -241,8 +247,6 @@ EXPAND_MAX_HITS = 10
 
 def enrol_distances(candidates: np.ndarray, references: np.ndarray, metric: str, mode: str = DEFAULT_ENROL) -> np.ndarray:
     """One distance per candidate vector to the person the reference vectors stand for."""
-    from face_pipeline.lib.embedders import distance
-
     if mode not in ENROL_MODES:
         raise UnanswerableLookup(f"unknown enrolment {mode!r}; choose one of {ENROL_MODES}")
     references = np.atleast_2d(np.asarray(references, dtype=np.float32))
@@ -338,14 +342,4 @@ def find_person(
     groups = resolve_serving_models(store, events, model_id)
     refs = load_references(settings, references, face_index=face_index, detector=detector)
     return search_with_references(store, refs, groups, k=k, threshold=threshold, events_limited=bool(events),
-                                  enrol=enrol, expand=expand)
-
-
-def reference_vector(settings: Settings, path: str | Path, embedder_name: str, face_index: int | None = None) -> np.ndarray:
-    """The embedding of a reference picture's chosen face (for scripts and the evaluation harness)."""
-    try:
-        emb = get_embedder(embedder_name)
-    except UnknownModel:
-        raise
-    ref = load_reference(settings, path, face_index=face_index)
-    return emb.embed([emb.crop(ref.photo.rgb, ref.face)])[0]
+                                  enrol=enrol, expand=expand, folders=settings.model_folders)

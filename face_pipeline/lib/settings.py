@@ -46,6 +46,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("dagster_pg_url", "", "Dagster's own storage (`postgresql+psycopg2://...`); empty = database `dagster` on the same server"),
     Variable("detector", DEFAULT_DETECTOR, "face detector (`face-pipeline models` lists them)"),
     Variable("embedder", DEFAULT_EMBEDDER, "face embedder (`face-pipeline models` lists them)"),
+    Variable("model_dir", "", "installed model weight files (`face-pipeline models install`); empty = <venv>/share/face_pipeline/models"),
     Variable("clip_model_dir", "", "folder with imgbeddings' ONNX file and the CLIP processor files (offline)"),
     Variable("max_image_pixels", "120000000", "decompression-bomb guard: larger images are refused"),
     Variable("max_work_side", "2400", "large photos are downscaled to this longest side before detection"),
@@ -63,6 +64,7 @@ class Settings:
     dagster_pg_url: str = ""
     detector: str = DEFAULT_DETECTOR
     embedder: str = DEFAULT_EMBEDDER
+    model_dir: str = ""
     clip_model_dir: str = ""
     max_image_pixels: int = 120_000_000
     max_work_side: int = 2400
@@ -97,8 +99,7 @@ class Settings:
 
     def validated(self) -> Settings:
         """This object, after checking what can be checked without doing any work."""
-        from face_pipeline.lib.detectors import DETECTORS
-        from face_pipeline.lib.embedders import EMBEDDERS
+        from face_pipeline.lib.models import DETECTORS, EMBEDDERS
 
         if self.detector not in DETECTORS:
             raise ConfigError(f"{_env('detector')}={self.detector!r} is not a detector; choose one of "
@@ -131,6 +132,15 @@ class Settings:
     def as_environ(self) -> dict[str, str]:
         """The variables that give a child process (Dagster's code server, a worker) these settings."""
         return {v.env_name: str(getattr(self, v.field)) for v in VARIABLES}
+
+    @property
+    def model_folders(self):
+        """Where the models' files are (models.ModelFolders)."""
+        from face_pipeline.lib.models import ModelFolders
+        from face_pipeline.lib.models.weights import default_model_dir
+
+        model_dir = Path(self.model_dir).expanduser().resolve() if self.model_dir else default_model_dir()
+        return ModelFolders(model_dir, self.clip_model_dir)
 
     @property
     def crops_dir(self) -> Path:

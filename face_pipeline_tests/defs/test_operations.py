@@ -14,8 +14,8 @@ from face_pipeline.cli import main as cli_main
 from face_pipeline.definitions import ingest_assets
 from face_pipeline.defs.ingest.sensors import new_event_folders
 from face_pipeline.defs.maintenance.schedules import reembed_stale_events
-from face_pipeline.lib.embedders import get_embedder
 from face_pipeline.lib.maintenance import prune_old_vectors
+from face_pipeline.lib.models import get_embedder
 from face_pipeline.lib.search import find_person
 from face_pipeline_tests.conftest import CELEB, lfw_photo, needs_datasets
 from face_pipeline_tests.defs.conftest import pipeline_resource
@@ -164,11 +164,11 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
     before = find_person(settings, store, reference, threshold=0.6)
     assert {m.path for m in before.matches} == {"biden.jpg", "two_people.jpg"}
 
-    monkeypatch.setenv("FACE_PIPELINE_CLIP_MODEL_DIR", str(make_tiny_clip(tmp_path / "clip")))
+    clip_dir = str(make_tiny_clip(tmp_path / "clip"))
     get_embedder.cache_clear()
     try:
-        clip = pipeline_resource(settings, embedder="clip-imgbeddings")
-        clip_id = get_embedder("clip-imgbeddings").model_id
+        clip = pipeline_resource(settings, embedder="clip-imgbeddings", clip_model_dir=clip_dir)
+        clip_id = get_embedder("clip-imgbeddings", clip.settings().model_folders).model_id
         when = datetime(2026, 11, 25, 3, 15, tzinfo=UTC)
 
         def schedule_requests():
@@ -182,7 +182,7 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
         _materialize(instance, clip, "alpha")
         assert store.serving_models() == {"alpha": clip_id, "beta": "dlib-resnet-v1"}
         # Mid-switch, lookups answer from both: alpha with its new vectors, beta with its old ones.
-        during = find_person(settings, store, reference, threshold=0.6)
+        during = find_person(clip.settings(), store, reference, threshold=0.6)
         assert set(during.models) == {clip_id, "dlib-resnet-v1"}
         assert "two_people.jpg" in {m.path for m in during.matches if m.event == "beta"}
         assert [r.partition_key for r in schedule_requests()] == ["beta"]

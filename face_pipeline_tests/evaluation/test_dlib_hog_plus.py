@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from face_pipeline.lib.detectors import DlibHogDetector, find_faces, get_detector
-from face_pipeline.lib.embedders import distance, get_embedder
+from face_pipeline.lib.models import distance, find_faces, get_detector, get_embedder
+from face_pipeline.lib.models.detectors.dlib_hog import DlibHogDetector
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from face_pipeline.lib.embedders import get_embedder
+from face_pipeline.lib.models import get_embedder
 from face_pipeline.lib.search import (
     EXPAND_MIN_CONFIDENCE,
     UnanswerableLookup,

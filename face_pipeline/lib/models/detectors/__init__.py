@@ -1,0 +1,1 @@
+"""Face detectors, one file each; registry.py names them."""

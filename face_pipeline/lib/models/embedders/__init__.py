@@ -1,0 +1,1 @@
+"""Face embedders (identity models), one file each; registry.py names them."""

