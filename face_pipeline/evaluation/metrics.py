@@ -33,10 +33,6 @@ def precision_recall(retrieved: Iterable[Hashable], relevant: Iterable[Hashable]
     return precision, recall
 
 
-def f1(precision: float, recall: float) -> float:
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-
-
 def average_precision(ranked: Sequence[Hashable], relevant: Iterable[Hashable]) -> float:
     """Mean over the relevant items of the precision at each one's rank (0 for those not ranked)."""
     want = set(relevant)

