@@ -16,10 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from face_pipeline.lib import embedded_postgres
+import psycopg
+
 from face_pipeline.lib.bundled_files import dagster_yaml, workspace_yaml
 from face_pipeline.lib.errors import ConfigError
 from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.store import embedded_postgres
+from face_pipeline.lib.store.statements import composed, statement
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,12 @@ def dagster_url_for(dsn: str) -> str:
 
 
 def _ensure_dagster_database(dsn: str) -> None:
-    import psycopg
-
     parts = urlsplit(dsn)
     admin = urlunsplit(parts._replace(path="/postgres"))
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'dagster'").fetchone():
-                conn.execute('CREATE DATABASE "dagster"')
+            if not conn.execute(statement("database_exists"), {"name": "dagster"}).fetchone():
+                conn.execute(composed("create_database", name=psycopg.sql.Identifier("dagster")))
     except psycopg.Error:
         pass  # no right to create databases: the user must create it (README says how)
 

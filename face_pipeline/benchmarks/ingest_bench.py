@@ -9,7 +9,8 @@ source). One process, one photo after another: decode with PIL, HOG detection up
 Pipeline: `scan_event -> detect_faces -> embed_faces -> build_event_write -> VectorStore.replace_event`
 exactly as the Dagster assets and the CLI call them, on a fresh data folder (nothing reused).
 
-Each measured run is a fresh Python process (models are loaded inside the timed region in both),
+Each measured run is a fresh Python process (models are loaded inside the timed region in both,
+which is why the runners import the libraries inside their functions),
 watched from outside for its peak memory; baseline and pipeline alternate within a pair so that a
 change of machine load hits both.
 """
@@ -75,6 +76,9 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     For the flip variant (`dlib-resnet-v1-flip`) each face also gets the descriptor of its mirrored
     chip, and the two are averaged, as that embedder does.
     """
+
+
+    # Long on purpose: the face_recognition-style script is timed stage by stage in one place, as such a script is written.
     if embedder not in ("dlib-resnet-v1", "dlib-resnet-v1-flip"):
         raise ValueError(f"the baseline calls dlib's ResNet; it has no equivalent of {embedder}")
     t_start = time.perf_counter()
@@ -83,8 +87,9 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     from pgvector.psycopg import register_vector
     from PIL import Image
 
-    from face_pipeline.lib.images import scan_event_folder
     from face_pipeline.lib.models.package_files import dlib_model_path
+    from face_pipeline.lib.photos.files import scan_event_folder
+    from face_pipeline.lib.store.statements import statement
 
     detector = dlib.get_frontal_face_detector()
     pose_predictor_5 = dlib.shape_predictor(dlib_model_path("shape_predictor_5_face_landmarks.dat"))
@@ -121,25 +126,20 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
                     for e, c in zip(encodings, chips, strict=True)
                 ]
             t3 = time.perf_counter()
-            conn.execute(
-                "INSERT INTO photos (event, photo_id, path, size_bytes, width, height, detector_model, face_count) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (BASELINE_EVENT, photo.relpath, photo.relpath, photo.size_bytes, w, h, "dlib-hog-up1", len(rects)),
-            )
+            conn.execute(statement("baseline_insert_photo"), {
+                "event": BASELINE_EVENT, "photo_id": photo.relpath, "path": photo.relpath,
+                "size_bytes": photo.size_bytes, "width": w, "height": h, "detector_model": "dlib-hog-up1",
+                "face_count": len(rects)})
             for i, (rect, shape, enc) in enumerate(zip(rects, shapes, encodings, strict=True)):
                 face_id = f"{BASELINE_EVENT}/{photo.relpath}/{i}"
                 landmarks = [float(v) for p in shape.parts() for v in (p.x, p.y)]
-                conn.execute(
-                    "INSERT INTO faces (face_id, event, photo_id, face_index, detector_model, box_left, box_top, "
-                    "box_right, box_bottom, score, landmarks, crop_path) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (face_id, BASELINE_EVENT, photo.relpath, i, "dlib-hog-up1", rect.left(), rect.top(),
-                     rect.right(), rect.bottom(), 0.0, landmarks, ""),
-                )
-                conn.execute(
-                    "INSERT INTO face_vectors (face_id, model_id, event, embedding) VALUES (%s, %s, %s, %s)",
-                    (face_id, "dlib-resnet-v1", BASELINE_EVENT, enc.astype(np.float32)),
-                )
+                conn.execute(statement("baseline_insert_face"), {
+                    "face_id": face_id, "event": BASELINE_EVENT, "photo_id": photo.relpath, "face_index": i,
+                    "detector_model": "dlib-hog-up1", "left": rect.left(), "top": rect.top(), "right": rect.right(),
+                    "bottom": rect.bottom(), "score": 0.0, "landmarks": landmarks, "crop_path": ""})
+                conn.execute(statement("baseline_insert_vector"), {
+                    "face_id": face_id, "model_id": "dlib-resnet-v1", "event": BASELINE_EVENT,
+                    "embedding": enc.astype(np.float32)})
                 keys.append(_face_key(photo.relpath, (rect.left(), rect.top(), rect.right(), rect.bottom())))
                 vectors.append(enc.astype(np.float32))
             conn.commit()

@@ -55,6 +55,9 @@ def _fmt_s(x: float) -> str:
 
 
 def ingest_markdown(f: IngestFigures, head: str) -> str:
+
+
+    # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
     b_s, p_s = f.median_of("baseline", "seconds"), f.median_of("pipeline", "seconds")
     photos, faces = f.runs[0]["pipeline"]["photos"], f.runs[0]["pipeline"]["faces"]
     workers = f.runs[0]["pipeline"]["workers"]
@@ -119,6 +122,9 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
+
+
+    # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
     ld = f.load
     lines = [
         f"## Search at scale: {f.n:,} faces",

@@ -34,8 +34,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from psycopg import sql
 
 from face_pipeline.benchmarks.environment import TreeWatcher, load_average, own_peak_rss_mib
+from face_pipeline.lib.store.statements import composed, statement
 
 MODEL_ID = "dlib-resnet-v1"
 DETECTOR_MODEL = "bench-synthetic"
@@ -178,10 +180,7 @@ def event_writes(col: Collection, events: range | list[int] | None = None) -> It
 
 
 def hnsw_index_defs(conn) -> list[tuple[str, str]]:
-    return conn.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'face_vectors' "
-        "AND indexdef ILIKE '%USING hnsw%' ORDER BY indexname"
-    ).fetchall()
+    return conn.execute(statement("bench_hnsw_index_definitions")).fetchall()
 
 
 _WRITES: list | None = None  # set in the parent before forking the writers
@@ -236,16 +235,14 @@ def _write_events(dsn: str, col: Collection, events: list[int], workers: int,
 def bare_copy_rate(store, col: Collection, rows: int = 200_000) -> float:
     """The same vector rows by binary COPY into a temporary table without keys, indexes or WAL:
     what the disk-free part of the database can take, against which the real write is judged."""
-    from face_pipeline.lib.store import _vector_rows_binary
+    from face_pipeline.lib.store.binary_copy import vector_rows
 
     n = min(rows, col.n)
-    data = _vector_rows_binary(col.face_ids[:n].tolist(), MODEL_ID, col.event_names[0], col.vectors[:n])
+    data = vector_rows(col.face_ids[:n].tolist(), MODEL_ID, col.event_names[0], col.vectors[:n])
     with store.connect() as conn:
-        conn.execute("CREATE TEMP TABLE bare_vectors (face_id text, model_id text, event text, embedding vector)")
+        conn.execute(statement("bench_create_bare_vectors"))
         t0 = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(
-            "COPY bare_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
+        with conn.cursor() as cur, cur.copy(statement("bench_copy_bare_vectors")) as copy:
             copy.write(data)
         conn.commit()
         return n / (time.perf_counter() - t0)
@@ -284,7 +281,7 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
     """
     figs = LoadFigures(maintenance_work_mem=maintenance_work_mem, parallel_workers=parallel_workers)
     with store.connect() as conn:
-        conn.execute("TRUNCATE photos, faces, face_vectors, event_models, skipped_files CASCADE")
+        conn.execute(statement("bench_empty_tables"))
         defs = hnsw_index_defs(conn)
         if saved_index_defs is not None:
             # A run interrupted between dropping and rebuilding the indexes left them out of the
@@ -295,7 +292,7 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
                 defs += [(n, d) for n, d in json.loads(saved_index_defs.read_text()) if n not in present]
             saved_index_defs.write_text(json.dumps(defs))
         for name, _ in defs:
-            conn.execute(f'DROP INDEX IF EXISTS "{name}"')  # names read from pg_indexes
+            conn.execute(composed("bench_drop_index", name=sql.Identifier(name)))  # names read from pg_indexes
         conn.commit()
     n_events = len(col.event_names)
     bulk = range(0, n_events - holdout_events)
@@ -303,7 +300,7 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
     figs.rows, figs.events, figs.load_workers = done, len(bulk), load_workers
     figs.rows_per_s = done / figs.seconds
     with store.connect() as conn:
-        figs.photo_rows = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+        figs.photo_rows = conn.execute(statement("bench_count_photos")).fetchone()[0]
     figs.all_rows_per_s = (2 * done + figs.photo_rows) / figs.seconds
     log(f"  loaded {done:,} faces in {figs.seconds:.1f} s ({figs.rows_per_s:,.0f} faces/s, "
         f"{figs.all_rows_per_s:,.0f} rows/s of photos + faces + face_vectors); building HNSW")
@@ -311,20 +308,18 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
     log(f"  physical reference: binary COPY into a bare table at {figs.bare_copy_rows_per_s:,.0f} rows/s")
     with store.connect() as conn:
         conn.autocommit = True
-        conn.execute("ANALYZE face_vectors")
-        conn.execute("ANALYZE faces")
-        conn.execute("ANALYZE photos")
-        conn.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")  # validated by the CLI
-        conn.execute(f"SET max_parallel_maintenance_workers = {int(parallel_workers)}")
+        conn.execute(statement("bench_analyze"))
+        conn.execute(composed("bench_set_maintenance_work_mem", value=sql.Literal(maintenance_work_mem)))
+        conn.execute(composed("bench_set_parallel_maintenance_workers", value=sql.Literal(int(parallel_workers))))
         t1 = time.perf_counter()
         for _, definition in defs:
             conn.execute(definition)
         figs.index_build_seconds = time.perf_counter() - t1
         dlib_index = [name for name, d in defs if f"'{MODEL_ID}'::text" in d]
         if dlib_index:
-            figs.index_bytes = conn.execute("SELECT pg_relation_size(%s)", (dlib_index[0],)).fetchone()[0]
+            figs.index_bytes = conn.execute(statement("bench_relation_size"), {"name": dlib_index[0]}).fetchone()[0]
             figs.index_params = next(d for name, d in defs if name == dlib_index[0])
-        figs.table_bytes = conn.execute("SELECT pg_total_relation_size('face_vectors')").fetchone()[0]
+        figs.table_bytes = conn.execute(statement("bench_table_size")).fetchone()[0]
     log(f"  HNSW built in {figs.index_build_seconds:.1f} s ({figs.index_bytes / 2**20:,.0f} MiB)")
     if holdout_events:
         rows, seconds = _write_events(store.dsn, col, list(range(n_events - holdout_events, n_events)), 1, log)
@@ -564,6 +559,9 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
                          maintenance_work_mem: str, parallel_workers: int, load_workers: int,
                          sweep_ef: list[int],
                          reuse: bool, seed: int = 7, log: Callable[[str], None] = print) -> SearchFigures:
+
+
+    # Long on purpose: load, index, then each query shape timed, in the order they run.
     from face_pipeline.lib.store import VectorStore
 
     load_before = load_average()
@@ -575,9 +573,8 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
         f"in {time.perf_counter() - t0:.1f} s")
     meta_path = work_dir / f"load-{n}.json"
     with store.connect() as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_collection (fingerprint text PRIMARY KEY, figures jsonb)")
-        row = conn.execute("SELECT figures FROM bench_collection WHERE fingerprint = %s",
-                           (col.fingerprint(),)).fetchone()
+        conn.execute(statement("bench_create_collection_record"))
+        row = conn.execute(statement("bench_collection_figures"), {"fingerprint": col.fingerprint()}).fetchone()
         conn.commit()
     holdout = max(1, len(col.event_names) // 100)
     if reuse and row is not None and meta_path.is_file():
@@ -590,9 +587,9 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
                                holdout_events=holdout, saved_index_defs=work_dir.parent / "hnsw_indexes.json")
         meta_path.write_text(json.dumps(asdict(load)))
         with store.connect() as conn:
-            conn.execute("DELETE FROM bench_collection")
-            conn.execute("INSERT INTO bench_collection VALUES (%s, %s)",
-                         (col.fingerprint(), json.dumps(asdict(load))))
+            conn.execute(statement("bench_forget_collections"))
+            conn.execute(statement("bench_record_collection"),
+                         {"fingerprint": col.fingerprint(), "figures": json.dumps(asdict(load))})
             conn.commit()
 
     large_set = max(small_set + 1, round(large_set_share * len(col.event_names)))

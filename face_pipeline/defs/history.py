@@ -2,7 +2,8 @@
 
 Two kinds of run keep pictures of faces in Dagster's own storage: a run that materialised
 `face_crops` for an event keeps that event's `faces_preview` grid, and a `find_person_job` run
-keeps its `matches` table with a thumbnail per photo. Dagster cannot edit an event's metadata
+keeps its `matches` table with a thumbnail per photo (and the same list as JSON, `matches_json`,
+which is what this module reads). Dagster cannot edit an event's metadata
 after the fact, and its asset wipe leaves the run logs (and their pictures) in place, so
 forgetting deletes those runs. The data stays: `face-pipeline ingest EVENT` gives an event a run
 history again without recomputing anything.
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from face_pipeline.defs.lookup.jobs import MATCHES_JSON, find_person_job
+
 PREVIEW_ASSET = dg.AssetKey("face_crops")  # its materialisations carry faces_preview
-LOOKUP_JOB = "find_person_job"  # its report_matches output carries the matches table
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def runs_showing(instance: dg.DagsterInstance, *, events: Iterable[str] = (),
                 break
             cursor = page.cursor
         runs.update({rid: RunShowingFaces(rid, "ingest", tuple(sorted(evs))) for rid, evs in by_run.items()})
-    for run in instance.get_runs(filters=dg.RunsFilter(job_name=LOOKUP_JOB)):
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=find_person_job.name)):
         listed = _photos_listed(instance, run.run_id)
         hit = {(e, p) for e, p in listed if e in events or (e, p) in photos}
         if hit:
@@ -58,15 +60,13 @@ def runs_showing(instance: dg.DagsterInstance, *, events: Iterable[str] = (),
 
 
 def _photos_listed(instance: dg.DagsterInstance, run_id: str) -> set[tuple[str, str]]:
-    """(event, path) of each row of a lookup run's matches table (`| # | event | photo | ...`)."""
+    """(event, path) of each photo a lookup run listed (its report_matches output's JSON entry)."""
     listed = set()
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
         data = entry.dagster_event.step_output_data if entry.dagster_event else None
-        matches = data.metadata.get("matches") if data else None
-        for line in (getattr(matches, "md_str", None) or "").splitlines()[2:]:
-            cells = [c.strip() for c in line.split("|")]
-            if len(cells) > 3 and cells[1].isdigit():
-                listed.add((cells[2], cells[3]))
+        matches = data.metadata.get(MATCHES_JSON) if data else None
+        for photo in getattr(matches, "data", None) or []:
+            listed.add((photo["event"], photo["path"]))
     return listed
 
 

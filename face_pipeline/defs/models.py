@@ -3,8 +3,12 @@ change marks those assets of every event as stale in the UI. Both come from the 
 the code location was built from; a run whose resource names other models is refused, instead of
 writing faces under a code version that does not describe them."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
+from face_pipeline.defs.partitions import CPU_POOL, EVENT_ASSET
+from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.models import (
     ModelFilesMissing,
     crop_kind_of,
@@ -37,3 +41,21 @@ def require_same_models(asset: str, version_of_run: str, version_of_definition: 
             f"resource asks for {version_of_run!r}. Change FACE_PIPELINE_DETECTOR / FACE_PIPELINE_EMBEDDER "
             "and reload the code location instead of overriding the models in the run config."
         )
+
+
+def model_versioned_asset(settings: Settings, code_version_of: Callable[[Settings], str], **asset_args):
+    """Decorate `body(context, settings) -> MaterializeResult` into an event asset whose code version
+    is `code_version_of(settings)`, that refuses a run whose resource names other models, and that runs
+    in the CPU pool (each such step already uses every core)."""
+    code_version = code_version_of(settings)
+
+    def decorate(body: Callable[[dg.AssetExecutionContext, Settings], dg.MaterializeResult]) -> dg.AssetsDefinition:
+        @dg.asset(name=body.__name__, **EVENT_ASSET, pool=CPU_POOL, code_version=code_version, **asset_args)
+        def asset(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
+            run_settings = pipeline.settings()
+            require_same_models(body.__name__, code_version_of(run_settings), code_version)
+            return body(context, run_settings)
+
+        return asset
+
+    return decorate

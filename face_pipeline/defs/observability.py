@@ -5,7 +5,7 @@ import time
 
 import dagster as dg
 
-from face_pipeline.lib.images import Skipped
+from face_pipeline.lib.photos.files import Skipped
 
 
 def progress_logger(context: dg.AssetExecutionContext | dg.OpExecutionContext, what: str):

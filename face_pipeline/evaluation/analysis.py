@@ -12,8 +12,9 @@ import numpy as np
 
 from face_pipeline.evaluation.recipes import detector_from_spec
 from face_pipeline.evaluation.synthetic import Composite, render
-from face_pipeline.lib.images import PhotoRejected, load_rgb
 from face_pipeline.lib.models import ModelFolders, embedder_model_id, find_faces, get_embedder
+from face_pipeline.lib.photos.decode import load_rgb
+from face_pipeline.lib.photos.files import PhotoRejected
 
 
 @dataclass(frozen=True)

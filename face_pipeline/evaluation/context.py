@@ -16,11 +16,10 @@ from face_pipeline.evaluation.analysis import PhotoFaces, PhotoJob
 from face_pipeline.evaluation.datasets import IdentitySet, LabelledPhoto, read_identity_folder
 from face_pipeline.evaluation.face_cache import FaceCache, Log
 from face_pipeline.evaluation.recipes import Recipe, detector_from_spec, recipes_for
-from face_pipeline.lib import embedded_postgres
 from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.models import get_embedder
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store import VectorStore
+from face_pipeline.lib.store import VectorStore, embedded_postgres
 
 
 @dataclass

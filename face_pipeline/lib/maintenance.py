@@ -32,22 +32,10 @@ def prune_old_vectors(settings: Settings, store: VectorStore, model_id: str | No
     Never silent: the CLI's `prune-models` lists what it would delete unless --yes is given.
     """
     active, _ = active_model_ids(settings)
-    with store.connect() as conn:
-        models = [r[0] for r in conn.execute(
-            "SELECT DISTINCT model_id FROM face_vectors WHERE model_id <> %s ORDER BY 1", (active,)
-        ).fetchall()]
-    targets = [model_id] if model_id else models
+    targets = [model_id] if model_id else store.other_models(active)
     return {m: store.prune_model(m) for m in targets}
 
 
 def old_vector_counts(settings: Settings, store: VectorStore) -> dict[str, int]:
     active, _ = active_model_ids(settings)
-    with store.connect() as conn:
-        rows = conn.execute(
-            """SELECT v.model_id, count(*) FROM face_vectors v
-               WHERE v.model_id <> %s AND NOT EXISTS (
-                   SELECT 1 FROM event_models e WHERE e.event = v.event AND e.model_id = v.model_id AND e.serving)
-               GROUP BY 1 ORDER BY 1""",
-            (active,),
-        ).fetchall()
-    return dict(rows)
+    return store.old_vector_counts(active)

@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from face_pipeline.lib.errors import ConfigError
+from face_pipeline.lib.models.registry import DETECTORS, EMBEDDERS, ModelFolders
+from face_pipeline.lib.models.weights import default_model_dir
 
 ENV_PREFIX = "FACE_PIPELINE_"
 
@@ -99,8 +101,6 @@ class Settings:
 
     def validated(self) -> Settings:
         """This object, after checking what can be checked without doing any work."""
-        from face_pipeline.lib.models import DETECTORS, EMBEDDERS
-
         if self.detector not in DETECTORS:
             raise ConfigError(f"{_env('detector')}={self.detector!r} is not a detector; choose one of "
                               f"{sorted(DETECTORS)} (`face-pipeline models` lists them)")
@@ -134,11 +134,8 @@ class Settings:
         return {v.env_name: str(getattr(self, v.field)) for v in VARIABLES}
 
     @property
-    def model_folders(self):
-        """Where the models' files are (models.ModelFolders)."""
-        from face_pipeline.lib.models import ModelFolders
-        from face_pipeline.lib.models.weights import default_model_dir
-
+    def model_folders(self) -> ModelFolders:
+        """Where the models' files are."""
         model_dir = Path(self.model_dir).expanduser().resolve() if self.model_dir else default_model_dir()
         return ModelFolders(model_dir, self.clip_model_dir)
 

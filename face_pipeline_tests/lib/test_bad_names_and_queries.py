@@ -9,9 +9,13 @@ import pytest
 from PIL import Image
 
 from face_pipeline.lib import ingest
-from face_pipeline.lib.events import EventFolderMissing, InvalidEventName, validate_event_name
 from face_pipeline.lib.forget import forget_event
-from face_pipeline.lib.images import PhotoRejected
+from face_pipeline.lib.photos.events import (
+    EventFolderMissing,
+    InvalidEventName,
+    validate_event_name,
+)
+from face_pipeline.lib.photos.files import PhotoRejected
 from face_pipeline.lib.search import (
     AmbiguousReference,
     NoFaceInReference,

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from face_pipeline.lib import images
-from face_pipeline.lib.images import PhotoRejected, decode_photo, read_bytes, scan_event_folder
 from face_pipeline.lib.models import find_faces, get_detector
+from face_pipeline.lib.photos import decode as images
+from face_pipeline.lib.photos.decode import decode_photo
+from face_pipeline.lib.photos.files import PhotoRejected, read_bytes, scan_event_folder
 from face_pipeline.lib.settings import Settings
 from face_pipeline_tests.conftest import needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import (
@@ -134,7 +135,7 @@ def test_panorama_is_decoded_with_bounded_memory(panorama_file):
         import io, re
         import numpy as np
         from PIL import Image
-        from face_pipeline.lib.images import decode_photo
+        from face_pipeline.lib.photos.decode import decode_photo
 
         def mb(field):
             return int(re.search(field + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
@@ -197,7 +198,8 @@ def test_heic_without_pillow_heif_is_reported_not_crashed(tmp_path):
         f"""
         import sys
         sys.modules["pillow_heif"] = None  # as if the extra were not installed
-        from face_pipeline.lib.images import PhotoRejected, decode_photo
+        from face_pipeline.lib.photos.files import PhotoRejected
+        from face_pipeline.lib.photos.decode import decode_photo
         try:
             decode_photo(open({str(path)!r}, "rb").read(), "phone.heic", max_pixels=10**8, max_side=2400)
         except PhotoRejected as exc:

@@ -1,6 +1,6 @@
 import pytest
 
-from face_pipeline.lib.events import (
+from face_pipeline.lib.photos.events import (
     EventFolderMissing,
     InvalidEventName,
     event_folder,

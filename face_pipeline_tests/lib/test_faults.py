@@ -26,9 +26,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from face_pipeline.lib import embedded_postgres, event_lock, ingest
+from face_pipeline.lib import ingest
+from face_pipeline.lib.ingest import event_lock
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store import DatabaseUnavailable, VectorStore
+from face_pipeline.lib.store import DatabaseUnavailable, VectorStore, embedded_postgres
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import event_rows, ingest_event
 

@@ -25,9 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from face_pipeline.lib import ingest
-from face_pipeline.lib.images import SKIP_REASONS, PhotoFile, PhotoRejected, decode_photo
-from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.photos.decode import decode_photo, probe_header
+from face_pipeline.lib.photos.files import SKIP_REASONS, PhotoRejected
 
 EXAMPLES = int(os.environ.get("FACE_PIPELINE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -147,16 +146,14 @@ def test_decoding_any_bytes_gives_a_picture_or_a_reason(case):
 @FUZZ
 @given(INPUTS)
 def test_the_scan_probe_of_any_bytes_gives_a_size_or_a_reason(case):
-    """ingest's header-only probe (used while hashing an event) must be as robust as the decoder."""
+    """The header-only probe (used while hashing an event) must be as robust as the decoder."""
     data, suffix = case
-    photo = PhotoFile(Path(f"fuzz{suffix}"), f"fuzz{suffix}", len(data), 0.0)
-    s = Settings(photos_root=Path("."), data_dir=Path("."), max_image_pixels=MAX_PIXELS, max_work_side=MAX_SIDE)
     try:
-        width, height, _, _ = ingest._probe(photo, data, s)
+        header = probe_header(data, f"fuzz{suffix}", max_pixels=MAX_PIXELS, max_side=MAX_SIDE)
     except PhotoRejected as exc:
         assert exc.reason in SKIP_REASONS, exc.reason
         return
-    assert width >= 0 and height >= 0 and width * height <= MAX_PIXELS
+    assert header.width >= 0 and header.height >= 0 and header.width * header.height <= MAX_PIXELS
 
 
 @pytest.mark.parametrize("path", CRASHERS, ids=[p.stem for p in CRASHERS])

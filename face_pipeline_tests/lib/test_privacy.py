@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_pipeline.lib.events import InvalidEventName
 from face_pipeline.lib.forget import UnknownEvent, forget_event, forget_person
+from face_pipeline.lib.photos.events import InvalidEventName
 from face_pipeline.lib.report import write_html_report
 from face_pipeline.lib.search import find_person
 from face_pipeline.lib.settings import Settings, redact_dsn

@@ -121,7 +121,7 @@ def test_embedded_server_runs_with_its_settings(pg_dsn):
     # shared_buffers needs a restart: start() does it once, on the server it just created.
     import psycopg
 
-    from face_pipeline.lib.embedded_postgres import SERVER_SETTINGS
+    from face_pipeline.lib.store.embedded_postgres import SERVER_SETTINGS
 
     with psycopg.connect(pg_dsn) as conn:
         for name, value in SERVER_SETTINGS.items():
@@ -138,7 +138,7 @@ def test_embedded_server_that_cannot_have_its_shared_buffers_starts_with_the_def
 
     import psycopg
 
-    from face_pipeline.lib import embedded_postgres
+    from face_pipeline.lib.store import embedded_postgres
 
     monkeypatch.setitem(embedded_postgres.SERVER_SETTINGS, "shared_buffers", "4TB")
     parent = Path(tempfile.mkdtemp(prefix="face_pipeline_test_pg_"))

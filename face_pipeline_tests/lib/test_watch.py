@@ -1,7 +1,7 @@
 import os
 import time
 
-from face_pipeline.lib.watch import folder_state, plan_changes
+from face_pipeline.lib.photos.watch import folder_state, plan_changes
 
 
 def _touch(path, data=b"jpegish", age=0.0):

@@ -1,7 +1,7 @@
 """`events` (what the database holds per event) and `db status|migrate`."""
 
 from face_pipeline.cli.commands.store_access import open_store
-from face_pipeline.lib.events import list_event_folders
+from face_pipeline.lib.photos.events import list_event_folders
 from face_pipeline.lib.settings import Settings, redact_dsn
 from face_pipeline.lib.store import VectorStore
 from face_pipeline.runtime import prepare

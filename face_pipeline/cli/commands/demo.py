@@ -18,8 +18,8 @@ import dagster as dg
 from face_pipeline.cli.commands.ingest import QUIET_RUN, run_ingest_jobs
 from face_pipeline.lib.bundled_files import demo_dir
 from face_pipeline.lib.errors import UserError
-from face_pipeline.lib.events import list_event_folders
 from face_pipeline.lib.maintenance import load_active_models
+from face_pipeline.lib.photos.events import list_event_folders
 from face_pipeline.lib.report import matches_text
 from face_pipeline.lib.settings import ENV_PREFIX, Settings, redact_dsn
 from face_pipeline.lib.store import VectorStore

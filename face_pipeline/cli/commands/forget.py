@@ -9,8 +9,8 @@ import dagster as dg
 
 from face_pipeline.cli.commands.store_access import open_store
 from face_pipeline.lib.errors import FacePipelineError
-from face_pipeline.lib.events import validate_event_name
 from face_pipeline.lib.forget import ForgetPersonResult, forget_event, forget_person
+from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.settings import Settings
 from face_pipeline.runtime import prepare
 

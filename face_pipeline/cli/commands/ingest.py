@@ -10,9 +10,9 @@ import dagster as dg
 from face_pipeline.cli.commands.store_access import open_store
 from face_pipeline.cli.progress import print_progress
 from face_pipeline.lib.errors import FacePipelineError, UserError
-from face_pipeline.lib.events import list_event_folders, validate_event_name
 from face_pipeline.lib.ingest import EventReport, ingest_event
 from face_pipeline.lib.maintenance import load_active_models
+from face_pipeline.lib.photos.events import list_event_folders, validate_event_name
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 from face_pipeline.runtime import prepare

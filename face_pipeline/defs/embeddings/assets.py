@@ -6,33 +6,28 @@ import time
 import dagster as dg
 import numpy as np
 
-from face_pipeline.defs.models import embedder_code_version, require_same_models
+from face_pipeline.defs.failures import user_errors_as_failures
+from face_pipeline.defs.models import embedder_code_version, model_versioned_asset
 from face_pipeline.defs.observability import progress_logger
-from face_pipeline.defs.partitions import CPU_POOL, EVENT_ASSET
-from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.ingest import embed_faces, load_faces
 from face_pipeline.lib.settings import Settings
 
 
 def build_face_embeddings(settings: Settings) -> dg.AssetsDefinition:
     """The asset, versioned by the model id of the embedder that `settings` select."""
-    code_version = embedder_code_version(settings)
 
-    @dg.asset(
-        **EVENT_ASSET,
-        pool=CPU_POOL,
+    @model_versioned_asset(
+        settings, embedder_code_version,
         kinds={"python", "numpy"},
         deps=["face_crops"],
-        code_version=code_version,
         description="One identity vector per face crop, staged in DATA_DIR/stage/<event>/vectors.npz "
         "until face_vectors writes them to pgvector.",
     )
-    def face_embeddings(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
-        settings = pipeline.settings()
-        require_same_models("face_embeddings", embedder_code_version(settings), code_version)
+    def face_embeddings(context: dg.AssetExecutionContext, settings: Settings) -> dg.MaterializeResult:
         t0 = time.perf_counter()
-        faces = load_faces(settings, context.partition_key)
-        emb = embed_faces(settings, faces, progress=progress_logger(context, "embedding faces"))
+        with user_errors_as_failures():
+            faces = load_faces(settings, context.partition_key)
+            emb = embed_faces(settings, faces, progress=progress_logger(context, "embedding faces"))
         seconds = time.perf_counter() - t0
         norms = np.linalg.norm(emb.vectors, axis=1) if len(emb.vectors) else np.zeros(0)
         return dg.MaterializeResult(

@@ -5,10 +5,9 @@ import time
 
 import dagster as dg
 
-from face_pipeline.defs.models import detector_code_version, require_same_models
+from face_pipeline.defs.failures import user_errors_as_failures
+from face_pipeline.defs.models import detector_code_version, model_versioned_asset
 from face_pipeline.defs.observability import progress_logger, skipped_markdown
-from face_pipeline.defs.partitions import CPU_POOL, EVENT_ASSET
-from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.ingest import detect_faces, load_manifest
 from face_pipeline.lib.report import face_grid_markdown
 from face_pipeline.lib.settings import Settings
@@ -16,23 +15,19 @@ from face_pipeline.lib.settings import Settings
 
 def build_face_crops(settings: Settings) -> dg.AssetsDefinition:
     """The asset, versioned by the detector (and crop kind) that `settings` select."""
-    code_version = detector_code_version(settings)
 
-    @dg.asset(
-        **EVENT_ASSET,
-        pool=CPU_POOL,
+    @model_versioned_asset(
+        settings, detector_code_version,
         kinds={"python", "file"},
         deps=["event_photos"],
-        code_version=code_version,
         description="Faces found in each photo (detector, box, 5-point landmarks) and their crops "
         "(aligned chips for the identity model) under DATA_DIR/crops/<event>/.",
     )
-    def face_crops(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
-        settings = pipeline.settings()
-        require_same_models("face_crops", detector_code_version(settings), code_version)
+    def face_crops(context: dg.AssetExecutionContext, settings: Settings) -> dg.MaterializeResult:
         t0 = time.perf_counter()
-        manifest = load_manifest(settings, context.partition_key)
-        faces = detect_faces(settings, manifest, progress=progress_logger(context, "detecting faces"))
+        with user_errors_as_failures():
+            manifest = load_manifest(settings, context.partition_key)
+            faces = detect_faces(settings, manifest, progress=progress_logger(context, "detecting faces"))
         seconds = time.perf_counter() - t0
         context.log.info(
             f"{len(faces.faces)} faces in {len(faces.photo_faces)} photos "

@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 
+from face_pipeline.defs.failures import user_errors_as_failures
 from face_pipeline.defs.observability import progress_logger, skipped_markdown
 from face_pipeline.defs.partitions import EVENT_ASSET
 from face_pipeline.defs.resources import FacePipeline
@@ -21,7 +22,8 @@ from face_pipeline.lib.ingest import scan_event
 def event_photos(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.MaterializeResult:
     settings = pipeline.settings()
     t0 = time.perf_counter()
-    manifest = scan_event(settings, context.partition_key, progress=progress_logger(context, "hashing photos"))
+    with user_errors_as_failures():
+        manifest = scan_event(settings, context.partition_key, progress=progress_logger(context, "hashing photos"))
     context.log.info(
         f"{len(manifest.photos)} photos ({manifest.new} new, {manifest.changed} changed, "
         f"{manifest.unchanged} unchanged, {manifest.removed} removed), {len(manifest.skipped)} files skipped"

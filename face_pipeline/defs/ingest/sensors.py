@@ -10,7 +10,7 @@ import dagster as dg
 from face_pipeline.defs.ingest.jobs import ingest_event_job
 from face_pipeline.defs.partitions import events_partitions
 from face_pipeline.defs.resources import FacePipeline
-from face_pipeline.lib.watch import plan_changes
+from face_pipeline.lib.photos.watch import plan_changes
 
 
 @dg.sensor(

@@ -12,8 +12,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from face_pipeline.defs.failures import user_errors_as_failures
 from face_pipeline.defs.resources import FacePipeline
-from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.report import matches_markdown, matches_text, write_html_report
 from face_pipeline.lib.search import (
     DEFAULT_ENROL,
@@ -40,6 +40,10 @@ class FindPersonConfig(dg.Config):
     expand: bool = Field(default=DEFAULT_EXPAND, description="search again from the confident hits (query expansion)")
 
 
+#: The output metadata entry that lists a lookup's photos as JSON (read by defs/history.py).
+MATCHES_JSON = "matches_json"
+
+
 @dataclass
 class LookupRequest:
     references: list[ReferenceFace]
@@ -48,11 +52,8 @@ class LookupRequest:
 
 @dg.op(description="Decode the reference picture(s), detect faces and choose the one to search for.")
 def choose_reference_face(context: dg.OpExecutionContext, config: FindPersonConfig, pipeline: FacePipeline) -> LookupRequest:
-    settings = pipeline.settings()
-    try:
-        refs = load_references(settings, config.reference_images, face_index=config.face_index)
-    except UserError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+    with user_errors_as_failures():
+        refs = load_references(pipeline.settings(), config.reference_images, face_index=config.face_index)
     for r in refs:
         context.log.info(f"{r.path}: searching for face {r.chosen_index} of {r.faces_found} at {r.face.box}")
     return LookupRequest(refs, config.model_dump())
@@ -62,25 +63,23 @@ def choose_reference_face(context: dg.OpExecutionContext, config: FindPersonConf
 def search_face_vectors(context: dg.OpExecutionContext, request: LookupRequest, pipeline: FacePipeline) -> FindResult:
     cfg = request.config
     store = pipeline.store()
-    try:
+    with user_errors_as_failures():
         groups = resolve_serving_models(store, cfg["events"], cfg["model_id"])
         result = search_with_references(
             store, request.references, groups, k=cfg["k"], threshold=cfg["threshold"],
             events_limited=bool(cfg["events"]), enrol=cfg["enrol"], expand=cfg["expand"],
             folders=pipeline.settings().model_folders,
         )
-    except UserError as exc:
-        raise dg.Failure(description=str(exc)) from exc
     context.log.info(f"{len(result.matches)} photo(s) within threshold {result.threshold:g} "
                      f"({result.faces_considered} candidate faces)")
     return result
 
 
 @dg.op(description="Report the ranked photos: markdown table with thumbnails and an HTML page.")
-def report_matches(context: dg.OpExecutionContext, result: FindResult, pipeline: FacePipeline) -> str:
+def report_matches(context: dg.OpExecutionContext, request: LookupRequest, result: FindResult,
+                   pipeline: FacePipeline) -> str:
     settings = pipeline.settings()
-    report_cfg = context.run.run_config.get("ops", {}).get("choose_reference_face", {}).get("config", {})
-    path = write_html_report(settings, result, report_cfg.get("report_path"), title="find_person")
+    path = write_html_report(settings, result, request.config.get("report_path"), title="find_person")
     context.log.info("\n" + matches_text(result))
     context.add_output_metadata(
         {
@@ -88,6 +87,8 @@ def report_matches(context: dg.OpExecutionContext, result: FindResult, pipeline:
             "threshold": result.threshold,
             "models": ", ".join(result.models),
             "matches": dg.MetadataValue.md(matches_markdown(settings, result)),
+            # The same list for programs: forgetting a person finds the runs that show them here.
+            MATCHES_JSON: dg.MetadataValue.json([{"event": m.event, "path": m.path} for m in result.matches]),
             "report": dg.MetadataValue.path(str(path)),
         }
     )
@@ -98,4 +99,5 @@ def report_matches(context: dg.OpExecutionContext, result: FindResult, pipeline:
         "Config: reference_images, k, threshold, events, model_id, face_index, enrol, expand.",
         tags={"face_pipeline/kind": "lookup"})
 def find_person_job():
-    report_matches(search_face_vectors(choose_reference_face()))
+    request = choose_reference_face()
+    report_matches(request, search_face_vectors(request))

@@ -6,6 +6,7 @@ import time
 import dagster as dg
 import numpy as np
 
+from face_pipeline.defs.failures import user_errors_as_failures
 from face_pipeline.defs.partitions import EVENT_ASSET
 from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.ingest import build_event_write, load_embeddings, load_faces, load_manifest
@@ -33,8 +34,9 @@ def face_vectors(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> d
     settings = pipeline.settings()
     event = context.partition_key
     t0 = time.perf_counter()
-    manifest = load_manifest(settings, event)
-    write = build_event_write(manifest, load_faces(settings, event), load_embeddings(settings, event))
+    with user_errors_as_failures():
+        manifest = load_manifest(settings, event)
+        write = build_event_write(manifest, load_faces(settings, event), load_embeddings(settings, event))
     vecs = write.vectors
     finite = bool(np.isfinite(vecs).all()) if vecs.size else True
     dims = {int(vecs.shape[1])} if vecs.ndim == 2 and len(vecs) else set()

@@ -4,15 +4,12 @@
 import dagster as dg
 
 from face_pipeline.defs.resources import FacePipeline
-from face_pipeline.lib.store import load_query
 
 
 @dg.asset_check(asset="face_vectors", description="every face of every event has a vector of the "
                 "model that serves the event's lookups")
 def serving_vectors_complete(pipeline: FacePipeline) -> dg.AssetCheckResult:
-    store = pipeline.store()
-    with store.connect() as conn:
-        rows = conn.execute(load_query("check_serving_vectors")).fetchall()
+    rows = pipeline.store().check_serving_vectors()
     incomplete = [(event, model, missing) for event, model, _faces, _vectors, missing in rows if missing]
     return dg.AssetCheckResult(
         passed=not incomplete,

@@ -40,7 +40,7 @@ def queries_for(h: Harness, faces, model_id: str):
 def lfw_section(h: Harness) -> list[Section]:
     ds = h.lfw_set()
     store = h.store()
-    rows, pair_rows, model_rows = [], [], []
+    rows, pair_rows = [], []
     ours_answers = None
     s = Section(f"Retrieval: LFW identities, photo level (`{h.config.lfw}`)",
                 f"{len(h.lfw_queries())} queries (first photo of each identity with >= 4 photos); each searches the "
@@ -74,21 +74,7 @@ def lfw_section(h: Harness) -> list[Section]:
                     "others of everyone the gallery; every row on that same gallery):")
         pair_rows.extend(pairs_rows(h, recipe.title, emb, faces, recipe.threshold_for(emb)))
     s.tables.insert(0, Table(RETRIEVAL_HEADER, rows))
-    # identity models side by side, on ours' faces and landmarks, each with its own threshold
-    names = comparison_embedders(h)
-    faces = h.lfw_faces(h.ours.detector, names)
-    for name in names:
-        emb = get_embedder(name, h.folders)
-        event = f"eval-lfw-model-{name}"
-        write_event(store, event, detector_from_spec(h.ours.detector, h.folders).model_id, emb.model_id, faces)
-        qs = queries_for(h, faces, emb.model_id)
-        answers = run_queries(store, event, emb, qs, enrol=h.ours.enrol, expand=h.ours.expand)
-        h.answers[("LFW", emb.model_id)] = answers
-        row = retrieval_row(f"{name} ({emb.licence})", answers, emb.default_threshold, sweep_grid(emb.metric))
-        model_rows.append(retrieval_cells(row))
-    s.table(("identity model", *RETRIEVAL_HEADER[1:]), model_rows,
-            f"**Identity models side by side**: the faces and landmarks of ours' detector ({h.ours.detector}), "
-            "the library's search defaults, each model at its own shipped threshold:")
+    model_comparison(h, s)
     sections = [s]
     if pair_rows:
         p = Section("Pair verification: official LFW pairs inside the subset",
@@ -98,6 +84,26 @@ def lfw_section(h: Harness) -> list[Section]:
     if ours_answers:
         sections.append(calibration_section(h, ours_answers))
     return sections
+
+
+def model_comparison(h: Harness, s: Section) -> None:
+    """The identity models side by side, on ours' faces and landmarks, each with its own threshold."""
+    store = h.store()
+    model_rows = []
+    names = comparison_embedders(h)
+    faces = h.lfw_faces(h.ours.detector, names)
+    for name in names:
+        emb = get_embedder(name, h.folders)
+        event = f"eval-lfw-model-{name}"
+        write_event(store, event, detector_from_spec(h.ours.detector, h.folders).model_id, emb.model_id, faces)
+        answers = run_queries(store, event, emb, queries_for(h, faces, emb.model_id), enrol=h.ours.enrol,
+                              expand=h.ours.expand)
+        h.answers[("LFW", emb.model_id)] = answers
+        row = retrieval_row(f"{name} ({emb.licence})", answers, emb.default_threshold, sweep_grid(emb.metric))
+        model_rows.append(retrieval_cells(row))
+    s.table(("identity model", *RETRIEVAL_HEADER[1:]), model_rows,
+            f"**Identity models side by side**: the faces and landmarks of ours' detector ({h.ours.detector}), "
+            "the library's search defaults, each model at its own shipped threshold:")
 
 
 def pairs_rows(h: Harness, title: str, emb, faces, threshold: float) -> list[tuple]:

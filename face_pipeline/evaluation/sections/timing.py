@@ -9,8 +9,8 @@ from face_pipeline.evaluation.context import Harness
 from face_pipeline.evaluation.datasets import read_wider_folder
 from face_pipeline.evaluation.recipes import detector_from_spec
 from face_pipeline.evaluation.report import Section
-from face_pipeline.lib.images import load_rgb
 from face_pipeline.lib.models import find_faces, get_embedder
+from face_pipeline.lib.photos.decode import load_rgb
 
 
 def timing_section(h: Harness) -> Section | None:

@@ -26,9 +26,12 @@ from face_pipeline.lib.models.embedders.dlib_resnet import (
     DlibResnetFlipEmbedder,
 )
 from face_pipeline.lib.models.embedders.facenet import FaceNetEmbedder, FaceNetFlipEmbedder
-from face_pipeline.lib.models.embedders.mobilefacenet import MobileFaceNetEmbedder, MobileFaceNetFlipEmbedder
+from face_pipeline.lib.models.embedders.mobilefacenet import (
+    MobileFaceNetEmbedder,
+    MobileFaceNetFlipEmbedder,
+)
 from face_pipeline.lib.models.interfaces import FaceDetector, FaceEmbedder
-from face_pipeline.lib.models.weights import default_model_dir, verified_path
+from face_pipeline.lib.models.weights import ModelFilesMissing, default_model_dir, verified_path
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +175,6 @@ def embedder_model_id(name: str, folders: ModelFolders | None = None) -> str:
 
 def embedder_for_model_id(model_id: str, folders: ModelFolders | None = None) -> FaceEmbedder:
     """The registered embedder whose vectors carry `model_id` (vectors are compared like with like)."""
-    from face_pipeline.lib.models.weights import ModelFilesMissing
-
     for name in EMBEDDERS:
         try:
             matches = embedder_model_id(name, folders) == model_id

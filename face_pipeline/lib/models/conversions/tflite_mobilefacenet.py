@@ -281,6 +281,9 @@ def _find_prelu_patterns(g: _Graph) -> dict[int, tuple[int, np.ndarray, tuple[in
     Returns {index of the final ADD op: (x tensor, c constant, indices of the
     4 other ops)}.
     """
+
+
+    # Long on purpose: the five-op PReLU pattern is matched step by step, each check beside the next.
     producer: dict[int, int] = {}
     consumers: dict[int, list[int]] = {}
     for i, op in enumerate(g.ops):
@@ -389,6 +392,9 @@ def _check_supported(g: _Graph) -> None:
 
 
 def _build(g: _Graph, fuse_prelu: bool) -> onnx.ModelProto:
+
+
+    # Long on purpose: one dispatch over the TFLite op types, each case beside the others so that an unknown one is refused in one place.
     _check_supported(g)
     b = _Builder(g)
     in_idx, out_idx = g.inputs[0], g.outputs[0]

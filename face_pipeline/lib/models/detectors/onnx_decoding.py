@@ -29,6 +29,19 @@ def ceil_to(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+def padded_network_input(rgb: np.ndarray, max_side: int, normalise, fill: float) -> tuple[np.ndarray, float]:
+    """The NCHW float32 input of a detector that takes any size: the photo shrunk to `max_side`,
+    `normalise`d, padded bottom/right with `fill` to multiples of 32 (every feature map then has
+    exactly ceil(side / stride) cells); and the scale applied."""
+    check_rgb(rgb)
+    scale = fit_scale(rgb.shape[0], rgb.shape[1], max_side)
+    img = resize_by(rgb, scale)
+    h, w = img.shape[:2]
+    blob = np.full((ceil_to(h, 32), ceil_to(w, 32), 3), fill, dtype=np.float32)
+    blob[:h, :w] = normalise(img)
+    return np.ascontiguousarray(blob.transpose(2, 0, 1)[None]), scale
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression: kept indices, highest score first (ties by index, so the
     result is deterministic)."""

@@ -14,14 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_pipeline.lib.models.detectors.onnx_decoding import (
-    ceil_to,
-    check_rgb,
-    fit_scale,
-    nms,
-    resize_by,
-    to_faces,
-)
+from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
 from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.inference import onnx_session
 
@@ -67,14 +60,9 @@ class RetinaFaceDetector:
         return self.detect_at(rgb, self.score_threshold)
 
     def detect_at(self, rgb: np.ndarray, score_threshold: float) -> list[DetectedFace]:
-        check_rgb(rgb)
-        scale = fit_scale(rgb.shape[0], rgb.shape[1], self.max_side)
-        img = resize_by(rgb, scale)
-        h, w = img.shape[:2]
-        ph, pw = ceil_to(h, 32), ceil_to(w, 32)
-        blob = np.zeros((ph, pw, 3), dtype=np.float32)  # 0 is the mean colour after subtraction
-        blob[:h, :w] = img[:, :, ::-1].astype(np.float32) - self.BGR_MEAN
-        blob = np.ascontiguousarray(blob.transpose(2, 0, 1)[None])
+        # BGR minus the training mean; padding 0 is the mean colour after subtraction
+        blob, scale = padded_network_input(rgb, self.max_side, lambda img: img[:, :, ::-1] - self.BGR_MEAN, 0.0)
+        ph, pw = blob.shape[2:]
         loc, conf, lmk = self._session.run(self._outputs, {self._input: blob})
         loc, scores, lmk = loc[0], conf[0, :, 1], lmk[0]
         centres, sides = self._priors(ph, pw)

@@ -13,14 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_pipeline.lib.models.detectors.onnx_decoding import (
-    ceil_to,
-    check_rgb,
-    fit_scale,
-    nms,
-    resize_by,
-    to_faces,
-)
+from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
 from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.inference import onnx_session
 
@@ -58,14 +51,9 @@ class ScrfdDetector:
         return self.detect_at(rgb, self.score_threshold)
 
     def detect_at(self, rgb: np.ndarray, score_threshold: float) -> list[DetectedFace]:
-        check_rgb(rgb)
-        scale = fit_scale(rgb.shape[0], rgb.shape[1], self.max_side)
-        img = resize_by(rgb, scale)
-        h, w = img.shape[:2]
-        ph, pw = ceil_to(h, 32), ceil_to(w, 32)
-        blob = np.full((ph, pw, 3), -127.5 / 128.0, dtype=np.float32)  # black padding
-        blob[:h, :w] = (img.astype(np.float32) - 127.5) / 128.0
-        outs = self._session.run(self._outputs, {self._input: np.ascontiguousarray(blob.transpose(2, 0, 1)[None])})
+        blob, scale = padded_network_input(rgb, self.max_side, lambda img: (img - 127.5) / 128.0, -127.5 / 128.0)
+        ph, pw = blob.shape[2:]
+        outs = self._session.run(self._outputs, {self._input: blob})
         n = len(self.STRIDES)
         boxes, scores, points = [], [], []
         for i, stride in enumerate(self.STRIDES):

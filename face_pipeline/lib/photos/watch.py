@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from face_pipeline.lib.events import list_event_folders
+from face_pipeline.lib.photos.events import list_event_folders
 
 
 @dataclass(frozen=True)

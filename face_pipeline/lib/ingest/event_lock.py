@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from face_pipeline.lib.errors import SystemFault
-from face_pipeline.lib.events import validate_event_name
+from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.settings import Settings, make_private_dir
 
 

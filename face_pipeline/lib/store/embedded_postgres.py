@@ -10,10 +10,15 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import subprocess
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
+
 from face_pipeline.lib.errors import SystemFault
+from face_pipeline.lib.store.statements import composed, statement
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +37,6 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     pg_dir = Path(pg_dir).resolve()
     if pg_dir in _servers:
         return _servers[pg_dir]
-    import warnings
-
     # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); pgserver then uses /tmp.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
@@ -91,30 +94,22 @@ _NO_RESTART_SETTINGS_MARK = "face_pipeline_shared_buffers_failed"
 
 def _tune(server, skip: set[str]) -> bool:
     """Apply SERVER_SETTINGS but `skip` with ALTER SYSTEM; True when a restart is still needed."""
-    import psycopg
-
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         changed = False
         for name, value in SERVER_SETTINGS.items():
             if name in skip:
                 continue
-            current = conn.execute("SELECT setting FROM pg_file_settings WHERE name = %s ORDER BY seqno DESC LIMIT 1",
-                                   (name,)).fetchone()
+            current = conn.execute(statement("configured_setting"), {"name": name}).fetchone()
             if current is None or current[0] != value:
-                conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                    psycopg.sql.Identifier(name), psycopg.sql.Literal(value)))
+                conn.execute(composed("alter_system_set", name=psycopg.sql.Identifier(name),
+                                      value=psycopg.sql.Literal(value)))
                 changed = True
         if changed:
-            conn.execute("SELECT pg_reload_conf()")
-        pending = conn.execute(
-            "SELECT count(*) FROM pg_settings WHERE name = ANY(%s) AND pending_restart",
-            (list(_RESTART_SETTINGS),),
-        ).fetchone()[0]
+            conn.execute(statement("reload_configuration"))
+        pending = conn.execute(statement("settings_pending_restart"), {"names": list(_RESTART_SETTINGS)}).fetchone()[0]
         if not pending:
             return False
-        others = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        ).fetchone()[0]
+        others = conn.execute(statement("other_client_backends")).fetchone()[0]
     handles = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
     if others or handles:
         log.info("embedded PostgreSQL: new shared_buffers take effect at its next restart (%d clients, %d other processes attached)",
@@ -132,8 +127,6 @@ def _drop_from_auto_conf(pg_dir: Path, names: set[str]) -> None:
 
 
 def _restart(pg_dir: Path, server) -> None:
-    import subprocess
-
     from pgserver._commands import pg_ctl
 
     try:
@@ -144,12 +137,9 @@ def _restart(pg_dir: Path, server) -> None:
 
 
 def _ensure_database(server, name: str) -> None:
-    import psycopg
-
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')  # name is one of two module constants
+        if not conn.execute(statement("database_exists"), {"name": name}).fetchone():
+            conn.execute(composed("create_database", name=psycopg.sql.Identifier(name)))
 
 
 def app_dsn(server) -> str:
@@ -175,8 +165,6 @@ def stop(pg_dir: Path) -> None:
     server = _servers.pop(pg_dir, None)
     if server is None:
         return
-    import subprocess
-
     from pgserver._commands import pg_ctl
 
     try:

@@ -1,0 +1,52 @@
+"""Forgetting an event: its rows (one transaction), then its crops, stage files and the HTML reports
+that show its photos. The photos folder is left alone; running it again after an interruption
+finishes the job."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from face_pipeline.lib.ingest.event_lock import event_lock
+from face_pipeline.lib.photos.events import validate_event_name
+from face_pipeline.lib.report.index import forget_pages, pages_showing
+from face_pipeline.lib.search import UnanswerableLookup
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.store import VectorStore
+
+
+class UnknownEvent(UnanswerableLookup):
+    """Nothing is stored for this event: no rows, no crops, no stage files."""
+
+
+@dataclass
+class ForgetEventResult:
+    event: str
+    dry_run: bool
+    rows: dict[str, int]  # photos, faces, vectors, skipped
+    crop_files: int
+    stage_files: int
+    reports: list[Path] = field(default_factory=list)  # HTML reports that show a photo of the event
+
+
+def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run: bool = False) -> ForgetEventResult:
+    validate_event_name(event)
+    crops = settings.crops_dir / event
+    stage = settings.stage_dir / event
+    with event_lock(settings, event):
+        rows = store.event_row_counts(event)
+        crop_files = sum(1 for p in crops.rglob("*") if p.is_file()) if crops.is_dir() else 0
+        stage_files = sum(1 for p in stage.rglob("*") if p.is_file()) if stage.is_dir() else 0
+        if not any(rows.values()) and not crops.exists() and not stage.exists():
+            raise UnknownEvent(f"nothing is stored for event {event!r}: no rows, crops or stage files")
+        counts = {k: rows[k] for k in ("photos", "faces", "vectors", "skipped")}
+        reports = pages_showing(settings, events={event})
+        if not dry_run:
+            counts = store.delete_event(event)
+            shutil.rmtree(crops, ignore_errors=True)
+            shutil.rmtree(stage, ignore_errors=True)
+            if crops.exists() or stage.exists():
+                raise OSError(f"could not remove all files of {event!r} under {settings.data_dir}; run again")
+            forget_pages(settings, reports)
+    return ForgetEventResult(event, dry_run, counts, crop_files, stage_files, reports)

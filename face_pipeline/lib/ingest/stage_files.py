@@ -1,0 +1,145 @@
+"""The stage files of an event (DATA_DIR/stage/<event>/): photos.json, faces.json, vectors.npz.
+
+Each step writes its result here, atomically and owner-only, and the next step (and the next run of
+the same step, to reuse what did not change) reads it. Only face_vectors writes the database, so a
+failure anywhere before leaves the event's stored rows as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from face_pipeline.lib.errors import UserError
+from face_pipeline.lib.ingest.records import EmbeddingSet, FaceSet, PhotoManifest
+from face_pipeline.lib.photos.events import validate_event_name
+from face_pipeline.lib.settings import Settings, make_private_dir
+
+log = logging.getLogger(__name__)
+
+PHOTOS, FACES, VECTORS = "photos.json", "faces.json", "vectors.npz"
+
+
+class StageFileMissing(UserError):
+    """A step's input is not there yet: the message names the asset to materialise first."""
+
+
+def stage_folder(settings: Settings, event: str) -> Path:
+    validate_event_name(event)
+    return make_private_dir(settings.stage_dir / event)
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        log.warning("stage file %s is unreadable; recomputing from scratch", path)
+        return None
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One JSON stage file of an event and the record it holds."""
+
+    filename: str
+    record_type: type
+    missing: str  # the message when it is needed but absent ({event} is filled in)
+
+    def write(self, settings: Settings, record) -> None:
+        write_json_atomic(stage_folder(settings, record.event) / self.filename, record.to_json())
+
+    def previous(self, settings: Settings, event: str):
+        """The record of the last run of its step, or None."""
+        raw = read_json(stage_folder(settings, event) / self.filename)
+        return self.record_type.from_json(raw) if raw else None
+
+    def load(self, settings: Settings, event: str):
+        """The record a later step needs: StageFileMissing names the asset to materialise first."""
+        found = self.previous(settings, event)
+        if found is None:
+            raise StageFileMissing(self.missing.format(event=repr(event)))
+        return found
+
+
+MANIFEST = StageRecord(PHOTOS, PhotoManifest, "event {event} has not been scanned yet (materialise event_photos first)")
+FACE_SET = StageRecord(FACES, FaceSet, "event {event} has no detected faces yet (materialise face_crops first)")
+write_manifest, previous_manifest, load_manifest = MANIFEST.write, MANIFEST.previous, MANIFEST.load
+write_faces, previous_faces, load_faces = FACE_SET.write, FACE_SET.previous, FACE_SET.load
+
+
+def write_vectors(settings: Settings, emb: EmbeddingSet) -> None:
+    stage = stage_folder(settings, emb.event)
+    tmp = stage / f"vectors.tmp{os.getpid()}.npz"
+    np.savez(tmp, model_id=np.array(emb.model_id), metric=np.array(emb.metric),
+             face_ids=np.array(emb.face_ids, dtype=str), vectors=emb.vectors)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, stage / VECTORS)
+
+
+def previous_vectors(settings: Settings, event: str, model_id: str) -> dict[str, np.ndarray]:
+    """face_id -> vector of the previous embedding step, when it used `model_id` (else empty)."""
+    path = stage_folder(settings, event) / VECTORS
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as prev:
+            if str(prev["model_id"]) == model_id:
+                return dict(zip(prev["face_ids"].tolist(), prev["vectors"], strict=True))
+    except (OSError, KeyError, ValueError):
+        log.warning("stage file %s is unreadable; embedding every face again", path)
+    return {}
+
+
+def load_embeddings(settings: Settings, event: str) -> EmbeddingSet:
+    path = stage_folder(settings, event) / VECTORS
+    if not path.is_file():
+        raise StageFileMissing(f"event {event!r} has no embeddings yet (materialise face_embeddings first)")
+    with np.load(path, allow_pickle=False) as z:
+        metric = str(z["metric"]) if "metric" in z.files else "l2"
+        return EmbeddingSet(event, str(z["model_id"]), metric, z["face_ids"].tolist(), z["vectors"].copy())
+
+
+def drop_faces(settings: Settings, event: str, face_ids: set[str]) -> tuple[int, set[str]]:
+    """Remove faces from the event's faces.json and vectors.npz (forgetting a person); returns how
+    many entries went and the crop files they pointed at."""
+    removed, crops = 0, set()
+    faces = previous_faces(settings, event)
+    if faces is not None:
+        keep = []
+        for f in faces.faces:
+            if f.face_id in face_ids:
+                removed += 1
+                crops.add(f.crop_path)
+                faces.photo_faces[f.photo_id] = max(0, faces.photo_faces.get(f.photo_id, 1) - 1)
+            else:
+                keep.append(f)
+        faces.faces = keep
+        write_faces(settings, faces)
+    path = stage_folder(settings, event) / VECTORS
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            stored = {k: z[k] for k in z.files}
+        ids = stored["face_ids"]
+        keep_mask = np.array([fid not in face_ids for fid in ids.tolist()], dtype=bool)
+        if len(ids):
+            stored["face_ids"], stored["vectors"] = ids[keep_mask], stored["vectors"][keep_mask]
+        tmp = path.with_name(f"vectors.tmp{os.getpid()}.npz")
+        np.savez(tmp, **stored)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return removed, crops

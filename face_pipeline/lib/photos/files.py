@@ -1,0 +1,154 @@
+"""Finding an event's photo files, robustly: which files are candidates, which are skipped and why.
+
+Every photo folder holds surprises (symlinks out of the folder, text files named `.jpg`, files that are
+not UTF-8 named, disk images). Each is turned into a `Skipped` entry (or a `PhotoRejected` while
+reading) with a short machine-readable `reason` and a sentence for people, so an event is processed
+around it and the file is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from face_pipeline.lib.errors import UserError
+
+#: Files larger than this are refused before they are read into memory (no photo is this large; a
+#: multi-gigabyte `.jpg` is a disk image or a video that would otherwise exhaust memory).
+MAX_FILE_BYTES = 1 << 30
+
+IMAGE_SUFFIXES = {
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
+}
+HEIC_SUFFIXES = {".heic", ".heif"}
+
+IMAGE_SUFFIXES = {
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
+}
+HEIC_SUFFIXES = {".heic", ".heif"}
+
+#: Every reason code a skipped file can carry (RELIABILITY.md lists what each means to a user).
+SKIP_REASONS = {
+    "empty_file", "truncated", "corrupt", "not_an_image", "too_many_pixels", "too_large",
+    "file_too_large", "heic_unsupported", "unreadable", "broken_symlink", "symlink_outside",
+    "symlink_dir", "not_a_file", "bad_file_name", "duplicate", "detect_failed", "missing",
+}
+
+
+def printable_path(rel: str) -> str:
+    """A path that PostgreSQL and JSON accept: bytes that are not UTF-8 are shown as \\xNN."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+class PhotoRejected(UserError):
+    """A file that can not be used as a photo; `reason` is a stable short code."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """A candidate file inside an event folder (path relative to the event folder)."""
+
+    path: Path
+    relpath: str
+    size_bytes: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Skipped:
+    relpath: str
+    reason: str
+    message: str
+
+
+def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
+    """All candidate photo files under an event folder, and the files skipped while walking it.
+
+    Symlinks are never followed out of the folder; hidden files are ignored; anything that is not a
+    regular file with an image suffix is reported as skipped, so the user can see what was left out.
+    """
+    folder = Path(folder)
+    root_real = folder.resolve()
+    photos: list[PhotoFile] = []
+    skipped: list[Skipped] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in list(dirnames):
+            if (Path(dirpath) / name).is_symlink():
+                dirnames.remove(name)  # os.walk would not descend; say so instead of staying silent
+                rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
+                skipped.append(Skipped(rel, "symlink_dir", f"{rel}: symbolic link to a folder; not followed"))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if printable_path(rel) != rel:
+                rel = printable_path(rel)
+                skipped.append(
+                    Skipped(rel, "bad_file_name", f"{rel}: file name is not valid UTF-8; rename the file to include it")
+                )
+                continue
+            if path.is_symlink():
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):  # a symlink loop
+                    skipped.append(Skipped(rel, "broken_symlink", f"{rel}: symbolic link loop"))
+                    continue
+                if not target.exists():
+                    skipped.append(Skipped(rel, "broken_symlink", f"{rel}: broken symbolic link"))
+                    continue
+                if not target.is_relative_to(root_real):
+                    skipped.append(
+                        Skipped(rel, "symlink_outside", f"{rel}: symbolic link points outside the event folder; not followed")
+                    )
+                    continue
+            suffix = path.suffix.lower()
+            if suffix not in IMAGE_SUFFIXES:
+                skipped.append(
+                    Skipped(rel, "not_an_image", f"{rel}: not an image file (suffix {suffix or 'none'!r})")
+                )
+                continue
+            try:
+                st = path.stat()
+            except OSError as exc:
+                skipped.append(Skipped(rel, "unreadable", f"{rel}: cannot stat ({exc.strerror})"))
+                continue
+            if not path.is_file():
+                skipped.append(Skipped(rel, "not_a_file", f"{rel}: not a regular file"))
+                continue
+            photos.append(PhotoFile(path, rel, st.st_size, st.st_mtime))
+    return photos, skipped
+
+
+def read_bytes(photo: PhotoFile) -> bytes:
+    if photo.size_bytes > MAX_FILE_BYTES:
+        raise PhotoRejected(
+            "file_too_large",
+            f"{photo.relpath}: {photo.size_bytes:,} bytes is larger than any photo ({MAX_FILE_BYTES:,} bytes at most)",
+        )
+    try:
+        with open(photo.path, "rb") as fh:
+            data = fh.read()
+    except PermissionError as exc:
+        raise PhotoRejected("unreadable", f"{photo.relpath}: permission denied") from exc
+    except OSError as exc:
+        raise PhotoRejected("unreadable", f"{photo.relpath}: cannot read ({exc.strerror})") from exc
+    if not data:
+        raise PhotoRejected("empty_file", f"{photo.relpath}: file is empty (0 bytes)")
+    return data
+
+
+def content_id(data: bytes) -> str:
+    """A photo's identity is its content: the same bytes under any name are the same photo."""
+    return hashlib.sha256(data).hexdigest()[:32]

@@ -1,0 +1,71 @@
+"""Pictures where pictures say more than text: photos with a face boxed, grids of face crops.
+
+Images are embedded as data URIs, so a page or a metadata entry is self-contained and never makes a
+browser fetch anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from face_pipeline.lib.photos.decode import load_rgb
+from face_pipeline.lib.photos.events import event_folder
+from face_pipeline.lib.search import PhotoMatch
+from face_pipeline.lib.settings import Settings
+
+
+def data_uri(img: Image.Image, fmt: str = "JPEG", quality: int = 80) -> str:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format=fmt, quality=quality)
+    mime = "image/jpeg" if fmt == "JPEG" else "image/png"
+    return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def boxed_thumbnail(rgb: np.ndarray, box: Sequence[int], scale_to_full: float, size: int) -> Image.Image:
+    """A thumbnail of a photo with one face box drawn (box in full-size photo pixels)."""
+    img = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(img)
+    l, t, r, b = (int(round(v * scale_to_full)) for v in box)
+    width = max(2, img.width // 150)
+    draw.rectangle([l, t, r, b], outline=(255, 48, 48), width=width)
+    img.thumbnail((size, size))
+    return img
+
+
+def match_thumbnail(settings: Settings, match: PhotoMatch, size: int = 320) -> Image.Image | None:
+    try:
+        path = event_folder(settings.photos_root, match.event) / match.path
+        photo = load_rgb(path, max_pixels=settings.max_image_pixels, max_side=max(size * 2, 640))
+    except Exception:  # a photo moved or deleted since: the report shows a gap, never fails
+        return None
+    return boxed_thumbnail(photo.rgb, match.box, photo.scale, size)
+
+
+def face_grid(crop_paths: Sequence[Path], *, tile: int = 64, columns: int = 8, limit: int = 32) -> Image.Image | None:
+    """A grid of face crops (the asset metadata's picture of what was detected)."""
+    paths = list(crop_paths)[:limit]
+    if not paths:
+        return None
+    rows = (len(paths) + columns - 1) // columns
+    grid = Image.new("RGB", (columns * tile, rows * tile), (240, 240, 240))
+    for i, p in enumerate(paths):
+        try:
+            face = Image.open(p).convert("RGB")
+        except OSError:
+            continue
+        face.thumbnail((tile, tile))
+        grid.paste(face, ((i % columns) * tile, (i // columns) * tile))
+    return grid
+
+
+def face_grid_markdown(crop_paths: Sequence[Path], title: str = "faces") -> str:
+    grid = face_grid(crop_paths)
+    if grid is None:
+        return f"*no {title}*"
+    return f"![{title}]({data_uri(grid)})"

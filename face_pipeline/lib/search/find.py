@@ -1,0 +1,127 @@
+""""Find me": from reference pictures of one person to the event photos they are in.
+
+The steps mirror the find_person job's ops: load the references, pick the face in each, embed it
+with the model each event is served by, query pgvector, and collapse faces to one row per photo
+(its best face), with a calibrated confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from face_pipeline.lib.models import ModelFolders, UnknownModel, embedder_for_model_id
+from face_pipeline.lib.photos.events import validate_event_name
+from face_pipeline.lib.search.errors import NoVectors, UnanswerableLookup
+from face_pipeline.lib.search.references import ReferenceFace, load_references
+from face_pipeline.lib.search.scoring import (
+    DEFAULT_ENROL,
+    DEFAULT_EXPAND,
+    ENROL_MODES,
+    PhotoMatch,
+    collapse_to_photos,
+    nearest_faces,
+)
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.store import VectorStore
+
+
+@dataclass
+class FindResult:
+    references: list[ReferenceFace]
+    matches: list[PhotoMatch]
+    threshold: float
+    models: dict[str, list[str]]  # model_id -> events answered by it
+    faces_considered: int
+
+
+def resolve_serving_models(
+    store: VectorStore, events: Sequence[str] | None = None, model_id: str | None = None
+) -> dict[str, list[str]]:
+    """model_id -> the events whose lookups it answers (each event is served by one model)."""
+    events = [validate_event_name(e) for e in events] if events else None
+    serving = store.serving_models(events)
+    if events:
+        missing = [e for e in events if e not in serving]
+        if missing:
+            raise NoVectors(f"no stored vectors for event(s) {missing}: ingest them first (face-pipeline ingest)")
+    if not serving:
+        raise NoVectors("the database holds no face vectors yet: ingest an event first (face-pipeline ingest)")
+    groups: dict[str, list[str]] = {}
+    for ev, mid in sorted(serving.items()):
+        groups.setdefault(mid, []).append(ev)
+    if model_id:
+        if model_id not in groups:
+            raise NoVectors(f"no event is served by model {model_id!r}; stored models: {sorted(groups)}")
+        groups = {model_id: groups[model_id]}
+    return groups
+
+
+def search_with_references(
+    store: VectorStore,
+    refs: list[ReferenceFace],
+    groups: dict[str, list[str]],
+    *,
+    k: int = 50,
+    threshold: float | None = None,
+    events_limited: bool = False,
+    enrol: str | None = None,
+    expand: bool | None = None,
+    folders: ModelFolders | None = None,
+) -> FindResult:
+    """Embed the reference faces with each serving model, query pgvector, one row per photo.
+
+    Several references enrol the person (`enrol`, default DEFAULT_ENROL); `expand` (default
+    DEFAULT_EXPAND) adds confident hits as references for a second search. Each photo answers
+    once, by its best face, with the embedder's calibrated confidence.
+    """
+    if k < 1:
+        raise UnanswerableLookup(f"k must be at least 1, got {k}")
+    enrol = enrol or DEFAULT_ENROL
+    expand = DEFAULT_EXPAND if expand is None else expand
+    if enrol not in ENROL_MODES:
+        raise UnanswerableLookup(f"unknown enrolment {enrol!r}; choose one of {ENROL_MODES}")
+    all_matches: list[PhotoMatch] = []
+    considered = 0
+    used_threshold = threshold
+    for mid, evs in sorted(groups.items()):
+        try:
+            embedder = embedder_for_model_id(mid, folders)
+        except UnknownModel as exc:
+            raise NoVectors(str(exc)) from None
+        t = threshold if threshold is not None else embedder.default_threshold
+        used_threshold = t
+        crops = [embedder.crop(r.photo.rgb, r.face) for r in refs]
+        event_filter = evs if (events_limited or len(groups) > 1) else None
+        by_face = nearest_faces(store, embedder.embed(crops), embedder, mid, events=event_filter,
+                                limit=max(3 * k, 100), enrol=enrol, expand=expand)
+        considered += len(by_face)
+        all_matches.extend(collapse_to_photos(list(by_face.values()), embedder, t))
+    all_matches.sort(key=lambda p: (p.distance, p.event, p.path))
+    return FindResult(refs, all_matches[:k], float(used_threshold), groups, considered)
+
+
+def find_person(
+    settings: Settings,
+    store: VectorStore,
+    references: Sequence[str | Path] | str | Path,
+    *,
+    k: int = 50,
+    threshold: float | None = None,
+    events: Sequence[str] | None = None,
+    model_id: str | None = None,
+    face_index: int | None = None,
+    detector: str | None = None,
+    enrol: str | None = None,
+    expand: bool | None = None,
+) -> FindResult:
+    """Photos that show the person of the reference picture(s), best first, at most `k`.
+
+    The find_person Dagster job runs the same three steps as separate ops. `enrol` and `expand`
+    (default: the module's DEFAULT_ENROL / DEFAULT_EXPAND) are described at search_with_references.
+    """
+    groups = resolve_serving_models(store, events, model_id)
+    refs = load_references(settings, references, face_index=face_index, detector=detector)
+    return search_with_references(store, refs, groups, k=k, threshold=threshold, events_limited=bool(events),
+                                  enrol=enrol, expand=expand, folders=settings.model_folders)

@@ -1,0 +1,84 @@
+"""The reference picture(s) of a lookup: decoded like event photos, and the face to search for chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from face_pipeline.lib.models import DetectedFace, find_faces, get_detector
+from face_pipeline.lib.models.faces import resize
+from face_pipeline.lib.photos.decode import DecodedPhoto, load_rgb
+from face_pipeline.lib.search.errors import (
+    AmbiguousReference,
+    NoFaceInReference,
+    UnanswerableLookup,
+)
+from face_pipeline.lib.settings import Settings
+
+
+@dataclass
+class ReferenceFace:
+    path: str
+    face: DetectedFace
+    faces_found: int
+    chosen_index: int
+    photo: DecodedPhoto = field(repr=False)
+
+
+# A second face at least this fraction of the largest one's area makes "the largest" a guess.
+AMBIGUOUS_AREA_RATIO = 0.6
+
+
+def choose_face(faces: list[DetectedFace], face_index: int | None, path: str) -> tuple[int, DetectedFace]:
+    """The face to search for: `face_index` if given (0 = largest), else the clearly largest one."""
+    if not faces:
+        raise NoFaceInReference(
+            f"no face found in the reference picture {path}; use a photo where the face is visible, "
+            "frontal and at least ~40 pixels wide"
+        )
+    if face_index is not None:
+        if not 0 <= face_index < len(faces):
+            raise UnanswerableLookup(f"face_index {face_index} is out of range: {path} has {len(faces)} face(s) (0 = largest)")
+        return face_index, faces[face_index]
+    if len(faces) > 1 and faces[1].area >= AMBIGUOUS_AREA_RATIO * faces[0].area:
+        boxes = ", ".join(f"{i}: {f.box}" for i, f in enumerate(faces))
+        raise AmbiguousReference(
+            f"{path} shows {len(faces)} faces of similar size ({boxes}); choose one with face_index "
+            "(0 = largest)"
+        )
+    return 0, faces[0]
+
+
+def load_reference(settings: Settings, path: str | Path, *, detector: str | None = None,
+                   face_index: int | None = None) -> ReferenceFace:
+    photo = load_rgb(path, max_pixels=settings.max_image_pixels, max_side=settings.max_work_side)
+    det = get_detector(detector or settings.detector, settings.model_folders)
+    faces = find_faces(photo.rgb, det)
+    if not faces and max(photo.rgb.shape[:2]) < 1200:
+        # A reference is one picture: spend more time on it. Twice the size finds faces that were
+        # too small for the detector (a thumbnail, a profile photo with a distant face).
+        faces = [_halved(f) for f in find_faces(resize(photo.rgb, 2.0), det)]
+    index, face = choose_face(faces, face_index, str(path))
+    return ReferenceFace(str(path), face, len(faces), index, photo)
+
+
+def _halved(face: DetectedFace) -> DetectedFace:
+    """A face found on the image at twice its size, in the image's own pixels."""
+    box = tuple(int(round(v / 2)) for v in face.box)
+    return replace(face, box=box, landmarks=None if face.landmarks is None else face.landmarks / 2)
+
+
+def load_references(
+    settings: Settings,
+    references: Sequence[str | Path] | str | Path,
+    *,
+    face_index: int | None = None,
+    detector: str | None = None,
+) -> list[ReferenceFace]:
+    """Decode each reference picture and choose the face to search for (first step of a lookup)."""
+    if isinstance(references, (str, Path)):
+        references = [references]
+    if not references:
+        raise UnanswerableLookup("give at least one reference picture")
+    return [load_reference(settings, r, detector=detector, face_index=face_index) for r in references]

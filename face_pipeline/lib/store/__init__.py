@@ -1,0 +1,23 @@
+"""The store: PostgreSQL + pgvector. vector_store.py is the one class the rest of the library uses;
+the statements it runs are read from sql/ (statements.py), connections (connection.py), migrations
+(migrations.py), binary COPY streams (binary_copy.py), per-model HNSW indexes (vector_indexes.py),
+and the embedded server for a machine without one (embedded_postgres.py)."""
+
+from face_pipeline.lib.store.connection import DatabaseUnavailable, PgvectorMissing
+from face_pipeline.lib.store.migrations import MigrationError
+from face_pipeline.lib.store.records import (
+    EventWrite,
+    FaceMatch,
+    FaceRow,
+    PhotoRow,
+    WriteSummary,
+    event_lock_key,
+    face_id_for,
+)
+from face_pipeline.lib.store.statements import statement
+from face_pipeline.lib.store.vector_store import VectorStore, exact_event_search, resolve_dsn
+
+__all__ = [
+    "DatabaseUnavailable", "EventWrite", "FaceMatch", "FaceRow", "MigrationError", "PgvectorMissing", "PhotoRow",
+    "VectorStore", "WriteSummary", "event_lock_key", "exact_event_search", "face_id_for", "resolve_dsn", "statement",
+]

@@ -1,0 +1,50 @@
+"""Applying the numbered files of `sql/` in order, once each, recorded in `schema_migrations`."""
+
+from __future__ import annotations
+
+import hashlib
+
+from face_pipeline.lib.bundled_files import sql_dir
+from face_pipeline.lib.errors import SystemFault
+from face_pipeline.lib.store.connection import open_connection
+from face_pipeline.lib.store.records import event_lock_key
+from face_pipeline.lib.store.statements import statement
+
+
+class MigrationError(SystemFault):
+    pass
+
+
+def migrate(dsn: str, timeout: int = 10) -> list[str]:
+    """Apply the numbered files in sql/ that this database has not seen; returns their names."""
+    files = sorted(p for p in sql_dir().glob("[0-9][0-9][0-9]_*.sql"))
+    applied_now: list[str] = []
+    with open_connection(dsn, timeout=timeout, with_vectors=False) as conn:
+        conn.execute(statement("take_event_lock"), {"key": event_lock_key("__migrations__")})
+        conn.execute(statement("create_schema_migrations"))
+        done = {row[0]: row[2] for row in conn.execute(statement("applied_migration_checksums"))}
+        for path in files:
+            version = int(path.name[:3])
+            text = path.read_text()
+            checksum = hashlib.sha256(text.encode()).hexdigest()[:16]
+            if version in done:
+                if done[version] != checksum:
+                    raise MigrationError(
+                        f"{path.name} changed after it was applied (checksum {done[version]} -> {checksum}); "
+                        "add a new numbered file instead of editing an applied one"
+                    )
+                continue
+            conn.execute(text)
+            conn.execute(statement("record_migration"), {"version": version, "name": path.name, "checksum": checksum})
+            applied_now.append(path.name)
+    return applied_now
+
+
+def applied_migrations(dsn: str, timeout: int = 10) -> list[tuple[int, str, object]]:
+    import psycopg
+
+    with open_connection(dsn, timeout=timeout, with_vectors=False) as conn:
+        try:
+            return conn.execute(statement("applied_migrations")).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []

@@ -1,0 +1,304 @@
+"""The vector store: PostgreSQL + pgvector, reached through psycopg 3.
+
+Every statement comes from `sql/` by name (statements.py). Writes of an event happen in one
+transaction under the event's advisory lock, so a crash, a dropped connection or a second run of the
+same event leaves either the old rows or the new rows, never a mixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from face_pipeline.lib.settings import Settings, redact_dsn
+from face_pipeline.lib.store import binary_copy, embedded_postgres, migrations
+from face_pipeline.lib.store.connection import (
+    DatabaseUnavailable,
+    KeptConnections,
+    first_line,
+    open_connection,
+)
+from face_pipeline.lib.store.records import EventWrite, FaceMatch, WriteSummary, event_lock_key
+from face_pipeline.lib.store.statements import composed, statement
+from face_pipeline.lib.store.vector_indexes import ensure_vector_index
+
+#: hnsw.ef_search of a lookup across all events (the candidates HNSW keeps while it searches; at
+#: least 2 x limit). With the index of 005, at 1 M faces, in two builds: 200 was the only value of
+#: the sweep (40, 64, 100, 200) where no query lost its whole top-10 (recall@10 1.000, min 1.00) at
+#: p50 ~8 ms; 100 gave a mean of 0.995-1.000 with one query of 200 at 0 (BENCHMARKS.md, sweep).
+HNSW_EF_SEARCH = 200
+#: A lookup within some events reads their rows exactly (bitmap scan + sort, recall 1) up to this
+#: many rows: ~1.5 us a row, so ~30 ms at the limit on 2 busy cores (BENCHMARKS.md).
+EXACT_MAX_ROWS = 20_000
+#: Beyond it, HNSW with an iterative scan (pgvector 0.8) keeps walking the graph until `limit`
+#: rows of those events have come: ~3 ms, recall@10 >= 0.99 when the events hold at least this
+#: share of the model's rows. A smaller share would leave the filtered walk short of neighbours,
+#: so such a set is still read exactly, however slow.
+ITERATIVE_MIN_SHARE = 0.1
+ITERATIVE_EF_SEARCH = 200
+OPERATOR = {"l2": "<->", "cosine": "<=>"}
+
+
+def exact_event_search(rows: int, total: int) -> bool:
+    """Whether a lookup within events holding `rows` of the model's `total` rows is read exactly."""
+    return rows <= EXACT_MAX_ROWS or rows < ITERATIVE_MIN_SHARE * total
+
+
+def resolve_dsn(settings: Settings) -> str:
+    """The application DSN: FACE_PIPELINE_DSN if set, else the embedded server (started on demand)."""
+    if settings.dsn:
+        return settings.dsn
+    return embedded_postgres.app_dsn(embedded_postgres.start(settings.embedded_pg_dir))
+
+
+class VectorStore:
+    """Migrations, event writes and nearest-face search on one PostgreSQL database."""
+
+    def __init__(self, dsn: str, *, connect_timeout: int = 10):
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+        self._kept = KeptConnections(dsn, connect_timeout)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VectorStore:
+        return cls(resolve_dsn(settings))
+
+    @property
+    def redacted_dsn(self) -> str:
+        return redact_dsn(self.dsn)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        """A new connection of its own (closed afterwards), for work that is not a lookup."""
+        conn = open_connection(self.dsn, timeout=self.connect_timeout)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def migrate(self) -> list[str]:
+        """Apply the numbered files in sql/ that this database has not seen; returns their names."""
+        return migrations.migrate(self.dsn, self.connect_timeout)
+
+    def applied_migrations(self) -> list[tuple[int, str, object]]:
+        return migrations.applied_migrations(self.dsn, self.connect_timeout)
+
+    # ---- writes -----------------------------------------------------------------------------
+    def replace_event(self, write: EventWrite) -> WriteSummary:
+        """Replace an event's rows for one model in a single transaction.
+
+        Photos no longer in the folder disappear from every table (all models). This model's vectors
+        are replaced; other models' vectors (and the faces they point at) stay until pruned, so an
+        event keeps answering lookups during a model switch. The new model becomes the serving one.
+        """
+        if len(write.faces) != len(write.vectors):
+            raise ValueError(f"{len(write.faces)} faces but {len(write.vectors)} vectors")
+        try:
+            return self._replace_event(write)
+        except psycopg.OperationalError as exc:  # the server went away in the middle of the write
+            self._kept.drop()
+            raise DatabaseUnavailable(
+                f"lost the connection to PostgreSQL at {self.redacted_dsn} while writing event {write.event!r} "
+                f"({first_line(exc)}). Nothing half-written is kept: the event still holds its previous rows (or "
+                "the new ones, if the commit itself had reached the server). Running it again is safe."
+            ) from exc
+
+    def _replace_event(self, write: EventWrite) -> WriteSummary:
+        conn = self._kept.fresh()
+        if write.metric and len(write.vectors):
+            with conn.transaction():  # its own transaction: the index stays even if the write fails
+                ensure_vector_index(conn, write.model_id, write.vectors.shape[1], write.metric)
+        event = {"event": write.event}
+        with conn.transaction():
+            conn.execute(statement("take_event_lock"), {"key": event_lock_key(write.event)})
+            if conn.execute(statement("event_is_new"), event).fetchone()[0]:
+                # First write of this event (every event of a backfill): nothing to replace or keep,
+                # so COPY straight into the tables, without the staging table and upserts of
+                # _upsert_event_rows: about twice the rows per second (BENCHMARKS.md, load).
+                self._copy_new_event_rows(conn, write)
+                removed = 0
+            else:
+                removed = self._upsert_event_rows(conn, write)
+            conn.execute(statement("delete_skipped_files_of_event"), event)
+            with conn.cursor() as cur:
+                cur.executemany(statement("upsert_skipped_file"),
+                                [{"event": write.event, "path": p, "reason": r, "message": m} for p, r, m in write.skipped])
+            conn.execute(statement("stop_serving_event"), event)
+            conn.execute(statement("serve_event_with_model"), {
+                **event, "model_id": write.model_id, "detector_model": write.detector_model,
+                "photo_count": len(write.photos), "face_count": len(write.faces)})
+        return WriteSummary(len(write.photos), len(write.faces), len(write.vectors), removed, len(write.skipped))
+
+    @staticmethod
+    def _copy_vectors(cur: psycopg.Cursor, write: EventWrite) -> None:
+        with cur.copy(statement("copy_vectors_binary")) as copy:
+            copy.write(binary_copy.vector_rows([f.face_id for f in write.faces], write.model_id, write.event,
+                                               write.vectors))
+
+    def _copy_new_event_rows(self, conn: psycopg.Connection, write: EventWrite) -> None:
+        with conn.cursor() as cur:
+            with cur.copy(statement("copy_photos_text")) as copy:
+                for p in write.photos:
+                    copy.write_row((write.event, p.photo_id, p.path, p.size_bytes, p.width, p.height,
+                                    p.captured_at, write.detector_model, p.face_count))
+            with cur.copy(statement("copy_faces_binary")) as copy:
+                copy.write(binary_copy.face_rows(write.event, write.detector_model, write.faces))
+            self._copy_vectors(cur, write)
+
+    def _upsert_event_rows(self, conn: psycopg.Connection, write: EventWrite) -> int:
+        """Replace the rows of an event already stored; returns how many of its photos left."""
+        event = {"event": write.event}
+        removed = conn.execute(statement("delete_removed_photos"),
+                               {**event, "photo_ids": [p.photo_id for p in write.photos]}).rowcount
+        with conn.cursor() as cur:
+            cur.executemany(statement("upsert_photo"), [
+                {**event, "photo_id": p.photo_id, "path": p.path, "size_bytes": p.size_bytes, "width": p.width,
+                 "height": p.height, "captured_at": p.captured_at, "detector_model": write.detector_model,
+                 "face_count": p.face_count} for p in write.photos])
+        conn.execute(statement("delete_model_vectors_of_event"), {**event, "model_id": write.model_id})
+        conn.execute(statement("delete_faces_gone"), {**event, "face_ids": [f.face_id for f in write.faces]})
+        with conn.cursor() as cur:
+            # Binary COPY into a staging table, then one upsert: about half the time of one INSERT
+            # per face (BENCHMARKS.md).
+            cur.execute(statement("create_face_staging"))
+            with cur.copy(statement("copy_face_staging_binary")) as copy:
+                copy.write(binary_copy.face_rows(write.event, write.detector_model, write.faces))
+            cur.execute(statement("upsert_faces_from_staging"))
+            self._copy_vectors(cur, write)
+        return removed
+
+    def delete_event(self, event: str) -> dict[str, int]:
+        """Forget an event: photos, faces, vectors, skipped files and model records, in one transaction."""
+        args = {"event": event}
+        with self.connect() as conn, conn.transaction():
+            conn.execute(statement("take_event_lock"), {"key": event_lock_key(event)})
+            counts = {
+                "vectors": conn.execute(statement("delete_event_vectors"), args).rowcount,
+                "faces": conn.execute(statement("delete_event_faces"), args).rowcount,
+                "photos": conn.execute(statement("delete_event_photos"), args).rowcount,
+                "skipped": conn.execute(statement("delete_skipped_files_of_event"), args).rowcount,
+            }
+            conn.execute(statement("delete_event_models"), args)
+        return counts
+
+    def delete_faces(self, face_ids: Sequence[str], events: Sequence[str]) -> tuple[int, list[tuple[str, str, str]]]:
+        """Delete faces (their vectors go with them) and recount what counted them, in one transaction
+        holding the events' locks; returns (vectors deleted, [(event, photo_id, crop_path)] deleted)."""
+        with self.connect() as conn, conn.transaction():
+            for event in sorted(events):  # a fixed order: two deletions never deadlock
+                conn.execute(statement("take_event_lock"), {"key": event_lock_key(event)})
+            vectors = conn.execute(statement("count_vectors_of_faces"), {"face_ids": list(face_ids)}).fetchone()[0]
+            deleted = conn.execute(statement("delete_faces_returning"), {"face_ids": list(face_ids)}).fetchall()
+            photos = sorted({(ev, pid) for ev, pid, _ in deleted})
+            conn.execute(statement("recount_photo_faces"), {"events": [e for e, _ in photos],
+                                                             "photo_ids": [p for _, p in photos]})
+            conn.execute(statement("recount_event_model_faces"), {"events": sorted(events)})
+        return vectors, deleted
+
+    def prune_model(self, model_id: str, events: Sequence[str] | None = None) -> int:
+        """Delete one model's vectors (never those that an event still serves from)."""
+        args = {"model_id": model_id, "events": list(events) if events else None}
+        with self.connect() as conn, conn.transaction():
+            n = conn.execute(statement("prune_model_vectors"), args).rowcount
+            conn.execute(statement("prune_model_records"), args)
+            conn.execute(statement("prune_orphan_faces"))
+        return n
+
+    # ---- reads ------------------------------------------------------------------------------
+    def serving_models(self, events: Sequence[str] | None = None) -> dict[str, str]:
+        """event -> model_id whose vectors answer its lookups."""
+        args = {"events": list(events) if events else None}
+        return dict(self._kept.read(lambda conn: conn.execute(statement("serving_models"), args).fetchall()))
+
+    def vectors_of(self, face_ids: Sequence[str], model_id: str, dim: int) -> dict[str, np.ndarray]:
+        """face_id -> stored vector of one model, for the faces that have one (query expansion reads
+        its confident hits back)."""
+        if not face_ids:
+            return {}
+        query = composed("face_vectors_by_id", dim=sql.Literal(int(dim)))
+        rows = self._kept.read(lambda conn: conn.execute(
+            query, {"model_id": model_id, "face_ids": list(face_ids)}).fetchall())
+        return {face_id: _as_float32(value) for face_id, value in rows}
+
+    def stale_events(self, model_id: str, detector_model: str) -> list[str]:
+        """Events whose lookups are served by another embedder or whose faces come from another detector."""
+        with self.connect() as conn:
+            rows = conn.execute(statement("stale_events"), {"model_id": model_id, "detector_model": detector_model})
+            return [r[0] for r in rows.fetchall()]
+
+    def event_summaries(self) -> list[dict]:
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(statement("event_summary")).fetchall()
+
+    def skipped_files(self, event: str) -> list[tuple[str, str, str]]:
+        with self.connect() as conn:
+            return conn.execute(statement("skipped_files_of_event"), {"event": event}).fetchall()
+
+    def counts(self) -> dict[str, int]:
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return dict(cur.execute(statement("table_counts")).fetchone())
+
+    def event_row_counts(self, event: str) -> dict[str, int]:
+        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return dict(cur.execute(statement("count_event_rows"), {"event": event}).fetchone())
+
+    def old_vector_counts(self, active_model_id: str) -> dict[str, int]:
+        with self.connect() as conn:
+            return dict(conn.execute(statement("old_vector_counts"), {"active": active_model_id}).fetchall())
+
+    def other_models(self, active_model_id: str) -> list[str]:
+        with self.connect() as conn:
+            return [r[0] for r in conn.execute(statement("other_models"), {"active": active_model_id}).fetchall()]
+
+    def check_serving_vectors(self) -> list[tuple]:
+        """Per event: (event, model, faces, vectors, missing) of its serving model."""
+        with self.connect() as conn:
+            return conn.execute(statement("check_serving_vectors")).fetchall()
+
+    def search_faces(
+        self,
+        query: np.ndarray,
+        *,
+        model_id: str,
+        dim: int,
+        metric: str,
+        events: Sequence[str] | None = None,
+        limit: int = 50,
+    ) -> list[FaceMatch]:
+        """The `limit` nearest faces of one model: HNSW across all events; within given events exact,
+        or HNSW with an iterative scan when they hold many rows (see EXACT_MAX_ROWS)."""
+        query_sql = composed("search_faces", dim=sql.Literal(int(dim)), op=sql.SQL(OPERATOR[metric]))
+        params = {"query": np.asarray(query, dtype=np.float32), "model_id": model_id,
+                  "events": list(events) if events else None, "limit": int(limit)}
+
+        def run(conn: psycopg.Connection) -> list:
+            exact = bool(events) and exact_event_search(*conn.execute(
+                statement("event_set_size"), {"events": params["events"], "model_id": model_id}).fetchone())
+            if exact:
+                conn.execute(statement("read_exactly"))
+            else:
+                # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
+                ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
+                conn.execute(composed("set_hnsw_ef_search", ef=sql.Literal(min(1000, max(ef, 2 * limit)))))
+                if events:
+                    conn.execute(statement("walk_hnsw_until_enough"))
+            return conn.execute(query_sql, params).fetchall()
+
+        return [
+            FaceMatch(face_id=r[0], event=r[1], photo_id=r[2], path=r[3], face_index=r[4],
+                      box=(r[5], r[6], r[7], r[8]), crop_path=r[9], width=r[10], height=r[11],
+                      distance=float(r[12]), model_id=model_id)
+            for r in self._kept.read(run)
+        ]
+
+
+def _as_float32(value) -> np.ndarray:
+    """A pgvector value (pgvector.Vector or a numpy array, by version) as a float32 array."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
+

@@ -1,0 +1,69 @@
+-- Statements of the benchmarks only (face_pipeline/benchmarks): the face_recognition-style baseline's
+-- row-by-row writes, and the bench database's bookkeeping. Identifiers and settings that are
+-- formatted in ({name}, {value}) are read from pg_indexes or validated by the benchmark's CLI.
+
+-- name: bench_hnsw_index_definitions
+SELECT indexname, indexdef FROM pg_indexes
+WHERE tablename = 'face_vectors' AND indexdef ILIKE '%%USING hnsw%%' ORDER BY indexname
+
+-- name: bench_create_bare_vectors
+CREATE TEMP TABLE bare_vectors (face_id text, model_id text, event text, embedding vector)
+
+-- name: bench_copy_bare_vectors
+COPY bare_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)
+
+-- name: bench_empty_tables
+TRUNCATE photos, faces, face_vectors, event_models, skipped_files CASCADE
+
+-- name: bench_drop_index
+DROP INDEX IF EXISTS {name}
+
+-- name: bench_count_photos
+SELECT count(*) FROM photos
+
+-- name: bench_analyze
+ANALYZE face_vectors; ANALYZE faces; ANALYZE photos
+
+-- name: bench_set_maintenance_work_mem
+SET maintenance_work_mem = {value}
+
+-- name: bench_set_parallel_maintenance_workers
+SET max_parallel_maintenance_workers = {value}
+
+-- name: bench_relation_size
+SELECT pg_relation_size(%(name)s)
+
+-- name: bench_table_size
+SELECT pg_total_relation_size('face_vectors')
+
+-- name: bench_create_collection_record
+CREATE TABLE IF NOT EXISTS bench_collection (fingerprint text PRIMARY KEY, figures jsonb)
+
+-- name: bench_collection_figures
+SELECT figures FROM bench_collection WHERE fingerprint = %(fingerprint)s
+
+-- name: bench_forget_collections
+DELETE FROM bench_collection
+
+-- name: bench_record_collection
+INSERT INTO bench_collection VALUES (%(fingerprint)s, %(figures)s)
+
+-- name: baseline_insert_photo
+-- The baseline writes as a face_recognition-style script does: one INSERT per row.
+INSERT INTO photos (event, photo_id, path, size_bytes, width, height, detector_model, face_count)
+VALUES (%(event)s, %(photo_id)s, %(path)s, %(size_bytes)s, %(width)s, %(height)s, %(detector_model)s, %(face_count)s)
+
+-- name: baseline_insert_face
+INSERT INTO faces (face_id, event, photo_id, face_index, detector_model, box_left, box_top, box_right, box_bottom,
+                   score, landmarks, crop_path)
+VALUES (%(face_id)s, %(event)s, %(photo_id)s, %(face_index)s, %(detector_model)s, %(left)s, %(top)s, %(right)s,
+        %(bottom)s, %(score)s, %(landmarks)s, %(crop_path)s)
+
+-- name: baseline_insert_vector
+INSERT INTO face_vectors (face_id, model_id, event, embedding) VALUES (%(face_id)s, %(model_id)s, %(event)s, %(embedding)s)
+
+-- name: server_version
+SHOW server_version
+
+-- name: pgvector_version
+SELECT extversion FROM pg_extension WHERE extname = 'vector'
