@@ -15,6 +15,8 @@ from face_pipeline.defs.ingest.jobs import ingest_event_job
 from face_pipeline.defs.ingest.sensors import new_event_folders
 from face_pipeline.defs.lookup.jobs import find_person_job
 from face_pipeline.defs.maintenance.schedules import reembed_stale_events
+from face_pipeline.defs.people.assets import people
+from face_pipeline.defs.people.jobs import manage_people
 from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.defs.vectors.assets import face_vectors
 from face_pipeline.defs.vectors.checks import serving_vectors_complete
@@ -22,15 +24,15 @@ from face_pipeline.lib.settings import Settings
 
 
 def ingest_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """event_photos -> face_crops -> face_embeddings -> face_vectors, for the models `settings` select."""
-    return [event_photos, build_face_crops(settings), build_face_embeddings(settings), face_vectors]
+    """event_photos -> face_crops -> face_embeddings -> face_vectors -> people, for the models `settings` select."""
+    return [event_photos, build_face_crops(settings), build_face_embeddings(settings), face_vectors, people]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ingest_assets(settings),
         asset_checks=[serving_vectors_complete],
-        jobs=[ingest_event_job, find_person_job],
+        jobs=[ingest_event_job, find_person_job, manage_people],
         sensors=[new_event_folders],
         schedules=[reembed_stale_events],
         resources={"pipeline": FacePipeline.from_settings(settings)},

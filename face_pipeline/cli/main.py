@@ -8,12 +8,22 @@ import argparse
 import logging
 import sys
 
-from face_pipeline.cli.commands import database, demo, find, forget, ingest, maintenance, models, ui
+from face_pipeline.cli.commands import (
+    database,
+    demo,
+    find,
+    forget,
+    ingest,
+    maintenance,
+    models,
+    people,
+    ui,
+)
 from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.photos.files import PhotoRejected
 from face_pipeline.lib.settings import VARIABLES, Settings
 
-COMMAND_GROUPS = (demo, ingest, find, database, ui, maintenance, models, forget)
+COMMAND_GROUPS = (demo, ingest, find, people, database, ui, maintenance, models, forget)
 
 
 def build_parser() -> argparse.ArgumentParser:

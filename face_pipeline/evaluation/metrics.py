@@ -236,3 +236,45 @@ def calibration(confidence: Sequence[float], same: Sequence[bool], n_bins: int =
         ece += m.sum() / c.size * abs(conf - rate)
         bins.append((k / n_bins, conf, rate, int(m.sum())))
     return Calibration(brier, float(ece), tuple(bins))
+
+
+# ---- grouping into people --------------------------------------------------------------------
+
+
+def bcubed(clusters: dict[Hashable, Hashable], labels: dict[Hashable, Hashable]) -> tuple[float, float]:
+    """BCubed precision and recall of a grouping: for each item, the share of its cluster that has its
+    label, and the share of its label that is in its cluster; averaged over items. An item missing from
+    `clusters` is a cluster of its own."""
+    items = list(labels)
+    if not items:
+        return float("nan"), float("nan")
+    cluster_of = {i: clusters.get(i, ("alone", i)) for i in items}
+    members: dict[Hashable, list] = {}
+    for i in items:
+        members.setdefault(cluster_of[i], []).append(i)
+    by_label: dict[Hashable, int] = {}
+    for i in items:
+        by_label[labels[i]] = by_label.get(labels[i], 0) + 1
+    p = r = 0.0
+    for i in items:
+        same = sum(1 for j in members[cluster_of[i]] if labels[j] == labels[i])
+        p += same / len(members[cluster_of[i]])
+        r += same / by_label[labels[i]]
+    return p / len(items), r / len(items)
+
+
+def pairwise(clusters: dict[Hashable, Hashable], labels: dict[Hashable, Hashable]) -> tuple[float, float]:
+    """Pairwise precision and recall: of the pairs put together, the share that are one person; of the
+    pairs that are one person, the share put together."""
+    from collections import Counter
+
+    items = list(labels)
+    cluster_of = {i: clusters.get(i, ("alone", i)) for i in items}
+    together = Counter(cluster_of.values())
+    same = Counter(labels.values())
+    both = Counter((cluster_of[i], labels[i]) for i in items)
+    pairs = lambda n: n * (n - 1) // 2  # noqa: E731
+    tp = sum(pairs(n) for n in both.values())
+    predicted = sum(pairs(n) for n in together.values())
+    actual = sum(pairs(n) for n in same.values())
+    return (tp / predicted if predicted else 1.0), (tp / actual if actual else 1.0)

@@ -11,6 +11,7 @@ from face_pipeline.evaluation.report import Report, Section
 from face_pipeline.evaluation.sections.demo import demo_retrieval_section
 from face_pipeline.evaluation.sections.detection import demo_section, wider_section
 from face_pipeline.evaluation.sections.lfw import lfw_section
+from face_pipeline.evaluation.sections.people import people_section
 from face_pipeline.evaluation.sections.scenes import scenes_section
 from face_pipeline.evaluation.sections.synthetic import synthetic_section
 from face_pipeline.evaluation.sections.thresholds import thresholds_section
@@ -44,6 +45,7 @@ def run(config: HarnessConfig, argv: Sequence[str] = ()) -> Report:
         ("synthetic event photos", synthetic_section, config.lfw is not None and config.synthetic > 0),
         ("real scenes", scenes_section, config.scenes is not None),
         ("demo retrieval", demo_retrieval_section, config.demo is not None),
+        ("people", people_section, config.lfw is not None),
         ("operating points", thresholds_section, True),
         ("time per photo", timing_section, True),
     ]

@@ -23,8 +23,11 @@ from face_pipeline.lib.models.weights import default_model_dir
 
 ENV_PREFIX = "FACE_PIPELINE_"
 
-DEFAULT_DETECTOR = "dlib-hog"
-DEFAULT_EMBEDDER = "dlib-resnet-v1"
+# Chosen by the evaluation harness among the models whose licence lets a company use them for its own
+# photos (EVALUATION.md): detection on WIDER and the demo photos, identity on LFW, synthetic events,
+# real scenes and the demo, speed in BENCHMARKS.md.
+DEFAULT_DETECTOR = "retinaface-mnet025-rot"
+DEFAULT_EMBEDDER = "facenet-v1"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from pathlib import Path
 
 from face_pipeline.cli.commands.store_access import open_store
+from face_pipeline.lib.errors import UserError
+from face_pipeline.lib.people import photos_of_person, with_person
 from face_pipeline.lib.report import matches_text, write_html_report
 from face_pipeline.lib.search import ENROL_MODES, find_person
 from face_pipeline.lib.settings import Settings
@@ -10,7 +12,10 @@ from face_pipeline.lib.settings import Settings
 
 def add_commands(sub) -> None:
     s = sub.add_parser("find", help="find the photos a person is in")
-    s.add_argument("references", nargs="+", help="reference picture(s) of one person")
+    s.add_argument("references", nargs="*", help="reference picture(s) of one person")
+    s.add_argument("--person", help="a person's name or id instead of reference pictures (face-pipeline people)")
+    s.add_argument("--with-person-photos", action="store_true",
+                   help="also the photos of the matching person that the reference alone does not reach")
     s.add_argument("-k", type=int, default=50, help="at most this many photos (default 50)")
     s.add_argument("--threshold", type=float, help="distance cut-off (default: the model's calibrated one)")
     s.add_argument("--event", action="append", help="limit to this event (repeatable)")
@@ -27,11 +32,17 @@ def add_commands(sub) -> None:
 
 
 def cmd_find(args, settings: Settings) -> int:
+    if bool(args.references) == bool(args.person):
+        raise UserError("give reference picture(s) or --person NAME, one of the two")
     settings, store = open_store(settings)
-    result = find_person(
-        settings, store, args.references, k=args.k, threshold=args.threshold, events=args.event or None,
-        model_id=args.model, face_index=args.face_index, enrol=args.enrol, expand=not args.no_expand,
-    )
+    if args.person:
+        result = photos_of_person(settings, store, args.person, k=args.k)
+    else:
+        result = find_person(
+            settings, store, args.references, k=args.k, threshold=args.threshold, events=args.event or None,
+            model_id=args.model, face_index=args.face_index, enrol=args.enrol, expand=not args.no_expand,
+        )
+        result = with_person(settings, store, result, add_photos=args.with_person_photos)
     print(matches_text(result))
     if not args.no_html:
         path = write_html_report(settings, result, Path(args.html) if args.html else None)

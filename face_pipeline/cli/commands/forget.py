@@ -4,12 +4,18 @@ person, including the pictures of their faces in Dagster's run records (defs/his
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import dagster as dg
 
 from face_pipeline.cli.commands.store_access import open_store
 from face_pipeline.lib.errors import FacePipelineError
-from face_pipeline.lib.forget import ForgetPersonResult, forget_event, forget_person
+from face_pipeline.lib.forget import (
+    ForgetPersonResult,
+    forget_event,
+    forget_named_person,
+    forget_person,
+)
 from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.settings import Settings
 from face_pipeline.runtime import prepare
@@ -21,7 +27,8 @@ def add_commands(sub) -> None:
     s.add_argument("--yes", action="store_true", help="delete (default: list what would be deleted)")
     s.set_defaults(run=cmd_forget_event)
     s = sub.add_parser("forget-person", help="forget every stored face of a person (dry run without --yes)")
-    s.add_argument("references", nargs="+", help="reference picture(s) of the person")
+    s.add_argument("references", nargs="+", help="reference picture(s) of the person, or a person's name or id "
+                   "(face-pipeline people)")
     s.add_argument("--threshold", type=float, help="distance cut-off (default: the model's)")
     s.add_argument("--event", action="append", help="only this event (repeatable)")
     s.add_argument("--face-index", type=int, help="which face of the reference (0 = largest)")
@@ -53,11 +60,15 @@ def cmd_forget_event(args, settings: Settings) -> int:
 
 def cmd_forget_person(args, settings: Settings) -> int:
     settings, store = open_store(settings)
-    r: ForgetPersonResult = forget_person(settings, store, args.references, threshold=args.threshold,
-                                          events=args.event, face_index=args.face_index, dry_run=not args.yes)
+    if len(args.references) == 1 and not Path(args.references[0]).exists():
+        r: ForgetPersonResult = forget_named_person(settings, store, args.references[0], dry_run=not args.yes)
+    else:
+        r = forget_person(settings, store, args.references, threshold=args.threshold, events=args.event,
+                          face_index=args.face_index, dry_run=not args.yes)
     for f in r.faces:
         print(f"{f.event}\t{f.path}\tface {f.face_index}\tdistance {f.distance:.3f}")
-    print(f"{len(r.faces)} faces in {len(r.photos)} photos within distance {r.threshold:g}; "
+    which = f"of person {args.references[0]}" if r.threshold != r.threshold else f"within distance {r.threshold:g}"
+    print(f"{len(r.faces)} faces in {len(r.photos)} photos {which}; "
           f"{len(r.reports)} HTML reports show these photos")
     if args.yes:
         print(f"deleted: {r.deleted}; {r.reports_deleted} HTML reports")

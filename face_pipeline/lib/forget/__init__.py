@@ -11,4 +11,4 @@ from face_pipeline.lib.forget.person import (
 )
 
 __all__ = ["ForgetEventResult", "ForgetPersonResult", "UnknownEvent", "delete_faces", "faces_of_person",
-           "forget_event", "forget_person"]
+           "forget_event", "forget_named_person", "forget_person"]

@@ -20,6 +20,7 @@ from face_pipeline.lib.forget.files import delete_crop_files
 from face_pipeline.lib.ingest.event_lock import event_lock
 from face_pipeline.lib.ingest.stage_files import drop_faces
 from face_pipeline.lib.models import embedder_for_model_id
+from face_pipeline.lib.people import PeopleStore, resolve_person
 from face_pipeline.lib.report.index import forget_pages, pages_showing
 from face_pipeline.lib.search import load_references, nearest_faces, resolve_serving_models
 from face_pipeline.lib.settings import Settings
@@ -130,3 +131,22 @@ def delete_faces(settings: Settings, store: VectorStore, faces: Sequence[FaceMat
         counts["vectors"], deleted = store.delete_faces(sorted({f.face_id for f in faces}), sorted(by_event))
         counts["faces"] = len(deleted)
     return counts
+
+
+def forget_named_person(settings: Settings, store: VectorStore, ref: str, *, dry_run: bool = True) -> ForgetPersonResult:
+    """List (dry run) or delete every face of a person of the people tab (by name or id), and then the
+    person itself: its record and name are personal data too."""
+    people = PeopleStore(store)
+    person = resolve_person(store, ref)
+    faces = [FaceMatch(f.face_id, f.event, f.photo_id, f.path, f.face_index, f.box, f.crop_path, f.width, f.height,
+                       0.0) for f in people.faces_of_person(person)]
+    result = ForgetPersonResult(faces, float("nan"), dry_run,
+                                reports=pages_showing(settings, photos={(f.event, f.path) for f in faces}))
+    if dry_run:
+        result.deleted = {"faces": 0, "vectors": 0, "crops": 0, "stage_faces": 0, "people": 0}
+        return result
+    result.deleted = delete_faces(settings, store, faces) if faces else {"faces": 0, "vectors": 0, "crops": 0,
+                                                                         "stage_faces": 0}
+    result.deleted["people"] = people.decide("delete_person_and_aliases", person_id=person)
+    result.reports_deleted = forget_pages(settings, result.reports)
+    return result

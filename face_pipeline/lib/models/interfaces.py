@@ -31,6 +31,7 @@ class FaceEmbedder(Protocol):
     metric: Metric
     crop_kind: str  # what `crop` makes; crops of one kind serve every embedder of that kind
     default_threshold: float
+    link_threshold: float  # faces closer than this are the same person (lib/people)
 
     def crop(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray: ...
 

@@ -100,8 +100,12 @@ DETECTORS: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry("haar", "detector", HaarDetector, lambda f: HaarDetector()),
     ModelEntry("retinaface-mnet025", "detector", RetinaFaceDetector, _retinaface),
     ModelEntry("retinaface-mnet025-rot", "detector", RetinaFaceDetector,
+               lambda f: RotatedPassesDetector(_retinaface(f), _retinaface(f, max_side=640), turns=(1, 3)),
+               "RetinaFace + passes on the photo turned sideways (people lying down, floating, phones held "
+               "sideways); the default"),
+    ModelEntry("retinaface-mnet025-rot3", "detector", RetinaFaceDetector,
                lambda f: RotatedPassesDetector(_retinaface(f), _retinaface(f, max_side=640)),
-               "RetinaFace + passes on the photo turned 90/180/270 degrees (faces lying down, floating)"),
+               "RetinaFace + passes on the photo turned 90, 180 and 270 degrees (upside-down faces too; slower)"),
     ModelEntry("yunet", "detector", YuNetDetector, _yunet),
     ModelEntry("yunet-rot", "detector", YuNetDetector,
                lambda f: RotatedPassesDetector(_yunet(f), _yunet(f, max_side=640)),

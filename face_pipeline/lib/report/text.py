@@ -27,9 +27,13 @@ def matches_text(result: FindResult) -> str:
     out = []
     for r in result.references:
         out.append(f"reference {r.path}: face {r.chosen_index} of {r.faces_found} at {r.face.box}")
-    out.append(f"threshold {result.threshold:g}; models {', '.join(result.models)}; {len(result.matches)} photo(s)")
+    if result.person:
+        out.append(f"person: {result.person_name or '(no name)'} ({result.person})")
+    cut = "" if result.threshold != result.threshold else f"threshold {result.threshold:g}; "  # NaN: by person
+    out.append(f"{cut}models {', '.join(result.models)}; {len(result.matches)} photo(s)")
     width = max([16, *(len(m.event) for m in result.matches)])
     out.append(f"{'#':>3}  {'distance':>8}  {'conf':>5}  {'event':<{width}} photo  [face box l,t,r,b]")
     for i, m in enumerate(result.matches, 1):
-        out.append(f"{i:>3}  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<{width}} {m.path}  {list(m.box)}")
+        via = "  (same person, beyond the threshold)" if m.via_person else ""
+        out.append(f"{i:>3}  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<{width}} {m.path}  {list(m.box)}{via}")
     return "\n".join(out)

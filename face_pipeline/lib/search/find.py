@@ -34,6 +34,8 @@ class FindResult:
     threshold: float
     models: dict[str, list[str]]  # model_id -> events answered by it
     faces_considered: int
+    person: str | None = None  # the person (lib/people) the matches belong to, when grouped
+    person_name: str | None = None
 
 
 def resolve_serving_models(

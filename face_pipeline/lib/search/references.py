@@ -26,12 +26,18 @@ class ReferenceFace:
     photo: DecodedPhoto = field(repr=False)
 
 
-# A second face at least this fraction of the largest one's area makes "the largest" a guess.
+# A second face at least this fraction of the largest one's area makes "the largest" a guess ...
 AMBIGUOUS_AREA_RATIO = 0.6
+# ... unless one of the large faces is clearly the picture's subject: at most this fraction of the
+# others' distance from the picture's centre (a profile photo or a selfie centres its subject;
+# bystanders stand at the edges).
+CENTRAL_DISTANCE_RATIO = 0.5
 
 
-def choose_face(faces: list[DetectedFace], face_index: int | None, path: str) -> tuple[int, DetectedFace]:
-    """The face to search for: `face_index` if given (0 = largest), else the clearly largest one."""
+def choose_face(faces: list[DetectedFace], face_index: int | None, path: str,
+                shape: tuple[int, ...] | None = None) -> tuple[int, DetectedFace]:
+    """The face to search for: `face_index` if given (0 = largest), else the clearly largest one, or
+    among large faces the one clearly at the centre of the picture (`shape`)."""
     if not faces:
         raise NoFaceInReference(
             f"no face found in the reference picture {path}; use a photo where the face is visible, "
@@ -41,7 +47,15 @@ def choose_face(faces: list[DetectedFace], face_index: int | None, path: str) ->
         if not 0 <= face_index < len(faces):
             raise UnanswerableLookup(f"face_index {face_index} is out of range: {path} has {len(faces)} face(s) (0 = largest)")
         return face_index, faces[face_index]
-    if len(faces) > 1 and faces[1].area >= AMBIGUOUS_AREA_RATIO * faces[0].area:
+    large = [i for i, f in enumerate(faces) if f.area >= AMBIGUOUS_AREA_RATIO * faces[0].area]
+    if len(large) > 1 and shape is not None:
+        centre = (shape[1] / 2, shape[0] / 2)
+        off = {i: ((faces[i].box[0] + faces[i].box[2]) / 2 - centre[0]) ** 2
+               + ((faces[i].box[1] + faces[i].box[3]) / 2 - centre[1]) ** 2 for i in large}
+        ranked = sorted(large, key=lambda i: off[i])
+        if off[ranked[0]] ** 0.5 <= CENTRAL_DISTANCE_RATIO * off[ranked[1]] ** 0.5:
+            return ranked[0], faces[ranked[0]]
+    if len(large) > 1:
         boxes = ", ".join(f"{i}: {f.box}" for i, f in enumerate(faces))
         raise AmbiguousReference(
             f"{path} shows {len(faces)} faces of similar size ({boxes}); choose one with face_index "
@@ -59,7 +73,7 @@ def load_reference(settings: Settings, path: str | Path, *, detector: str | None
         # A reference is one picture: spend more time on it. Twice the size finds faces that were
         # too small for the detector (a thumbnail, a profile photo with a distant face).
         faces = [_halved(f) for f in find_faces(resize(photo.rgb, 2.0), det)]
-    index, face = choose_face(faces, face_index, str(path))
+    index, face = choose_face(faces, face_index, str(path), photo.rgb.shape)
     return ReferenceFace(str(path), face, len(faces), index, photo)
 
 

@@ -27,6 +27,7 @@ class PhotoMatch:
     height: int
     model_id: str
     matching_faces: int = 1
+    via_person: bool = False  # returned because the matching person is in it, beyond the threshold
 
 
 # Enrolment from several reference photos: how a face's distances to the references become one.

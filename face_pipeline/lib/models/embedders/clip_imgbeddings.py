@@ -28,6 +28,7 @@ class ClipImgbeddingsEmbedder:
     metric: Metric = "cosine"
     crop_kind = "box"
     default_threshold = 0.15
+    link_threshold = 0.05  # CLIP is no identity model: it links near-duplicates only
 
     def __init__(self, model_dir: str | Path):
         folder, onnx_path = self.files_in(model_dir)

@@ -33,6 +33,9 @@ class DlibResnetEmbedder:
     default_threshold = 0.53
     conf_midpoint = 0.50
     conf_scale = 0.02
+    # Two faces closer than this are linked into one person (lib/people); calibrated by the harness
+    # (EVALUATION.md, people section) for BCubed precision on the dev sets.
+    link_threshold = 0.42
 
     def __init__(self):
         import dlib

@@ -20,10 +20,14 @@ class FaceNetEmbedder(AlignedOnnxEmbedder):
     dim = 128
     crop_kind = "arcface160"
     chip_size = 160
-    # Calibrated by `python -m face_pipeline.evaluation` (EVALUATION.md): see the calibration section.
-    default_threshold = 0.42
-    conf_midpoint = 0.40
-    conf_scale = 0.03
+    # Operating point chosen by `python -m face_pipeline.evaluation` on every dev set at once (LFW,
+    # synthetic events, real scenes, demo: EVALUATION.md, "Operating points"); the confidence is the
+    # logistic fitted to all their candidates.
+    default_threshold = 0.38
+    conf_midpoint = 0.364
+    conf_scale = 0.034
+    # Faces closer than this are linked into one person (lib/people; EVALUATION.md, people section).
+    link_threshold = 0.30
 
     def preprocess(self, chips: np.ndarray) -> np.ndarray:
         x = chips.astype(np.float32) / 255.0
@@ -38,3 +42,6 @@ class FaceNetFlipEmbedder(FaceNetEmbedder):
     model_id = "facenet-v1-flip"
     summary = "FaceNet with flip test-time augmentation (2 passes per face)"
     flip = True
+    default_threshold = 0.37
+    conf_midpoint = 0.352
+    conf_scale = 0.034

@@ -22,10 +22,12 @@ class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
     dim = 192
     crop_kind = "arcface112"
     chip_size = 112
-    # Calibrated by `python -m face_pipeline.evaluation --embedder mobilefacenet` (EVALUATION.md).
-    default_threshold = 0.47
-    conf_midpoint = 0.45
-    conf_scale = 0.03
+    # Operating point chosen on every dev set at once (EVALUATION.md, "Operating points").
+    default_threshold = 0.45
+    conf_midpoint = 0.414
+    conf_scale = 0.033
+    # Faces closer than this are linked into one person (lib/people; EVALUATION.md, people section).
+    link_threshold = 0.35
 
     def preprocess(self, chips: np.ndarray) -> np.ndarray:
         return (chips.astype(np.float32) - 127.5) / 128.0
@@ -36,3 +38,5 @@ class MobileFaceNetFlipEmbedder(MobileFaceNetEmbedder):
     model_id = "mobilefacenet-v1-flip"
     summary = "MobileFaceNet with flip test-time augmentation (opt-in, licence unclear)"
     flip = True
+    conf_midpoint = 0.409
+    conf_scale = 0.032

@@ -1,0 +1,84 @@
+"""What people decide about people: a name, two people who are one, a face that is someone else (or
+no one we know), a person to hide. Each decision is written to the people tables at once and marks
+what it touched as decided, which the clustering never undoes (grouping.py)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from face_pipeline.lib.errors import UserError
+from face_pipeline.lib.people.people_store import PeopleStore
+from face_pipeline.lib.store import VectorStore
+
+
+class UnknownPerson(UserError):
+    pass
+
+
+def resolve_person(store: VectorStore, ref: str) -> str:
+    """A person's id from its id or its name (a merged id leads to the person it joined)."""
+    people = PeopleStore(store)
+    by_name = people.person_by_name(ref)
+    if by_name:
+        return by_name
+    records = people.people([ref])
+    if ref not in records:
+        raise UnknownPerson(f"no person is called or numbered {ref!r}; `face-pipeline people` lists them")
+    seen = {ref}
+    while records[ref].merged_into:
+        ref = records[ref].merged_into
+        if ref in seen:
+            break
+        seen.add(ref)
+        records.update(people.people([ref]))
+    return ref
+
+
+def name_person(store: VectorStore, ref: str, name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise UserError("give a name (it may contain spaces)")
+    person = resolve_person(store, ref)
+    try:
+        PeopleStore(store).decide("name_person", person_id=person, name=name)
+    except psycopg.errors.UniqueViolation:
+        other = PeopleStore(store).person_by_name(name)
+        raise UserError(f"{name!r} already names person {other}; merge the two with "
+                        f"`face-pipeline people merge {person} {other}`") from None
+    return person
+
+
+def hide_person(store: VectorStore, ref: str, hidden: bool = True) -> str:
+    person = resolve_person(store, ref)
+    PeopleStore(store).decide("hide_person", person_id=person, hidden=hidden)
+    return person
+
+
+def merge_people(store: VectorStore, ref: str, into_ref: str) -> str:
+    """`ref` is the same person as `into_ref`: its faces join it, and its id leads there from now on."""
+    person, into = resolve_person(store, ref), resolve_person(store, into_ref)
+    if person == into:
+        raise UserError(f"{ref!r} and {into_ref!r} are already one person ({person})")
+    records = PeopleStore(store).people([person, into])
+    if records[person].name and records[into].name:
+        raise UserError(f"both people have names ({records[person].name!r}, {records[into].name!r}); "
+                        "rename or merge the other way round after choosing which name stays")
+    name = records[person].name
+    PeopleStore(store).merge(person, into)
+    if name and not records[into].name:
+        PeopleStore(store).decide("name_person", person_id=into, name=name)
+    return into
+
+
+def move_face(store: VectorStore, face_id: str, to_ref: str | None) -> str | None:
+    """A face is `to_ref`'s (or, with None, nobody's we know): pinned, so no re-cluster moves it back."""
+    people = PeopleStore(store)
+    if not people.face_exists(face_id):
+        raise UserError(f"no face {face_id!r}; `face-pipeline people show PERSON` lists face ids")
+    person = resolve_person(store, to_ref) if to_ref else None
+    before = people.assignments([face_id]).get(face_id)
+    people.decide("pin_face", face_id=face_id, person_id=person)
+    touched = [p for p in (person, before.person_id if before else None) if p]
+    if touched:
+        people.decide("mark_decided", person_ids=touched)
+    return person
