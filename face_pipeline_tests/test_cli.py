@@ -56,8 +56,8 @@ def test_cli_forget_person_dry_run_then_forget_event(cli_env, celeb_settings, st
     shown = {(m.event, m.path) for m in find_person(celeb_settings, store, biden, k=50).matches}
     listed = set(forget_person(celeb_settings, store, biden).photos)
     assert len(shown) == 4 and shown <= listed
-    # Forgetting errs towards recall: the customary 0.6 rather than the precision-tuned default.
-    assert main(["forget-person", biden, "--threshold", "0.6"]) == 0
+    # Forgetting may err towards recall: a looser cut-off than the default (0.38 for facenet-v1).
+    assert main(["forget-person", biden, "--threshold", "0.5"]) == 0
     out, err = capsys.readouterr()
     assert "4 faces in 4 photos" in out and "dry run" in out
     # `ingest` ran the library, not a Dagster run: Dagster's records were read and hold no picture

@@ -91,7 +91,7 @@ def test_the_original_recipe_haar_then_clip_runs_end_to_end(settings, store, tmp
 
 @needs_datasets
 def test_haar_detector_with_the_aligned_identity_model(settings, store):
-    s = replace(settings, detector="haar")
+    s = replace(settings, detector="haar", embedder="dlib-resnet-v1")
     _small_event(s, "haar-event", SMALL)
     report = ingest.ingest_event(s, store, "haar-event")
     assert report.faces.detector_model.startswith("haar-")

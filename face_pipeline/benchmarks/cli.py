@@ -22,10 +22,12 @@ def _ingest_once(args: argparse.Namespace) -> int:
 
     vec = Path(args.vectors_out) if args.vectors_out else None
     if args.mode == "baseline":
-        result = ingest_bench.run_baseline(Path(args.photos_root), args.dsn, vec, args.embedder)
+        flip = args.embedder == "dlib-resnet-v1-flip"  # the baseline's equivalent of the dlib variants only
+        result = ingest_bench.run_baseline(Path(args.photos_root), args.dsn, vec,
+                                           "dlib-resnet-v1-flip" if flip else "dlib-resnet-v1")
     else:
         result = ingest_bench.run_pipeline(Path(args.photos_root), Path(args.data_dir), args.dsn, args.workers,
-                                           vec, json.loads(args.overrides))
+                                           vec, json.loads(args.overrides), args.detector, args.embedder)
     Path(args.json).write_text(json.dumps(result))
     return 0
 
@@ -58,8 +60,6 @@ def _default_datasets() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-
-
     # Long on purpose: one benchmark run, its setup and its report in the order they happen.
     from face_pipeline.benchmarks import environment, results
     from face_pipeline.lib.store import VectorStore, embedded_postgres
@@ -88,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
         from face_pipeline.benchmarks import ingest_bench
         from face_pipeline.lib.settings import Settings
 
-        embedder = args.embedder or Settings.from_env().embedder
-        log(f"ingest: {args.runs} pairs on {datasets / 'wider_face_val_groups'} ({embedder})")
+        shipped = Settings.from_env()
+        embedder, detector = args.embedder or shipped.embedder, args.detector or shipped.detector
+        log(f"ingest: {args.runs} pairs on {datasets / 'wider_face_val_groups'} ({detector} + {embedder})")
         # The shipped defaults against their neighbours: worker count, and the size of the batches
         # the embedding step hands to each worker (EMBED_CHUNKS_PER_WORKER 16: ~17 faces a batch
         # here; 1 chunk per worker: batches of up to 64; a huge count: batches of 1 face).
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         ] if args.variants else []
         figs = ingest_bench.run_ingest_benchmark(
             wider=datasets / "wider_face_val_groups", work_dir=data_dir / "ingest", dsn=dsn, runs=args.runs,
-            workers=args.workers, embedder=embedder, limit=args.photos, quiet_wait_s=args.quiet_wait,
+            workers=args.workers, embedder=embedder, detector=detector, limit=args.photos, quiet_wait_s=args.quiet_wait,
             max_others=args.max_others, retries=args.retries, variants=variants, log=log,
         )
         (data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     if "search" in parts:
         from face_pipeline.benchmarks import search_bench
-        from face_pipeline.lib import store as store_module
+        from face_pipeline.lib.store import vector_store as store_module
 
         n = 1_000_000 if args.million else args.scale
         log(f"search: {n:,} faces")
@@ -142,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="pipeline worker processes (0 = one per core)")
     p.add_argument("--runs", type=int, default=3, help="ingest: baseline/pipeline pairs (default 3)")
     p.add_argument("--photos", type=int, default=None, help="ingest: only the first N WIDER photos")
-    p.add_argument("--embedder", default=None, help="ingest: default = the shipped default embedder")
+    p.add_argument("--embedder", default=None, help="ingest: the pipeline's embedder (default: the shipped one)")
+    p.add_argument("--detector", default=None, help="ingest: the pipeline's detector (default: the shipped one)")
     p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers and two embedding batch sizes, once each")
     p.add_argument("--quiet-wait", type=float, default=300.0,
                    help="seconds to wait, before each pair, for other processes to leave the cores idle")
@@ -173,7 +175,8 @@ def build_internal_parser() -> argparse.ArgumentParser:
     once.add_argument("--data-dir", required=True)
     once.add_argument("--dsn", required=True)
     once.add_argument("--workers", type=int, default=0)
-    once.add_argument("--embedder", default="dlib-resnet-v1")
+    once.add_argument("--embedder", default=None)
+    once.add_argument("--detector", default=None)
     once.add_argument("--overrides", default="{}")
     once.add_argument("--vectors-out", default=None)
     once.add_argument("--json", required=True)

@@ -76,8 +76,6 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     For the flip variant (`dlib-resnet-v1-flip`) each face also gets the descriptor of its mirrored
     chip, and the two are averaged, as that embedder does.
     """
-
-
     # Long on purpose: the face_recognition-style script is timed stage by stage in one place, as such a script is written.
     if embedder not in ("dlib-resnet-v1", "dlib-resnet-v1-flip"):
         raise ValueError(f"the baseline calls dlib's ResNet; it has no equivalent of {embedder}")
@@ -160,8 +158,9 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
 
 
 def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vectors_out: Path | None,
-                 overrides: dict | None = None) -> dict:
-    """`ingest_event` (scan, detect, embed, write: the calls the assets make) on a fresh data folder."""
+                 overrides: dict | None = None, detector: str | None = None, embedder: str | None = None) -> dict:
+    """`ingest_event` (scan, detect, embed, write: the calls the assets make) on a fresh data folder,
+    with the shipped models unless `detector` / `embedder` say otherwise."""
     t_start = time.perf_counter()
     from face_pipeline.lib import ingest
     from face_pipeline.lib.settings import Settings
@@ -169,7 +168,8 @@ def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vect
 
     for key, value in (overrides or {}).items():
         setattr(ingest, key, value)  # e.g. EMBED_CHUNKS_PER_WORKER, to compare settings
-    settings = Settings.from_env(photos_root=photos_root, data_dir=data_dir, dsn=dsn, workers=workers)
+    settings = Settings.from_env(photos_root=photos_root, data_dir=data_dir, dsn=dsn, workers=workers,
+                                 detector=detector, embedder=embedder)
     report = ingest.ingest_event(settings, VectorStore(dsn), EVENT)
     seconds = time.perf_counter() - t_start
     faces, embeddings = report.faces, report.embeddings
@@ -190,7 +190,8 @@ def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vect
     return {
         "mode": "pipeline", "photos": len(report.manifest.photos), "faces": len(faces.faces),
         "seconds": seconds, "stages": stages, "steps": dict(report.seconds),
-        "workers": settings.worker_count(), "embedder": embeddings.model_id, "overrides": overrides or {},
+        "workers": settings.worker_count(), "embedder": embeddings.model_id, "detector": faces.detector_model,
+        "overrides": overrides or {},
         "peak_rss_self_mib": own_peak_rss_mib(),
     }
 
@@ -229,6 +230,7 @@ class IngestFigures:
     load_after: str = ""
     workers: int = 0
     embedder: str = ""
+    detector: str = ""
     photos_limit: int | None = None
     discarded: int = 0  # pairs measured while other processes were busy, measured again
     discarded_pairs: list[dict] = field(default_factory=list)
@@ -272,13 +274,13 @@ def _clear_events(dsn: str) -> None:
 
 
 def _one_run(mode: str, work_dir: Path, photos_root: Path, dsn: str, *, workers: int, embedder: str,
-             overrides: dict | None = None, log=print, label: str = "") -> dict:
+             detector: str, overrides: dict | None = None, log=print, label: str = "") -> dict:
     _clear_events(dsn)
     run_dir = work_dir / f"run-{mode}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     args = ["_ingest-once", "--mode", mode, "--photos-root", str(photos_root), "--dsn", dsn,
-            "--data-dir", str(run_dir), "--workers", str(workers), "--embedder", embedder,
+            "--data-dir", str(run_dir), "--workers", str(workers), "--embedder", embedder, "--detector", detector,
             "--vectors-out", str(work_dir / f"vectors-{mode}.npz"), "--overrides", json.dumps(overrides or {})]
     r = _child(args, work_dir / f"result-{mode}.json")
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -289,14 +291,18 @@ def _one_run(mode: str, work_dir: Path, photos_root: Path, dsn: str, *, workers:
 
 
 def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, workers: int, embedder: str,
-                         limit: int | None = None, quiet_wait_s: float = 0.0, max_others: float = 0.3,
+                         detector: str, limit: int | None = None, quiet_wait_s: float = 0.0, max_others: float = 0.3,
                          retries: int = 3, variants: list[tuple[str, int, dict]] = (), log=print) -> IngestFigures:
-    """`runs` pairs (baseline, pipeline) in alternating order, then each variant once beside a
-    baseline of its own (label, workers, ingest module overrides)."""
+    """`runs` pairs (baseline, pipeline with `detector` + `embedder`) in alternating order, then each
+    variant once beside a baseline of its own (label, workers, ingest module overrides). The baseline
+    is always the face_recognition-style script on dlib's models; when the pipeline runs the same
+    models, the two must find the same faces with the same vectors (figures.identity)."""
     photos_root = work_dir / (f"photos-{limit}" if limit else "photos")
     prepare_photos(wider, photos_root, limit)
-    figures = IngestFigures(load_before=load_average(), workers=workers, embedder=embedder, photos_limit=limit)
-    common = {"workers": workers, "embedder": embedder, "log": log}
+    figures = IngestFigures(load_before=load_average(), workers=workers, embedder=embedder, detector=detector,
+                            photos_limit=limit)
+    common = {"workers": workers, "embedder": embedder, "detector": detector, "log": log}
+    same_models = detector == "dlib-hog" and embedder in ("dlib-resnet-v1", "dlib-resnet-v1-flip")
     attempts = 0
     while len(figures.runs) < runs:
         i = len(figures.runs)
@@ -306,7 +312,7 @@ def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, wo
         order = ("baseline", "pipeline") if attempts % 2 == 1 else ("pipeline", "baseline")
         pair = {mode: _one_run(mode, work_dir, photos_root, dsn, label=f"pair {i + 1}/{runs} {mode}", **common)
                 for mode in order}
-        if not figures.identity:
+        if not figures.identity and same_models:
             figures.identity = compare_vectors(work_dir / "vectors-baseline.npz", work_dir / "vectors-pipeline.npz")
         busy = max(pair["baseline"]["others_cores"], pair["pipeline"]["others_cores"])
         if busy > max_others and figures.discarded < retries:
@@ -321,7 +327,7 @@ def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, wo
         if quiet_wait_s:
             wait_for_quiet(quiet_wait_s, log=log)
         pipe = _one_run("pipeline", work_dir, photos_root, dsn, workers=v_workers, embedder=embedder,
-                        overrides=overrides, log=log, label=f"variant {label}")
+                        detector=detector, overrides=overrides, log=log, label=f"variant {label}")
         base = _one_run("baseline", work_dir, photos_root, dsn, label=f"variant {label} baseline", **common)
         figures.variants.append({"label": label, "workers": v_workers, "overrides": overrides,
                                  "pipeline": pipe, "baseline": base})

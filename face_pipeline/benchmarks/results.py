@@ -55,8 +55,6 @@ def _fmt_s(x: float) -> str:
 
 
 def ingest_markdown(f: IngestFigures, head: str) -> str:
-
-
     # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
     b_s, p_s = f.median_of("baseline", "seconds"), f.median_of("pipeline", "seconds")
     photos, faces = f.runs[0]["pipeline"]["photos"], f.runs[0]["pipeline"]["faces"]
@@ -66,7 +64,8 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         f"## Ingest: WIDER FACE val groups ({photos} photos, {faces} faces found)",
         "",
         head,
-        f"- embedder {f.embedder}, detector dlib-hog (upsample 1); pipeline workers: {workers}",
+        f"- pipeline: detector {f.detector or 'dlib-hog'}, embedder {f.embedder}, {workers} worker processes; "
+        "baseline: the face_recognition way (dlib HOG upsample 1, 5-point landmarks, dlib ResNet, one INSERT a row)",
         f"- {len(f.runs)} pairs, order alternated; machine load (1/5/15 min) before: {f.load_before}, "
         f"after: {f.load_after}; pairs measured again because other users' processes were busy: "
         f"{f.discarded}",
@@ -104,11 +103,16 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         "Pipeline wall time by step, median: "
         + ", ".join(f"{k} {_fmt_s(f.median_step(k))}" for k in steps),
         "",
-        f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
-        f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
-        f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
-        f"{f.identity.get('max_abs_diff', float('nan')):.2g}.",
     ]
+    if f.identity:
+        lines.append(
+            f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
+            f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
+            f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
+            f"{f.identity.get('max_abs_diff', float('nan')):.2g}.")
+    else:
+        lines.append(f"The pipeline runs other models than the baseline: it found {faces} faces where the baseline "
+                     f"found {f.runs[0]['baseline']['faces']} (EVALUATION.md compares their quality).")
     if f.variants:
         lines += ["", "Variants (each run once beside a baseline of its own):", "",
                   "| variant | workers | settings | pipeline | baseline | speed-up |", "|---|---|---|---|---|---|"]
@@ -122,8 +126,6 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
-
-
     # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
     ld = f.load
     lines = [

@@ -65,8 +65,10 @@ def collect_real_embeddings(datasets: Path, work_dir: Path, log: Callable[[str],
         "wider": datasets / "wider_face_val_groups" / "WIDER_val" / "images",
     }
     photos_root = work_dir / "real-photos"
+    # The collection is made of dlib ResNet vectors (MODEL_ID, euclidean), the model whose index
+    # BENCHMARKS.md measured; the real ones come from the same models.
     settings = Settings.from_env(photos_root=photos_root, data_dir=work_dir / "real-data", dsn="unused",
-                                 workers=workers)
+                                 workers=workers, detector="dlib-hog", embedder=MODEL_ID)
     out = []
     for event, src in sources.items():
         if not src.is_dir():
@@ -435,8 +437,8 @@ def recall_at_k(exact: ExactIndex, q: np.ndarray, events: list[str] | None, retu
 def run_lookups(dsn: str, queries: Queries, *, rounds: int, warmup: int, shapes: tuple[str, ...],
                 settings_overrides: dict | None = None) -> dict:
     """Time `VectorStore.search_faces` for every query and shape (runs inside the lookup process)."""
-    from face_pipeline.lib import store as store_module
     from face_pipeline.lib.store import VectorStore
+    from face_pipeline.lib.store import vector_store as store_module
 
     for key, value in (settings_overrides or {}).items():
         setattr(store_module, key, value)  # e.g. HNSW_EF_SEARCH, for the ef_search sweep
@@ -559,8 +561,6 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
                          maintenance_work_mem: str, parallel_workers: int, load_workers: int,
                          sweep_ef: list[int],
                          reuse: bool, seed: int = 7, log: Callable[[str], None] = print) -> SearchFigures:
-
-
     # Long on purpose: load, index, then each query shape timed, in the order they run.
     from face_pipeline.lib.store import VectorStore
 

@@ -87,7 +87,7 @@ def test_search_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
         assert conn.execute("SELECT count(*) FROM event_models WHERE serving").fetchone()[0] == 2
         names = [r[0] for r in search_bench.hnsw_index_defs(conn)]
     assert "face_vectors_dlib_resnet_v1_hnsw" in names
-    from face_pipeline.lib import store as store_module
+    from face_pipeline.lib.store import vector_store as store_module
 
     strategies = search_bench.strategies(figs, store_module)
     assert strategies["one_event"].startswith("exact")
@@ -112,7 +112,9 @@ def test_ingest_baseline_and_pipeline_find_the_same_faces_and_vectors(store, tmp
     ingest_bench.prepare_photos(WIDER, photos_root, limit=3)
     assert len(list((photos_root / ingest_bench.EVENT).rglob("*.jpg"))) == 3
     base = ingest_bench.run_baseline(photos_root, store.dsn, tmp_path / "b.npz")
-    pipe = ingest_bench.run_pipeline(photos_root, tmp_path / "data", store.dsn, 1, tmp_path / "p.npz")
+    # the pipeline on the baseline's own models: the same faces, the same vectors
+    pipe = ingest_bench.run_pipeline(photos_root, tmp_path / "data", store.dsn, 1, tmp_path / "p.npz",
+                                     detector="dlib-hog", embedder="dlib-resnet-v1")
     assert base["photos"] == pipe["photos"] == 3
     assert base["faces"] == pipe["faces"]
     same = ingest_bench.compare_vectors(tmp_path / "b.npz", tmp_path / "p.npz")

@@ -2,6 +2,7 @@
 of several events, and re-embedding after a model change while lookups keep answering."""
 
 import json
+from dataclasses import replace
 import os
 import shutil
 import time
@@ -156,6 +157,8 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
     _put(root, "alpha", "biden.jpg")
     _put(root, "alpha", "obama.jpg")
     _put(root, "beta", "two_people.jpg")
+    # Before the switch: the dlib models (face_recognition's), after it the CLIP recipe.
+    settings = replace(settings, detector="dlib-hog", embedder="dlib-resnet-v1")
     dlib = pipeline_resource(settings)
     _materialize(instance, dlib, "alpha")
     _materialize(instance, dlib, "beta")

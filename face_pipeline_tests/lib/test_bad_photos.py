@@ -19,7 +19,13 @@ import pytest
 from face_pipeline.lib.models import find_faces, get_detector
 from face_pipeline.lib.photos import decode as images
 from face_pipeline.lib.photos.decode import decode_photo
-from face_pipeline.lib.photos.files import PhotoRejected, read_bytes, scan_event_folder
+from face_pipeline.lib.photos.files import (
+    SKIP_REASONS,
+    PhotoRejected,
+    printable_path,
+    read_bytes,
+    scan_event_folder,
+)
 from face_pipeline.lib.settings import Settings
 from face_pipeline_tests.conftest import needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import (
@@ -65,7 +71,7 @@ def test_every_bad_photo_is_reported_and_the_rest_of_the_event_is_processed(sett
     skipped = dict(rows["skipped"])
     outcome = {}
     for case in cases:
-        rel = images.printable_path(case.name)
+        rel = printable_path(case.name)
         if rel in faces_by_path:
             outcome[case.name] = "face" if faces_by_path[rel] > 0 else "processed"
         else:
@@ -82,7 +88,7 @@ def test_every_bad_photo_is_reported_and_the_rest_of_the_event_is_processed(sett
     assert summary.skipped == len(rows["skipped"])
     # Every skip has a reason code from the documented set and a message naming the file.
     for path, reason, message in write.skipped:
-        assert reason in images.SKIP_REASONS
+        assert reason in SKIP_REASONS
         assert path in message
     # One vector per stored face.
     assert len(rows["faces"]) == len(rows["vectors"]) == sum(faces_by_path.values()) > 0

@@ -4,10 +4,11 @@ defs layer's (defs/history.py)."""
 
 from face_pipeline.lib.forget.event import ForgetEventResult, UnknownEvent, forget_event
 from face_pipeline.lib.forget.person import (
-           ForgetPersonResult,
-           delete_faces,
-           faces_of_person,
-           forget_person,
+    ForgetPersonResult,
+    delete_faces,
+    faces_of_person,
+    forget_named_person,
+    forget_person,
 )
 
 __all__ = ["ForgetEventResult", "ForgetPersonResult", "UnknownEvent", "delete_faces", "faces_of_person",

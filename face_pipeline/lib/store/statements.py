@@ -51,6 +51,6 @@ def statement(name: str) -> str:
         raise KeyError(f"no SQL statement named {name!r} under {sql_dir()}") from None
 
 
-def composed(name: str, **parts: sql.Composable) -> sql.Composed:
-    """Statement `name` with its trusted `{parts}` formatted in by psycopg.sql."""
-    return sql.SQL(statement(name)).format(**parts)
+def composed(statement_name: str, /, **parts: sql.Composable) -> sql.Composed:
+    """Statement `statement_name` with its trusted `{parts}` formatted in by psycopg.sql."""
+    return sql.SQL(statement(statement_name)).format(**parts)

@@ -213,8 +213,6 @@ def _conv_pads(layer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_graph(config: dict[str, Any], weights_root: h5py.Group, source_sha256: str) -> onnx.ModelProto:
-
-
     # Long on purpose: one dispatch over the Keras layer types, each case beside the others so that an unknown one is refused in one place.
     if config.get("class_name") not in ("Functional", "Model"):
         raise ValueError(f"model class {config.get('class_name')!r} is not supported (need a Keras-2 functional model)")

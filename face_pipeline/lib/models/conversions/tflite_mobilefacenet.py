@@ -281,8 +281,6 @@ def _find_prelu_patterns(g: _Graph) -> dict[int, tuple[int, np.ndarray, tuple[in
     Returns {index of the final ADD op: (x tensor, c constant, indices of the
     4 other ops)}.
     """
-
-
     # Long on purpose: the five-op PReLU pattern is matched step by step, each check beside the next.
     producer: dict[int, int] = {}
     consumers: dict[int, list[int]] = {}
@@ -392,8 +390,6 @@ def _check_supported(g: _Graph) -> None:
 
 
 def _build(g: _Graph, fuse_prelu: bool) -> onnx.ModelProto:
-
-
     # Long on purpose: one dispatch over the TFLite op types, each case beside the others so that an unknown one is refused in one place.
     _check_supported(g)
     b = _Builder(g)
