@@ -127,3 +127,11 @@ WITH RECURSIVE aliases AS (
     UNION SELECT p.person_id FROM people p JOIN aliases a ON p.merged_into = a.person_id
 )
 DELETE FROM people WHERE person_id IN (SELECT person_id FROM aliases)
+
+-- name: photos_of_faces
+SELECT face_id, event, photo_id FROM faces WHERE face_id = ANY(%(face_ids)s::text[])
+
+-- name: photos_of_people
+SELECT DISTINCT fp.person_id, f.event, f.photo_id
+FROM face_people fp JOIN faces f ON f.face_id = fp.face_id
+WHERE fp.person_id = ANY(%(person_ids)s::text[])

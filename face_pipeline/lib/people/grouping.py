@@ -5,6 +5,9 @@ nearest neighbours only). People are the connected groups of linked faces: a gro
 stranger (no person). Adding faces only adds links, so groups only grow or join: updating with one
 new event gives the same grouping as grouping everything again, whatever order the events came in.
 
+Two faces of one photo are never one person: a link that would put them together is dropped (links
+are taken closest first, so the closer face wins).
+
 What people decided is never undone: a pinned face keeps its person (or stays out of everyone, when
 it was moved out) and takes no part in linking; two people who were both decided on (named, merged,
 given faces) are never joined by the clustering; a decided person keeps its id when an undecided one
@@ -61,32 +64,49 @@ PERSON = "person:"
 
 
 def plan_grouping(faces: Iterable[str], links: Iterable[tuple[str, str, float]], current: dict[str, Assignment],
-                  decided: set[str], sizes: dict[str, int]) -> GroupingPlan:
+                  decided: set[str], sizes: dict[str, int], photo_of: dict[str, str] | None = None,
+                  person_photos: dict[str, set[str]] | None = None) -> GroupingPlan:
     """The changes that group `faces` (and the faces they link to) with what is already there.
 
     `current`: the faces' present assignments (absent = never grouped); `decided`: people someone made
-    a decision about; `sizes`: how many faces each present person has in all.
+    a decision about; `sizes`: how many faces each present person has in all; `photo_of`: each face's
+    photo, and `person_photos`: the photos each present person is in (two faces of one photo are never
+    joined).
     """
     uf = _UnionFind()
     owner: dict[str, str] = {}  # group root -> the decided person in it
+    photo_of = photo_of or {}
+    photos: dict[str, set[str]] = {}  # group root -> the photos its faces are in
     out_of_everyone = {f for f, a in current.items() if a.pinned and a.person_id is None}
     nodes = set(faces)
     links = [(a, b, d) for a, b, d in links if a not in out_of_everyone and b not in out_of_everyone]
     for a, b, _d in links:
         nodes |= {a, b}
-    for f in nodes:
+    for f in sorted(nodes):
         uf.find(f)
+        if f in photo_of:
+            photos[f] = {photo_of[f]}
         person = current[f].person_id if f in current else None
         if person is not None:
+            ra, rb = uf.find(f), uf.find(PERSON + person)
+            merged = photos.pop(ra, set()) | photos.pop(rb, set()) | (person_photos or {}).get(person, set())
             root = uf.union(f, PERSON + person)
+            photos[root] = merged
             if person in decided:
                 owner[root] = person
     # Closest links first; a link that would join two decided people is dropped.
     for a, b, _d in sorted(links, key=lambda x: (x[2], x[0], x[1])):
-        oa, ob = owner.get(uf.find(a)), owner.get(uf.find(b))
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        oa, ob = owner.get(ra), owner.get(rb)
         if oa and ob and oa != ob:
             continue
+        pa, pb = photos.get(ra, set()), photos.get(rb, set())
+        if pa & pb:  # they would put two faces of one photo in one person
+            continue
         root = uf.union(a, b)
+        photos[root] = pa | pb
         if oa or ob:
             owner[root] = oa or ob
     components: dict[str, set[str]] = {}

@@ -147,11 +147,25 @@ class PeopleStore:
         with self.store.connect() as conn:
             return conn.execute(statement("face_exists"), {"face_id": face_id}).fetchone() is not None
 
-    def decide(self, name: str, **args) -> int:
-        """Run one decision statement (name_person, hide_person, merge_people, pin_face ...) in its own
-        transaction; returns the rows it touched."""
+    def decide(self, statement_name: str, /, **args) -> int:
+        """Run one decision statement (name_person, hide_person, pin_face ...) in its own transaction;
+        returns the rows it touched."""
         with self.store.connect() as conn, conn.transaction():
-            return conn.execute(statement(name), args).rowcount
+            return conn.execute(statement(statement_name), args).rowcount
+
+    def photos_of(self, face_ids: Sequence[str]) -> dict[str, str]:
+        """face -> its photo ("event/photo_id": a photo is unique per event)."""
+        with self.store.connect() as conn:
+            rows = conn.execute(statement("photos_of_faces"), {"face_ids": list(face_ids)}).fetchall()
+        return {f: f"{e}/{p}" for f, e, p in rows}
+
+    def photos_of_people(self, person_ids: Sequence[str]) -> dict[str, set[str]]:
+        with self.store.connect() as conn:
+            rows = conn.execute(statement("photos_of_people"), {"person_ids": list(person_ids)}).fetchall()
+        out: dict[str, set[str]] = {}
+        for person, event, photo in rows:
+            out.setdefault(person, set()).add(f"{event}/{photo}")
+        return out
 
     def merge(self, person_id: str, into: str) -> None:
         """A person's decision: `person_id`'s faces become `into`'s, pinned, and the id means `into`."""

@@ -87,7 +87,9 @@ def _plan(people: PeopleStore, face_ids: list[str], links, current: dict[str, As
     persons = sorted({a.person_id for a in current.values() if a.person_id})
     records = people.people(persons)
     decided = {p for p, r in records.items() if r.decided}
-    return plan_grouping(face_ids, links, current, decided, people.sizes(persons))
+    involved = sorted({*face_ids, *(f for link in links for f in link[:2])})
+    return plan_grouping(face_ids, links, current, decided, people.sizes(persons), people.photos_of(involved),
+                         people.photos_of_people(persons))
 
 
 def inherit_from_other_detector(settings: Settings, people: PeopleStore, event: str, faces) -> dict[str, str | None]:
