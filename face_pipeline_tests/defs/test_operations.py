@@ -2,10 +2,10 @@
 of several events, and re-embedding after a model change while lookups keep answering."""
 
 import json
-from dataclasses import replace
 import os
 import shutil
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -18,9 +18,9 @@ from face_pipeline.defs.maintenance.schedules import reembed_stale_events
 from face_pipeline.lib.maintenance import prune_old_vectors
 from face_pipeline.lib.models import get_embedder
 from face_pipeline.lib.search import find_person
+from face_pipeline.lib.settings import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 from face_pipeline_tests.conftest import CELEB, lfw_photo, needs_datasets
 from face_pipeline_tests.defs.conftest import pipeline_resource
-from face_pipeline_tests.support.tiny_clip import make_tiny_clip
 
 PHOTOS = {
     "biden.jpg": "face_recognition/examples/knn_examples/train/biden/biden.jpg",
@@ -157,48 +157,48 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
     _put(root, "alpha", "biden.jpg")
     _put(root, "alpha", "obama.jpg")
     _put(root, "beta", "two_people.jpg")
-    # Before the switch: the dlib models (face_recognition's), after it the CLIP recipe.
-    settings = replace(settings, detector="dlib-hog", embedder="dlib-resnet-v1")
-    dlib = pipeline_resource(settings)
-    _materialize(instance, dlib, "alpha")
-    _materialize(instance, dlib, "beta")
+    # Before the switch: the previous defaults (face_recognition's dlib models); after it, this
+    # release's defaults (RetinaFace + FaceNet): the change every existing user's events go through.
+    old = replace(settings, detector="dlib-hog", embedder="dlib-resnet-v1")
+    _materialize(instance, pipeline_resource(old), "alpha")
+    _materialize(instance, pipeline_resource(old), "beta")
     reference = lfw_photo("Joseph_Biden", 1)
     # Three photos give query expansion nothing to learn from: use the customary 0.6 cut-off.
-    before = find_person(settings, store, reference, threshold=0.6)
+    before = find_person(old, store, reference, threshold=0.6)
     assert {m.path for m in before.matches} == {"biden.jpg", "two_people.jpg"}
 
-    clip_dir = str(make_tiny_clip(tmp_path / "clip"))
-    get_embedder.cache_clear()
-    try:
-        clip = pipeline_resource(settings, embedder="clip-imgbeddings", clip_model_dir=clip_dir)
-        clip_id = get_embedder("clip-imgbeddings", clip.settings().model_folders).model_id
-        when = datetime(2026, 11, 25, 3, 15, tzinfo=UTC)
+    new = pipeline_resource(settings, detector=DEFAULT_DETECTOR, embedder=DEFAULT_EMBEDDER)
+    new_id = get_embedder(DEFAULT_EMBEDDER).model_id
+    when = datetime(2026, 11, 25, 3, 15, tzinfo=UTC)
 
-        def schedule_requests():
-            ctx = dg.build_schedule_context(instance=instance, resources={"pipeline": clip}, scheduled_execution_time=when)
-            return reembed_stale_events(ctx)
+    def schedule_requests():
+        ctx = dg.build_schedule_context(instance=instance, resources={"pipeline": new}, scheduled_execution_time=when)
+        return reembed_stale_events(ctx)
 
-        requests = schedule_requests()
-        assert [r.partition_key for r in requests] == ["alpha", "beta"]
-        assert all(clip_id in r.run_key for r in requests)
+    requests = schedule_requests()
+    assert [r.partition_key for r in requests] == ["alpha", "beta"]
+    assert all(new_id in r.run_key for r in requests)
 
-        _materialize(instance, clip, "alpha")
-        assert store.serving_models() == {"alpha": clip_id, "beta": "dlib-resnet-v1"}
-        # Mid-switch, lookups answer from both: alpha with its new vectors, beta with its old ones.
-        during = find_person(clip.settings(), store, reference, threshold=0.6)
-        assert set(during.models) == {clip_id, "dlib-resnet-v1"}
-        assert "two_people.jpg" in {m.path for m in during.matches if m.event == "beta"}
-        assert [r.partition_key for r in schedule_requests()] == ["beta"]
+    _materialize(instance, new, "alpha")
+    assert store.serving_models() == {"alpha": new_id, "beta": "dlib-resnet-v1"}
+    # Mid-switch, lookups answer from both: alpha with its new vectors (at FaceNet's threshold),
+    # beta with its old ones (as before the switch).
+    during = find_person(new.settings(), store, reference)
+    assert set(during.models) == {new_id, "dlib-resnet-v1"}
+    assert {(m.event, m.path) for m in during.matches if m.event == "alpha"} == {("alpha", "biden.jpg")}
+    during_beta = find_person(new.settings(), store, reference, threshold=0.6, events=["beta"])
+    assert during_beta.models == {"dlib-resnet-v1": ["beta"]} and [m.path for m in during_beta.matches] == ["two_people.jpg"]
+    assert [r.partition_key for r in schedule_requests()] == ["beta"]
 
-        _materialize(instance, clip, "beta")
-        assert isinstance(schedule_requests(), dg.SkipReason)
-        clip_settings = clip.settings()
-        assert prune_old_vectors(clip_settings, store) == {"dlib-resnet-v1": 4}  # 1 + 1 + 2 faces
-        with store.connect() as conn:
-            models = {r[0] for r in conn.execute("SELECT DISTINCT model_id FROM face_vectors")}
-        assert models == {clip_id}
-    finally:
-        get_embedder.cache_clear()
+    _materialize(instance, new, "beta")
+    assert isinstance(schedule_requests(), dg.SkipReason)
+    after = find_person(new.settings(), store, reference)
+    assert set(after.models) == {new_id}
+    assert {(m.event, m.path) for m in after.matches} == {("alpha", "biden.jpg"), ("beta", "two_people.jpg")}
+    assert prune_old_vectors(new.settings(), store) == {"dlib-resnet-v1": 4}  # 1 + 1 + 2 faces
+    with store.connect() as conn:
+        models = {r[0] for r in conn.execute("SELECT DISTINCT model_id FROM face_vectors")}
+    assert models == {new_id}
 
 
 def test_invalid_partition_names_never_reach_dagster(settings, instance):
