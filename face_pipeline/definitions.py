@@ -9,6 +9,7 @@ environment at import time, and could then disagree with the resource a run is g
 import dagster as dg
 
 from face_pipeline.defs.embeddings.assets import build_face_embeddings
+from face_pipeline.defs.executors import build_executor
 from face_pipeline.defs.faces.assets import build_face_crops
 from face_pipeline.defs.ingest.assets import event_photos
 from face_pipeline.defs.ingest.jobs import ingest_event_job
@@ -36,7 +37,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[new_event_folders],
         schedules=[reembed_stale_events],
         resources={"pipeline": FacePipeline.from_settings(settings)},
+        executor=build_executor(settings),
     )
+
+
+def ingest_event_for_workers() -> dg.JobDefinition:
+    """The ingest_event job as a distributed executor rebuilds it in each worker process
+    (`dg.reconstructable(ingest_event_for_workers)`), from the worker's own settings."""
+    return build_definitions(Settings.from_env()).resolve_job_def("ingest_event")
 
 
 @dg.definitions

@@ -20,7 +20,8 @@ import psycopg
 
 from face_pipeline.lib.bundled_files import dagster_yaml, workspace_yaml
 from face_pipeline.lib.errors import ConfigError
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import make_private_dir
 from face_pipeline.lib.store import embedded_postgres
 from face_pipeline.lib.store.statements import composed, statement
 
@@ -93,7 +94,8 @@ def prepare(settings: Settings, *, with_dagster: bool = True) -> Runtime:
     storage and export the settings for Dagster's child processes."""
     embedded = not settings.dsn
     settings = resolve_database(settings, for_dagster=with_dagster)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # not owner-only: as root, the embedded server runs as another user that must traverse it
+    settings.local_dir.mkdir(parents=True, exist_ok=True)
     if not with_dagster:
         return Runtime(settings, Path(), embedded)
     home = dagster_home(settings)

@@ -3,6 +3,7 @@
     python -m face_pipeline.benchmarks                 # ingest + search at 100 k faces
     python -m face_pipeline.benchmarks --part search --million
     python -m face_pipeline.benchmarks --part ingest --runs 5
+    python -m face_pipeline.benchmarks --part people --people-scales 100000,1000000
 
 Everything it writes lives in --data-dir (default: a folder under the system temp dir), with its
 own embedded PostgreSQL: it never touches the project's data. Results go to BENCHMARKS.md.
@@ -46,6 +47,14 @@ def _lookup_once(args: argparse.Namespace) -> int:
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _people_once(args: argparse.Namespace) -> int:
+    from face_pipeline.benchmarks import people_bench
+
+    result = people_bench.group_once(args.dsn, args.action, Path(args.data_dir))
+    Path(args.json).write_text(json.dumps(result))
+    return 0
+
+
 def _default_data_dir() -> Path:
     import tempfile
 
@@ -82,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         versions = {**environment.package_versions(), **environment.server_versions(conn)}
     machine = environment.machine()
     head = results.header(machine, versions, command)
-    parts = ["ingest", "search"] if args.part == "all" else [args.part]
+    parts = ["ingest", "search", "people"] if args.part == "all" else [args.part]
 
     if "ingest" in parts:
         from face_pipeline.benchmarks import ingest_bench
@@ -128,6 +137,21 @@ def run(args: argparse.Namespace) -> int:
         (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
         strategies = search_bench.strategies(figs, store_module)
         results.replace_section(output, f"search-{n}", results.search_markdown(figs, head, strategies))
+    if "people" in parts:
+        from face_pipeline.benchmarks import people_bench, search_bench
+
+        real = search_bench.collect_real_embeddings(datasets, data_dir, log=log, workers=args.workers)
+        figures = []
+        for n in [int(x) for x in args.people_scales.split(",")]:
+            scale_dir = data_dir / f"people-{n}"
+            scale_dir.mkdir(parents=True, exist_ok=True)
+            figs = people_bench.run_people_benchmark(
+                dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir,
+                maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
+                load_workers=args.load_workers, log=log)
+            (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
+            figures.append(figs)
+        results.replace_section(output, "people", people_bench.people_markdown(figures, head))
     log(f"results written to {output}")
     return 0
 
@@ -135,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks",
                                 description="Ingest and search benchmarks; results go to BENCHMARKS.md.")
-    p.add_argument("--part", choices=["all", "ingest", "search"], default="all")
+    p.add_argument("--part", choices=["all", "ingest", "search", "people"], default="all")
     p.add_argument("--data-dir", default=str(_default_data_dir()),
                    help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)")
     p.add_argument("--datasets", default=str(_default_datasets()), help="shared/datasets (default: %(default)s)")
@@ -162,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-workers", type=int, default=2, help="search: processes writing events side by side")
     p.add_argument("--sweep-ef", default="40,64,100,200", help="search: hnsw.ef_search values to sweep")
     p.add_argument("--reuse", action="store_true", help="search: keep the collection loaded by an earlier run")
+    p.add_argument("--people-scales", default="100000,1000000",
+                   help="people: stored faces for each run (default: %(default)s)")
     return p
 
 
@@ -188,6 +214,11 @@ def build_internal_parser() -> argparse.ArgumentParser:
     look.add_argument("--warmup", type=int, default=10)
     look.add_argument("--shapes", default="global")
     look.add_argument("--overrides", default="{}")
+    grp = sub.add_parser("_people-once", help=argparse.SUPPRESS)
+    grp.add_argument("--dsn", required=True)
+    grp.add_argument("--action", choices=["recluster", "update"], required=True)
+    grp.add_argument("--data-dir", required=True)
+    grp.add_argument("--json", required=True)
     return p
 
 
@@ -202,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         return _ingest_once(args)
     if args.command == "_lookup-once":
         return _lookup_once(args)
+    if args.command == "_people-once":
+        return _people_once(args)
     return run(args)
 
 

@@ -18,12 +18,13 @@ from face_pipeline.cli.commands import (
     models,
     people,
     ui,
+    worker,
 )
 from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.photos.files import PhotoRejected
 from face_pipeline.lib.settings import VARIABLES, Settings
 
-COMMAND_GROUPS = (demo, ingest, find, people, database, ui, maintenance, models, forget)
+COMMAND_GROUPS = (demo, ingest, find, people, database, ui, worker, maintenance, models, forget)
 
 
 def build_parser() -> argparse.ArgumentParser:

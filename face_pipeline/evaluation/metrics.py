@@ -14,6 +14,7 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -248,18 +249,15 @@ def bcubed(clusters: dict[Hashable, Hashable], labels: dict[Hashable, Hashable])
     items = list(labels)
     if not items:
         return float("nan"), float("nan")
-    cluster_of = {i: clusters.get(i, ("alone", i)) for i in items}
-    members: dict[Hashable, list] = {}
-    for i in items:
-        members.setdefault(cluster_of[i], []).append(i)
-    by_label: dict[Hashable, int] = {}
-    for i in items:
-        by_label[labels[i]] = by_label.get(labels[i], 0) + 1
-    p = r = 0.0
-    for i in items:
-        same = sum(1 for j in members[cluster_of[i]] if labels[j] == labels[i])
-        p += same / len(members[cluster_of[i]])
-        r += same / by_label[labels[i]]
+    # Item i scores n(c, l) / |c| and n(c, l) / |l| (c its cluster, l its label); summed over items
+    # that is one term per (cluster, label) pair: linear in the items, even for a huge cluster.
+    pairs = Counter((clusters.get(i, ("alone", i)), labels[i]) for i in items)
+    cluster_size, label_size = Counter(), Counter()
+    for (c, lab), n in pairs.items():
+        cluster_size[c] += n
+        label_size[lab] += n
+    p = sum(n * n / cluster_size[c] for (c, _), n in pairs.items())
+    r = sum(n * n / label_size[lab] for (_, lab), n in pairs.items())
     return p / len(items), r / len(items)
 
 

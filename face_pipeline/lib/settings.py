@@ -20,13 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 from face_pipeline.lib.errors import ConfigError
 from face_pipeline.lib.models.registry import DETECTORS, EMBEDDERS, ModelFolders
 from face_pipeline.lib.models.weights import default_model_dir
+from face_pipeline.lib.storage import is_remote, parse_location
 
 ENV_PREFIX = "FACE_PIPELINE_"
 
 # Chosen by the evaluation harness among the models whose licence lets a company use them for its own
 # photos (EVALUATION.md): detection on WIDER and the demo photos, identity on LFW, synthetic events,
 # real scenes and the demo, speed in BENCHMARKS.md.
-DEFAULT_DETECTOR = "retinaface-mnet025-rot"
+DEFAULT_DETECTOR = "retinaface-mnet025-rot3"
 DEFAULT_EMBEDDER = "facenet-v1"
 
 
@@ -45,8 +46,8 @@ class Variable:
 
 #: The documented variables (the CLI's --help and the README's "Settings" table list them).
 VARIABLES: tuple[Variable, ...] = (
-    Variable("photos_root", "./photos", "folder holding one sub-folder per event (`<root>/<event>/...`)"),
-    Variable("data_dir", "./data", "face crops, per-event stage files, the embedded PostgreSQL, reports"),
+    Variable("photos_root", "./photos", "folder or object-store URL (s3://bucket/prefix) holding one sub-folder per event (`<root>/<event>/...`)"),
+    Variable("data_dir", "./data", "face crops and per-event stage files (a folder or an object-store URL), the embedded PostgreSQL, reports"),
     Variable("dsn", "", "PostgreSQL to use (`postgresql://user:pass@host/db`); empty = embedded server in DATA_DIR/pg"),
     Variable("dagster_pg_url", "", "Dagster's own storage (`postgresql+psycopg2://...`); empty = database `dagster` on the same server"),
     Variable("detector", DEFAULT_DETECTOR, "face detector (`face-pipeline models` lists them)"),
@@ -58,7 +59,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("workers", "0", "processes for detection/embedding (0 = one per core)"),
     Variable("stable_seconds", "60", "the sensor waits until an event folder is unchanged this long"),
     Variable("event_lock_wait", "1800", "a second ingest of the same event waits this long (seconds), then fails"),
+    Variable("executor", "multiprocess", "how a Dagster run executes its steps: `multiprocess` (this machine) or `celery` (workers on any machine, `face-pipeline worker`)"),
+    Variable("celery_broker", "redis://127.0.0.1:6379/0", "with the celery executor: the broker (and result backend) URL the runs and the workers share"),
+    Variable("celery_redeliver_after", "3600", "with the celery executor: seconds after which a step taken by a worker that vanished goes to another worker (longer than any step)"),
 )
+
+EXECUTORS = ("multiprocess", "celery")
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ class Settings:
     workers: int = 0
     stable_seconds: float = 60.0
     event_lock_wait: float = 1800.0
+    executor: str = "multiprocess"
+    celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_redeliver_after: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -114,12 +123,16 @@ class Settings:
             check_dsn(self.dsn)
         for name in ("photos_root", "data_dir"):
             path: Path = getattr(self, name)
-            if path.exists() and not path.is_dir():
+            if not is_remote(path) and path.exists() and not path.is_dir():
                 raise ConfigError(f"{_env(name)}={path} is a file, not a folder")
-        if self.data_dir.is_dir() and not os.access(self.data_dir, os.W_OK | os.X_OK):
+        if not is_remote(self.data_dir) and self.data_dir.is_dir() and not os.access(self.data_dir, os.W_OK | os.X_OK):
             raise ConfigError(f"{_env('data_dir')}={self.data_dir} is not writable by this user")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"{_env('executor')}={self.executor!r} is not an executor; choose one of {list(EXECUTORS)}")
+        if self.executor == "celery" and "://" not in self.celery_broker:
+            raise ConfigError(f"{_env('celery_broker')}={self.celery_broker!r} is not a broker URL (redis://host:6379/0)")
         for name, low in (("max_image_pixels", 1), ("max_work_side", 64), ("workers", 0),
-                          ("stable_seconds", 0), ("event_lock_wait", 0)):
+                          ("stable_seconds", 0), ("event_lock_wait", 0), ("celery_redeliver_after", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"{_env(name)} must be at least {low}, got {getattr(self, name)}")
         return self
@@ -151,17 +164,27 @@ class Settings:
         return self.data_dir / "stage"
 
     @property
+    def local_dir(self) -> Path:
+        """What must stay on this machine's disk (the embedded PostgreSQL, Dagster's instance
+        folder, the reports a person opens): the data folder, or when that is an object-store URL,
+        this user's state folder."""
+        if not is_remote(self.data_dir):
+            return self.data_dir
+        state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        return Path(state) / "face_pipeline"
+
+    @property
     def embedded_pg_dir(self) -> Path:
-        return self.data_dir / "pg"
+        return self.local_dir / "pg"
 
     @property
     def reports_dir(self) -> Path:
-        return self.data_dir / "reports"
+        return self.local_dir / "reports"
 
     @property
     def dagster_dir(self) -> Path:
         """Dagster's instance folder (DAGSTER_HOME), artifacts and compute logs."""
-        return self.data_dir / "dagster"
+        return self.local_dir / "dagster"
 
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)
@@ -179,7 +202,7 @@ def _path(name: str, value: object) -> Path:
     text = str(value).strip()
     if not text:
         raise ConfigError(f"{_env(name)} is empty; give a folder")
-    return Path(text).expanduser().resolve()
+    return parse_location(text, setting=_env(name))
 
 
 def _number(kind: Callable[[str], object]) -> Callable[[str, object], object]:
@@ -201,6 +224,7 @@ _CONVERT: dict[str, Callable[[str, object], object]] = {
     "workers": _number(int),
     "stable_seconds": _number(float),
     "event_lock_wait": _number(float),
+    "celery_redeliver_after": _number(float),
 }
 
 
@@ -235,24 +259,3 @@ def redact_dsn(dsn: str) -> str:
     # key=value style DSNs ("host=... password=..."): the value may be quoted and hold spaces
     # (password='a b'), or be a URL query parameter.
     return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", out)
-
-
-def make_private_dir(path: Path) -> Path:
-    """Create a folder readable by the owner only: crops and stage files are photos of people.
-
-    Missing parents are created owner-only too (`mkdir(parents=True)` would give them the umask's
-    0755, so DATA_DIR/crops would list every event to every user of the machine).
-    """
-    for parent in reversed(path.parents):
-        if not parent.exists():
-            try:
-                parent.mkdir(mode=0o700)
-            except FileExistsError:
-                pass
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        os.chmod(path, 0o700)
-    except PermissionError:
-        pass
-    return path
-

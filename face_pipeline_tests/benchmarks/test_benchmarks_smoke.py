@@ -9,7 +9,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from face_pipeline.benchmarks import ingest_bench, results, search_bench
+from face_pipeline.benchmarks import ingest_bench, people_bench, results, search_bench
 from face_pipeline_tests.conftest import WIDER
 
 
@@ -93,6 +93,24 @@ def test_search_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     assert strategies["one_event"].startswith("exact")
     md = results.search_markdown(figs, "- header\n", strategies)
     assert "2,000 faces" in md and "recall@10" in md
+
+
+def test_people_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
+    # Identities far apart relative to the face noise: the grouping must find them (a broken
+    # grouping shows as low BCubed, not as a crash).
+    real = (np.random.default_rng(1).normal(size=(60, search_bench.DIM)) * 0.3).astype(np.float32)
+    figs = people_bench.run_people_benchmark(
+        dsn=bench_dsn, server_pid=None, real=real, n=1_200, work_dir=tmp_path, maintenance_work_mem="64MB",
+        parallel_workers=0, load_workers=1, log=lambda _: None)
+    full, update = figs.runs
+    assert (full.action, update.action) == ("recluster", "update")
+    assert full.faces == 1_200 and update.faces == people_bench.NEW_EVENT_FACES
+    assert full.links > 0 and full.people > 0 and full.peak_rss_mib > 0
+    assert full.bcubed_precision > 0.9 and update.bcubed_recall > 0.5
+    md = people_bench.people_markdown([figs], "- header\n")
+    assert "full re-cluster" in md and "one new event" in md and "1,200" in md
+    with psycopg.connect(bench_dsn) as conn:  # the new event is removed again
+        assert conn.execute("SELECT count(*) FROM photos WHERE event = %s", (people_bench.NEW_EVENT,)).fetchone()[0] == 0
 
 
 def test_markdown_sections_are_replaced_in_place(tmp_path):

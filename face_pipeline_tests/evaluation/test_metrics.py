@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from face_pipeline.evaluation import metrics as M
 
@@ -120,3 +122,27 @@ def test_calibration_by_hand():
     assert c.expected_calibration_error == pytest.approx(0.25, abs=1e-12)
     assert [(b[0], b[3]) for b in c.bins] == [(0.1, 2), (0.9, 2)]
     assert c.bins[1][2] == 0.5
+
+
+def _bcubed_by_definition(clusters, labels):
+    items = list(labels)
+    cl = {i: clusters.get(i, ("alone", i)) for i in items}
+    p = sum(sum(1 for j in items if cl[j] == cl[i] and labels[j] == labels[i]) / sum(1 for j in items if cl[j] == cl[i])
+            for i in items)
+    r = sum(sum(1 for j in items if cl[j] == cl[i] and labels[j] == labels[i]) / sum(1 for j in items if labels[j] == labels[i])
+            for i in items)
+    return p / len(items), r / len(items)
+
+
+def test_bcubed_by_hand():
+    # a, b, c are one person; d another. Grouping {a, b}, {c, d}: a and b score P 1, R 2/3;
+    # c scores P 1/2, R 1/3; d scores P 1/2, R 1.
+    p, r = M.bcubed({"a": 1, "b": 1, "c": 2, "d": 2}, {"a": "x", "b": "x", "c": "x", "d": "y"})
+    assert p == pytest.approx((1 + 1 + 0.5 + 0.5) / 4) and r == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4)
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=30))
+def test_bcubed_matches_its_definition(rows):
+    labels = {i: lab for i, (_, lab) in enumerate(rows)}
+    clusters = {i: c for i, (c, _) in enumerate(rows) if c != 0}  # cluster 0 = not grouped (alone)
+    assert M.bcubed(clusters, labels) == pytest.approx(_bcubed_by_definition(clusters, labels))

@@ -187,7 +187,7 @@ def test_run_killed_in_the_middle_of_the_write_loses_nothing_and_a_retry_complet
     # The server notices the dead client and rolls its transaction back.
     assert event_rows(store, "gala") == before
 
-    with event_lock.event_lock(settings, "gala", wait=0):  # the kernel released the dead run's lock
+    with event_lock.event_lock(settings, "gala", wait=5):  # PostgreSQL released the dead run's lock
         pass
     *_, summary = ingest_event(settings, store, "gala")
     after = event_rows(store, "gala")
@@ -279,11 +279,43 @@ def test_concurrent_writes_of_one_event_never_mix(settings, store):
     assert outcomes  # at least one complete outcome observed each time
 
 
-def test_event_lock_files_are_private_and_reusable(settings):
-    with event_lock.event_lock(settings, "gala", wait=0):
-        path = event_lock.lock_path(settings, "gala")
-        assert path.read_text().startswith(f"pid {os.getpid()}")
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
-    with event_lock.event_lock(settings, "gala", wait=0):
-        pass
+HOLD_LOCK = """
+import sys, time
+from face_pipeline.lib.ingest.event_lock import event_lock
+from face_pipeline.lib.settings import Settings
+photos, data, dsn = sys.argv[1:4]
+with event_lock(Settings.from_env(photos_root=photos, data_dir=data, dsn=dsn), "gala", wait=0):
+    print("HELD", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_event_lock_spans_processes_names_its_holder_and_dies_with_it(settings):
+    """The run lock lives in PostgreSQL, so it holds between processes that share nothing but the
+    database (two machines), says who holds it, and goes when its holder is killed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(settings.photos_root), str(settings.data_dir),
+                               settings.dsn], env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        with pytest.raises(event_lock.EventBusy) as err:
+            with event_lock.event_lock(settings, "gala", wait=0.2):
+                pass
+        assert f"pid {holder.pid}" in str(err.value) and "since" in str(err.value)
+        with event_lock.event_lock(settings, "other", wait=0):  # other events are not held up
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)  # kill -9: no cleanup code runs
+        holder.wait(30)
+    with event_lock.event_lock(settings, "gala", wait=5):  # released with the dead session
+        with event_lock.event_lock(settings, "other", wait=0):
+            pass
+    assert not list(settings.data_dir.rglob("*.lock"))  # nothing on the disk any more
+
+
+def test_event_lock_needs_the_database_and_says_so(settings):
+    down = replace(settings, dsn="postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL"):
+        with event_lock.event_lock(down, "gala", wait=0):
+            pass
 

@@ -67,3 +67,9 @@ SHOW server_version
 
 -- name: pgvector_version
 SELECT extversion FROM pg_extension WHERE extname = 'vector'
+
+-- name: bench_empty_people
+TRUNCATE face_people, people CASCADE
+
+-- name: bench_face_people
+SELECT face_id, person_id FROM face_people WHERE person_id IS NOT NULL

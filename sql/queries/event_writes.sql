@@ -96,3 +96,20 @@ SELECT (SELECT count(*) FROM photos WHERE event = %(event)s) AS photos,
        (SELECT count(*) FROM face_vectors WHERE event = %(event)s) AS vectors,
        (SELECT count(*) FROM skipped_files WHERE event = %(event)s) AS skipped,
        (SELECT count(*) FROM event_models WHERE event = %(event)s) AS models
+
+-- name: try_event_run_lock
+-- One run per event across machines: a session-level advisory lock, held by the run's own
+-- connection for as long as a step touches the event's files, released when that connection ends.
+-- Two int4 keys (class, event hash): a key space apart from take_event_lock's bigint keys.
+SELECT pg_try_advisory_lock(%(class)s, %(key)s)
+
+-- name: release_event_run_lock
+SELECT pg_advisory_unlock(%(class)s, %(key)s)
+
+-- name: event_run_lock_holder
+-- Who holds an event's run lock: the holder names itself in application_name when it connects.
+SELECT a.application_name, a.client_addr::text, a.backend_start
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+  AND l.classid = %(class)s::oid AND l.objid = %(key)s::oid
+LIMIT 1

@@ -49,7 +49,7 @@ def cmd_demo(args, settings: Settings) -> int:
     from face_pipeline.definitions import build_definitions
 
     if not args.photos_root and ENV_PREFIX + "PHOTOS_ROOT" not in os.environ:
-        settings = settings.with_overrides(photos_root=settings.data_dir / "photos")
+        settings = settings.with_overrides(photos_root=settings.local_dir / "photos")
     load_active_models(settings)
     if not list_event_folders(settings.photos_root)[0]:
         made = copy_demo_events(settings.photos_root)

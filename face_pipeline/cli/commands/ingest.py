@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
-import time
+from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 
 from face_pipeline.cli.commands.store_access import open_store
 from face_pipeline.cli.progress import print_progress
+from face_pipeline.definitions import build_definitions, ingest_event_for_workers
 from face_pipeline.lib.errors import FacePipelineError, UserError
 from face_pipeline.lib.ingest import EventReport, ingest_event
 from face_pipeline.lib.maintenance import load_active_models
@@ -16,6 +18,9 @@ from face_pipeline.lib.photos.events import list_event_folders, validate_event_n
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 from face_pipeline.runtime import prepare
+
+#: Runs of a backfill on workers in flight at once (each run's steps go to whichever worker is free).
+PARALLEL_RUNS_ON_WORKERS = 4
 
 # execute_in_process logs every step event at DEBUG; a terminal wants the INFO lines only.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -71,44 +76,61 @@ def ingest_summary(report: EventReport) -> str:
 
 
 def run_ingest_jobs(definitions: dg.Definitions, instance: dg.DagsterInstance, events: list[str], *,
-                    trigger: str) -> dict[str, bool]:
+                    trigger: str, on_workers: bool = False) -> dict[str, bool]:
     """Run the ingest_event job once per event (one Dagster run each, recorded in the instance).
 
     One run per event, as the assets' BackfillPolicy asks: a failed event leaves the others done and
-    its own previous rows untouched (face_vectors writes in one transaction).
+    its own previous rows untouched (face_vectors writes in one transaction). `on_workers`: the runs
+    go through the job's own executor (celery: each step on a worker, `face-pipeline worker`), a few
+    events at a time; otherwise each run executes in this process.
     """
     missing = [e for e in events if not instance.has_dynamic_partition("events", e)]
     if missing:
         instance.add_dynamic_partitions("events", missing)
-    job = definitions.resolve_job_def("ingest_event")
-    outcome = {}
-    for event in events:
-        t0 = time.perf_counter()
-        res = job.execute_in_process(partition_key=event, instance=instance, raise_on_error=False, run_config=QUIET_RUN,
-                                     tags={"face_pipeline/event": event, "face_pipeline/trigger": trigger})
-        outcome[event] = res.success
-        if not res.success:
-            failure = next((e for e in res.all_events if e.is_step_failure), None)
-            why = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else ""
-            print(f"event {event}: ingest run {res.run_id[:8]} FAILED: {why}", file=sys.stderr)
-            continue
-        summary = next(m for m in res.get_asset_materialization_events()
-                       if m.asset_key == dg.AssetKey("face_vectors")).step_materialization_data.materialization
-        counts = summary.metadata["summary"].value  # JSON written by face_vectors for programs like this one
-        print(f"event {event}: {counts['photos']} photos ({counts['new']} new, {counts['changed']} changed, "
-              f"{counts['removed']} removed, {counts['skipped_files']} skipped), {counts['faces']} faces, "
-              f"{counts['vectors']} vectors in {time.perf_counter() - t0:.1f}s, run {res.run_id[:8]}")
-    return outcome
+    if not on_workers:
+        job = definitions.resolve_job_def("ingest_event")
+        return {event: _report_run(event, job.execute_in_process(
+            partition_key=event, instance=instance, raise_on_error=False, run_config=QUIET_RUN,
+            tags={"face_pipeline/trigger": trigger, "face_pipeline/event": event})) for event in events}
+
+    # One process per run in flight, as a run launcher gives each run its own: runs started from
+    # threads of one process hung before submitting their first step (dagster-celery 0.29).
+    with ProcessPoolExecutor(max_workers=min(len(events), PARALLEL_RUNS_ON_WORKERS),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return dict(zip(events, pool.map(_run_on_executor, events, [trigger] * len(events)), strict=True))
+
+
+def _run_on_executor(event: str, trigger: str) -> bool:
+    """One ingest run through the job's own executor, in a process of its own (its instance from
+    DAGSTER_HOME, its settings from the environment the CLI exported)."""
+    tags = {"face_pipeline/trigger": trigger, "face_pipeline/event": event, "dagster/partition": event}
+    with dg.DagsterInstance.get() as instance, dg.execute_job(
+            dg.reconstructable(ingest_event_for_workers), instance, run_config=QUIET_RUN, tags=tags) as res:
+        return _report_run(event, res)
+
+
+def _report_run(event: str, res) -> bool:
+    """Print one line for the run of an event (its counts, or why it failed); True when it succeeded."""
+    if not res.success:
+        failure = next((e for e in res.all_events if e.is_step_failure), None)
+        why = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else ""
+        print(f"event {event}: ingest run {res.run_id[:8]} FAILED: {why}", file=sys.stderr)
+        return False
+    summary = next(m for m in res.get_asset_materialization_events()
+                   if m.asset_key == dg.AssetKey("face_vectors")).step_materialization_data.materialization
+    counts = summary.metadata["summary"].value  # JSON written by face_vectors for programs like this one
+    print(f"event {event}: {counts['photos']} photos ({counts['new']} new, {counts['changed']} changed, "
+          f"{counts['removed']} removed, {counts['skipped_files']} skipped), {counts['faces']} faces, "
+          f"{counts['vectors']} vectors, run {res.run_id[:8]}", flush=True)
+    return True
 
 
 def cmd_backfill(args, settings: Settings) -> int:
-    from face_pipeline.definitions import build_definitions
-
     events = events_to_ingest(settings, args.events)
     runtime = prepare(settings)
     VectorStore(runtime.settings.dsn).migrate()
     outcome = run_ingest_jobs(build_definitions(runtime.settings), dg.DagsterInstance.get(), events,
-                              trigger="backfill")
+                              trigger="backfill", on_workers=runtime.settings.executor == "celery")
     failed = [e for e, ok in outcome.items() if not ok]
     print(f"backfill: {len(outcome) - len(failed)} event(s) done, {len(failed)} failed {failed or ''}")
     return 1 if failed else 0

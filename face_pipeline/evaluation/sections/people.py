@@ -105,6 +105,37 @@ def lfw_people(h: Harness, s: Section) -> None:
                             bp >= 0.97 and br >= 0.90))
 
 
+def link_thresholds(h: Harness, s: Section) -> None:
+    """Each identity model's link threshold, by one rule: the largest BCubed recall on LFW whose BCubed
+    precision is >= 0.97 (a person who holds a stranger's photos is worse than one split in two)."""
+    store, ours = h.store(), h.ours
+    det_model = detector_from_spec(ours.detector, h.folders).model_id
+    names = [ours.embedder, *(e for e in h.config.embedders if e != ours.embedder)]
+    faces = h.lfw_faces(ours.detector, tuple(names))
+    identity = {str(p.path): p.identity for p in h.lfw_set().photos}
+    pstore = PeopleStore(store)
+    rows = []
+    for name in names:
+        try:
+            emb = get_embedder(name, h.folders)
+        except FacePipelineError as exc:
+            rows.append((name, f"not run: {exc}", ""))
+            continue
+        event = f"{LFW_EVENT}-links"
+        write_event(store, event, det_model, emb.model_id, faces)
+        all_faces = [f.face_id for f in pstore.event_faces(event, emb.model_id, emb.dim)]
+        links = pstore.links(all_faces, model_id=emb.model_id, dim=emb.dim, metric=emb.metric, events=[event],
+                             limit=NEIGHBOURS, within=0.9 if emb.metric == "cosine" else 0.7)
+        sweep, best = _grouping_rows(h, emb, all_faces, links, _central_faces(h, faces, event, det_model), identity)
+        shipped = next((r for r in sweep if float(r[0]) == round(emb.link_threshold, 3)), None)
+        rows.append((name, f"{best[0]:g} (P {best[2]:.3f}, R {best[1]:.3f})" if best else "none reaches P 0.97",
+                     f"{emb.link_threshold:g}" + (f" (P {shipped[1]:.3f}, R {shipped[2]:.3f})" if shipped else "")))
+        h.store().delete_event(event)
+    s.table(("identity model", "chosen: largest BCubed R with P >= 0.97", "shipped link_threshold"), rows,
+            f"Link thresholds, one rule for every identity model (LFW, {len(identity)} photos, central faces of "
+            f"{ours.detector}):")
+
+
 def find_with_people(h: Harness, s: Section) -> None:
     """LFW lookups (first photo of identities with >= 4 photos) against the grouped LFW event, without
     and with the matching person's other photos."""
@@ -156,7 +187,7 @@ def scenes_people(h: Harness, s: Section) -> None:
         ingest_event(settings, store, event)
         update_people_for_event(settings, store, event)
     pstore = PeopleStore(store)
-    label_of_lfw = {p.name: wanted[i] for i, ps in h.lfw_set().by_identity().items() if i in wanted for p in ps}
+    label_of_lfw = {p.path.name: wanted[i] for i, ps in h.lfw_set().by_identity().items() if i in wanted for p in ps}
     people_labels: dict[str, set[str]] = {}
     bald_people: list[str | None] = []
     for person in pstore.list_people():
@@ -225,6 +256,7 @@ def people_section(h: Harness) -> Section:
     s = Section("People: faces grouped into persons (lib/people)", __doc__.split("\n\n", 1)[1].strip())
     _clear(h)
     lfw_people(h, s)
+    link_thresholds(h, s)
     find_with_people(h, s)
     if h.config.scenes:
         scenes_people(h, s)

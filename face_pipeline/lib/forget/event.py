@@ -4,7 +4,6 @@ finishes the job."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.report.index import forget_pages, pages_showing
 from face_pipeline.lib.search import UnanswerableLookup
 from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import count_files, remove_tree
 from face_pipeline.lib.store import VectorStore
 
 
@@ -36,17 +36,16 @@ def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run:
     stage = settings.stage_dir / event
     with event_lock(settings, event):
         rows = store.event_row_counts(event)
-        crop_files = sum(1 for p in crops.rglob("*") if p.is_file()) if crops.is_dir() else 0
-        stage_files = sum(1 for p in stage.rglob("*") if p.is_file()) if stage.is_dir() else 0
-        if not any(rows.values()) and not crops.exists() and not stage.exists():
+        crop_files, stage_files = count_files(crops), count_files(stage)
+        if not any(rows.values()) and not crop_files and not stage_files:
             raise UnknownEvent(f"nothing is stored for event {event!r}: no rows, crops or stage files")
         counts = {k: rows[k] for k in ("photos", "faces", "vectors", "skipped")}
         reports = pages_showing(settings, events={event})
         if not dry_run:
             counts = store.delete_event(event)
-            shutil.rmtree(crops, ignore_errors=True)
-            shutil.rmtree(stage, ignore_errors=True)
-            if crops.exists() or stage.exists():
+            remove_tree(crops)
+            remove_tree(stage)
+            if count_files(crops) or count_files(stage):
                 raise OSError(f"could not remove all files of {event!r} under {settings.data_dir}; run again")
             forget_pages(settings, reports)
     return ForgetEventResult(event, dry_run, counts, crop_files, stage_files, reports)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import is_remote, remove_file
 
 
 def delete_crop_files(settings: Settings, crop_paths: set[str]) -> int:
+    if is_remote(settings.data_dir):
+        # keys are plain strings: no symbolic links or `..` can lead outside crops/
+        doomed = [rel for rel in sorted(crop_paths) if rel.startswith("crops/") and ".." not in rel.split("/")]
+        for rel in doomed:
+            remove_file(settings.data_dir / rel)
+        return len(doomed)
     crops_root = settings.crops_dir.resolve()
     n = 0
     for rel in sorted(crop_paths):

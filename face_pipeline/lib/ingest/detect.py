@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import io
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -25,7 +24,15 @@ from face_pipeline.lib.models import (
 from face_pipeline.lib.photos.decode import decode_photo
 from face_pipeline.lib.photos.events import event_folder
 from face_pipeline.lib.photos.files import PhotoRejected, Skipped
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import (
+    is_remote,
+    list_remote_files,
+    location_of,
+    make_private_dir,
+    remove_file,
+    write_file,
+)
 from face_pipeline.lib.store.records import FaceRow, face_id_for
 
 
@@ -57,8 +64,7 @@ def detect_one(task: DetectTask) -> DetectResult:
     """Decode one photo, find its faces, save one crop per face. Runs in a worker process."""
     t0 = time.perf_counter()
     try:
-        with open(task.path, "rb") as fh:
-            data = fh.read()
+        data = location_of(task.path).read_bytes()
         if not data:
             raise PhotoRejected("empty_file", f"{task.relpath}: file is empty (0 bytes)")
         photo = decode_photo(data, task.relpath, max_pixels=task.max_pixels, max_side=task.max_side)
@@ -76,10 +82,10 @@ def detect_one(task: DetectTask) -> DetectResult:
     t2 = time.perf_counter()
     # A box crop (the original recipe's CLIP) needs no model; every other crop is the embedder's own.
     embedder = None if task.crop_kind == "box" else get_embedder(task.embedder, task.folders)
-    crop_dir = Path(task.crops_root) / task.event / task.photo_id
+    crops_root = location_of(task.crops_root)
     faces: list[FaceRow] = []
     if found:
-        make_private_dir(crop_dir)
+        make_private_dir(crops_root / task.event / task.photo_id)
     inv = 1.0 / photo.scale
     for index, face in enumerate(found):
         if embedder is not None:
@@ -89,12 +95,10 @@ def detect_one(task: DetectTask) -> DetectResult:
             crop = photo.rgb[t:b, l:r]
         face_id = face_id_for(task.event, task.photo_id, detector.model_id, index)
         rel = f"crops/{task.event}/{task.photo_id}/{index:03d}-{task.crop_kind}.png"
-        out = Path(task.crops_root).parent / rel
-        tmp = out.with_suffix(f".tmp{os.getpid()}.png")
+        png = io.BytesIO()
         # zlib level 1: 3 ms a chip instead of 9 ms at the default 6, for ~10 % more bytes.
-        Image.fromarray(np.ascontiguousarray(crop)).save(tmp, format="PNG", compress_level=1)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, out)
+        Image.fromarray(np.ascontiguousarray(crop)).save(png, format="PNG", compress_level=1)
+        write_file(crops_root.parent / rel, png.getvalue())
         box = tuple(int(round(v * inv)) for v in face.box)
         lm = (face.landmarks * inv).ravel().round(2).tolist() if face.landmarks is not None else []
         faces.append(FaceRow(face_id, task.photo_id, index, box, round(face.score, 4), lm, rel))
@@ -112,8 +116,19 @@ def reusable_faces(settings: Settings, previous: FaceSet | None, detector_model:
     by_photo: dict[str, list[FaceRow]] = {pid: [] for pid in previous.photo_faces}
     for f in previous.faces:
         by_photo.setdefault(f.photo_id, []).append(f)
-    return {pid: faces for pid, faces in by_photo.items()
-            if all((settings.data_dir / f.crop_path).is_file() for f in faces)}
+    present = crop_files(settings, previous.event)
+    return {pid: faces for pid, faces in by_photo.items() if all(f.crop_path in present for f in faces)}
+
+
+def crop_files(settings: Settings, event: str) -> set[str]:
+    """The crop files of an event that exist, as data-folder-relative paths (`crops/<event>/...`):
+    one walk of the folder, or one listing in an object store (not one request per face)."""
+    root = settings.crops_dir / event
+    if is_remote(root):
+        return {f"crops/{event}/{obj.relpath}" for obj in list_remote_files(root) if obj.relpath.endswith(".png")}
+    if not root.is_dir():
+        return set()
+    return {path.relative_to(settings.data_dir).as_posix() for path in root.rglob("*.png")}
 
 
 def run_detect_tasks(settings: Settings, tasks: list[DetectTask], sizes: dict[str, int],
@@ -191,13 +206,11 @@ def remove_stale_crops(settings: Settings, event: str, keep: set[str]) -> int:
     """Delete crop files of this event that no current face points at (removed or changed photos)."""
     root = settings.crops_dir / event
     removed = 0
-    if not root.is_dir():
-        return 0
-    for path in root.rglob("*.png"):
-        rel = path.relative_to(settings.data_dir).as_posix()
-        if rel not in keep:
-            path.unlink(missing_ok=True)
-            removed += 1
+    for rel in sorted(crop_files(settings, event) - keep):
+        remove_file(settings.data_dir / rel)
+        removed += 1
+    if is_remote(root) or not root.is_dir():
+        return removed  # an object store has no empty folders left behind
     for d in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
         try:
             d.rmdir()

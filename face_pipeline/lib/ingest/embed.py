@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import time
 
@@ -16,6 +17,7 @@ from face_pipeline.lib.ingest.stage_files import previous_vectors, write_vectors
 from face_pipeline.lib.ingest.worker_pool import discard_worker_pool, worker_pool
 from face_pipeline.lib.models import ModelFolders, crop_kind_of, get_embedder
 from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import location_of
 
 #: Embedding chunks per worker process (see embed_faces).
 EMBED_CHUNKS_PER_WORKER = 16
@@ -27,7 +29,7 @@ EMBED_MIN_FACES_PER_WORKER = 16
 def embed_chunk(args: tuple[str, ModelFolders, list[str]]) -> np.ndarray:
     embedder_name, folders, paths = args
     embedder = get_embedder(embedder_name, folders)
-    crops = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    crops = [np.asarray(Image.open(io.BytesIO(location_of(p).read_bytes())).convert("RGB")) for p in paths]
     return embedder.embed(crops)
 
 

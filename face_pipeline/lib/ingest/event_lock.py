@@ -1,78 +1,100 @@
-"""One run at a time per event, on this machine: an advisory file lock per event.
+"""One run at a time per event, on every machine: a PostgreSQL advisory lock per event.
 
-The database write of an event is already serialised by a PostgreSQL advisory lock (store.py), but
-the stage files and crops of DATA_DIR are not: two runs of one event would overwrite each other's
-`faces.json` and delete each other's crops. Each ingest step and each `forget` therefore holds
-`DATA_DIR/stage/.locks/<event>.lock` (flock) while it touches the event's files. The kernel releases
-the lock when its process dies, so a killed run never leaves the event locked.
+The database write of an event is already serialised (a transaction-level advisory lock, store/),
+but the stage files and crops are not: two runs of one event would overwrite each other's
+`faces.json` and delete each other's crops, whether those live on one disk or in one bucket that
+several machines share. Each ingest step and each `forget` therefore holds the event's run lock
+while it touches the event's files.
+
+The lock lives in the PostgreSQL every worker already uses (a file lock would only hold on one
+machine): session-level, on a connection of its own that names its holder (application_name), and
+released by PostgreSQL when that connection ends, so a killed process never leaves the event
+locked (TCP keepalives end the session of a machine that vanished within about a minute).
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import inspect
 import os
+import socket
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from face_pipeline.lib.errors import SystemFault
+import psycopg
+
+from face_pipeline.lib.errors import ConfigError, SystemFault
 from face_pipeline.lib.photos.events import validate_event_name
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.store.connection import DatabaseUnavailable, first_line, open_connection
+from face_pipeline.lib.store.statements import statement
+
+#: The first of the lock's two int4 keys: "face_pipeline event run" (no other lock uses it).
+EVENT_RUN_LOCK_CLASS = 0x46505231
+HOLDER_PREFIX = "face_pipeline run lock"
 
 
 class EventBusy(SystemFault):
-    """Another run holds the event; the message names it (pid, since when)."""
+    """Another run holds the event; the message names it (host, pid, since when)."""
 
 
-def lock_path(settings: Settings, event: str) -> Path:
+def run_lock_key(event: str) -> dict[str, int]:
     validate_event_name(event)
-    make_private_dir(settings.stage_dir)
-    return make_private_dir(settings.stage_dir / ".locks") / f"{event}.lock"
+    return {"class": EVENT_RUN_LOCK_CLASS, "key": zlib.crc32(event.encode()) & 0x7FFFFFFF}
 
 
-def _holder(fd: int) -> str:
+def _holder(conn: psycopg.Connection, key: dict[str, int]) -> str:
     try:
-        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
-    except OSError:
+        row = conn.execute(statement("event_run_lock_holder"), key).fetchone()
+    except psycopg.Error:
         return "another run"
-    return text or "another run"
+    if not row or not row[0].startswith(HOLDER_PREFIX):
+        return "another run"
+    return f"{row[0][len(HOLDER_PREFIX):].strip()}, since {row[2]:%Y-%m-%d %H:%M:%S}"
 
 
 @contextmanager
 def event_lock(settings: Settings, event: str, *, wait: float | None = None) -> Iterator[None]:
-    """Hold the event's lock; wait up to `wait` seconds (default: the event_lock_wait setting,
+    """Hold the event's run lock; wait up to `wait` seconds (default: the event_lock_wait setting,
     FACE_PIPELINE_EVENT_LOCK_WAIT) for another run. Steps of one event are short compared with
     the default half hour: a run that waits longer is stuck."""
     wait = settings.event_lock_wait if wait is None else wait
-    path = lock_path(settings, event)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    key = run_lock_key(event)
+    if not settings.dsn:
+        raise ConfigError("the per-event run lock lives in PostgreSQL: no database is configured "
+                          "(set FACE_PIPELINE_DSN, or run through the face-pipeline command)")
+    me = f"{HOLDER_PREFIX} pid {os.getpid()} on {socket.gethostname()}"  # the event is in the lock's key
+    conn = open_connection(settings.dsn, with_vectors=False, autocommit=True, application_name=me[:63],
+                           keepalives=1, keepalives_idle=20, keepalives_interval=10, keepalives_count=3)
     try:
-        deadline = time.monotonic() + wait
-        delay = 0.05
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise EventBusy(
-                        f"event {event!r} is being ingested by another run ({_holder(fd)}); "
-                        f"waited {wait:g} s. Try again when it has finished."
-                    ) from None
-                time.sleep(delay)
-                delay = min(1.0, delay * 2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        _acquire(conn, key, event, wait)
+    except BaseException as exc:
+        conn.close()
+        if isinstance(exc, psycopg.OperationalError):
+            raise DatabaseUnavailable(f"lost the connection to PostgreSQL while taking the run lock of "
+                                      f"{event!r}: {first_line(exc)}") from None
+        raise
+    try:
+        yield
     finally:
-        os.close(fd)
+        try:
+            conn.execute(statement("release_event_run_lock"), key)
+        except psycopg.Error:
+            pass  # the connection is gone, and the lock with it
+        conn.close()
+
+
+def _acquire(conn: psycopg.Connection, key: dict[str, int], event: str, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while not conn.execute(statement("try_event_run_lock"), key).fetchone()[0]:
+        if time.monotonic() >= deadline:
+            raise EventBusy(f"event {event!r} is being ingested by another run ({_holder(conn, key)}); "
+                            f"waited {wait:g} s. Try again when it has finished.")
+        time.sleep(delay)
+        delay = min(1.0, delay * 2)
 
 
 def holds_event_lock(event_of: Callable[..., str]):

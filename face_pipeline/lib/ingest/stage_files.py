@@ -1,15 +1,17 @@
 """The stage files of an event (DATA_DIR/stage/<event>/): photos.json, faces.json, vectors.npz.
 
-Each step writes its result here, atomically and owner-only, and the next step (and the next run of
-the same step, to reuse what did not change) reads it. Only face_vectors writes the database, so a
+Each step writes its result here, atomically and owner-only (or as one object PUT when the data
+folder is an object store, lib/storage.py), and the next step (and the next run of the same step, to
+reuse what did not change) reads it. Only face_vectors writes the database, so a
 failure anywhere before leaves the event's stored rows as they were.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,8 @@ import numpy as np
 from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.ingest.records import EmbeddingSet, FaceSet, PhotoManifest
 from face_pipeline.lib.photos.events import validate_event_name
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import make_private_dir, read_file, write_file
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +38,33 @@ def stage_folder(settings: Settings, event: str) -> Path:
 
 
 def write_json_atomic(path: Path, payload) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh)
-    os.replace(tmp, path)
+    write_file(path, json.dumps(payload).encode())
 
 
 def read_json(path: Path):
-    if not path.is_file():
-        return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return json.loads(read_file(path))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         log.warning("stage file %s is unreadable; recomputing from scratch", path)
         return None
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_file(path, buf.getvalue())
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of an .npz stage file; None when there is none."""
+    try:
+        data = read_file(path)
+    except FileNotFoundError:
+        return None
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 @dataclass(frozen=True)
@@ -83,35 +98,29 @@ write_faces, previous_faces, load_faces = FACE_SET.write, FACE_SET.previous, FAC
 
 
 def write_vectors(settings: Settings, emb: EmbeddingSet) -> None:
-    stage = stage_folder(settings, emb.event)
-    tmp = stage / f"vectors.tmp{os.getpid()}.npz"
-    np.savez(tmp, model_id=np.array(emb.model_id), metric=np.array(emb.metric),
-             face_ids=np.array(emb.face_ids, dtype=str), vectors=emb.vectors)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, stage / VECTORS)
+    _write_npz(stage_folder(settings, emb.event) / VECTORS, {
+        "model_id": np.array(emb.model_id), "metric": np.array(emb.metric),
+        "face_ids": np.array(emb.face_ids, dtype=str), "vectors": emb.vectors})
 
 
 def previous_vectors(settings: Settings, event: str, model_id: str) -> dict[str, np.ndarray]:
     """face_id -> vector of the previous embedding step, when it used `model_id` (else empty)."""
     path = stage_folder(settings, event) / VECTORS
-    if not path.is_file():
-        return {}
     try:
-        with np.load(path, allow_pickle=False) as prev:
-            if str(prev["model_id"]) == model_id:
-                return dict(zip(prev["face_ids"].tolist(), prev["vectors"], strict=True))
-    except (OSError, KeyError, ValueError):
+        prev = _read_npz(path)
+        if prev is not None and str(prev["model_id"]) == model_id:
+            return dict(zip(prev["face_ids"].tolist(), prev["vectors"], strict=True))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         log.warning("stage file %s is unreadable; embedding every face again", path)
     return {}
 
 
 def load_embeddings(settings: Settings, event: str) -> EmbeddingSet:
-    path = stage_folder(settings, event) / VECTORS
-    if not path.is_file():
+    z = _read_npz(stage_folder(settings, event) / VECTORS)
+    if z is None:
         raise StageFileMissing(f"event {event!r} has no embeddings yet (materialise face_embeddings first)")
-    with np.load(path, allow_pickle=False) as z:
-        metric = str(z["metric"]) if "metric" in z.files else "l2"
-        return EmbeddingSet(event, str(z["model_id"]), metric, z["face_ids"].tolist(), z["vectors"].copy())
+    metric = str(z["metric"]) if "metric" in z else "l2"
+    return EmbeddingSet(event, str(z["model_id"]), metric, z["face_ids"].tolist(), z["vectors"].copy())
 
 
 def drop_faces(settings: Settings, event: str, face_ids: set[str]) -> tuple[int, set[str]]:
@@ -131,15 +140,11 @@ def drop_faces(settings: Settings, event: str, face_ids: set[str]) -> tuple[int,
         faces.faces = keep
         write_faces(settings, faces)
     path = stage_folder(settings, event) / VECTORS
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            stored = {k: z[k] for k in z.files}
+    stored = _read_npz(path)
+    if stored is not None:
         ids = stored["face_ids"]
         keep_mask = np.array([fid not in face_ids for fid in ids.tolist()], dtype=bool)
         if len(ids):
             stored["face_ids"], stored["vectors"] = ids[keep_mask], stored["vectors"][keep_mask]
-        tmp = path.with_name(f"vectors.tmp{os.getpid()}.npz")
-        np.savez(tmp, **stored)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        _write_npz(path, stored)
     return removed, crops

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from face_pipeline.lib.photos.files import HEIC_SUFFIXES, PhotoFile, PhotoRejected, read_bytes
+from face_pipeline.lib.storage import as_path
 
 try:  # HEIC photos from phones, when the optional package is installed
     from pillow_heif import register_heif_opener
@@ -234,7 +235,7 @@ def _rejection(exc: Exception, relpath: str) -> PhotoRejected:
 
 def load_rgb(path: Path | str, *, max_pixels: int = 120_000_000, max_side: int = 100_000) -> DecodedPhoto:
     """Decode one file (a reference picture, for instance) with the same rules as event photos."""
-    p = Path(path)
+    p = as_path(path)
     if not p.exists():
         raise PhotoRejected("missing", f"{p}: file not found")
     if p.is_dir():

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from face_pipeline.lib.errors import UserError
+from face_pipeline.lib.storage import as_path, is_remote
 
 EVENT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -40,18 +41,24 @@ def validate_event_name(name: str) -> str:
     )
 
 
+def _is_link(path: Path) -> bool:
+    """A symbolic link (never followed: it could lead out of the photos root); object stores have none."""
+    return not is_remote(path) and path.is_symlink()
+
+
 def is_valid_event_name(name: str) -> bool:
     return bool(isinstance(name, str) and EVENT_NAME_RE.fullmatch(name))
 
 
 def event_folder(photos_root: Path, event: str) -> Path:
-    """The folder of a (validated) event; it must exist and lie inside the photos root."""
+    """The folder of a (validated) event; it must exist and lie inside the photos root (a local
+    folder, or a prefix in an object store)."""
     validate_event_name(event)
-    root = Path(photos_root)
+    root = as_path(photos_root)
     if not root.is_dir():
         raise EventFolderMissing(f"photos root {root} does not exist or is not a folder")
     folder = root / event
-    if folder.is_symlink() or not folder.is_dir():
+    if _is_link(folder) or not folder.is_dir():
         raise EventFolderMissing(
             f"event folder {folder} does not exist (expected <photos root>/<event>/...)"
         )
@@ -60,12 +67,12 @@ def event_folder(photos_root: Path, event: str) -> Path:
 
 def list_event_folders(photos_root: Path) -> tuple[list[str], list[str]]:
     """(valid event names, invalid folder names) directly under the photos root, sorted."""
-    root = Path(photos_root)
+    root = as_path(photos_root)
     if not root.is_dir():
         return [], []
     valid, invalid = [], []
-    for child in sorted(root.iterdir()):
-        if child.is_symlink() or not child.is_dir() or child.name.startswith("."):
+    for child in sorted(root.iterdir(), key=lambda c: c.name):
+        if _is_link(child) or not child.is_dir() or child.name.startswith("."):
             continue
         (valid if is_valid_event_name(child.name) else invalid).append(child.name)
     return valid, invalid

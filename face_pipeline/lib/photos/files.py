@@ -14,15 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from face_pipeline.lib.errors import UserError
+from face_pipeline.lib.storage import as_path, is_remote, list_remote_files
 
 #: Files larger than this are refused before they are read into memory (no photo is this large; a
 #: multi-gigabyte `.jpg` is a disk image or a video that would otherwise exhaust memory).
 MAX_FILE_BYTES = 1 << 30
-
-IMAGE_SUFFIXES = {
-    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
-}
-HEIC_SUFFIXES = {".heic", ".heif"}
 
 IMAGE_SUFFIXES = {
     ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
@@ -77,7 +73,9 @@ def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
     Symlinks are never followed out of the folder; hidden files are ignored; anything that is not a
     regular file with an image suffix is reported as skipped, so the user can see what was left out.
     """
-    folder = Path(folder)
+    folder = as_path(folder)
+    if is_remote(folder):
+        return _scan_remote_folder(folder)
     root_real = folder.resolve()
     photos: list[PhotoFile] = []
     skipped: list[Skipped] = []
@@ -131,6 +129,19 @@ def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
     return photos, skipped
 
 
+def _scan_remote_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
+    """The same, on an object store's listing (no symbolic links or special files there)."""
+    photos: list[PhotoFile] = []
+    skipped: list[Skipped] = []
+    for obj in list_remote_files(folder):
+        suffix = Path(obj.relpath).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            skipped.append(Skipped(obj.relpath, "not_an_image", f"{obj.relpath}: not an image file (suffix {suffix or 'none'!r})"))
+            continue
+        photos.append(PhotoFile(obj.path, obj.relpath, obj.size, obj.mtime))
+    return photos, skipped
+
+
 def read_bytes(photo: PhotoFile) -> bytes:
     if photo.size_bytes > MAX_FILE_BYTES:
         raise PhotoRejected(
@@ -138,12 +149,11 @@ def read_bytes(photo: PhotoFile) -> bytes:
             f"{photo.relpath}: {photo.size_bytes:,} bytes is larger than any photo ({MAX_FILE_BYTES:,} bytes at most)",
         )
     try:
-        with open(photo.path, "rb") as fh:
-            data = fh.read()
+        data = photo.path.read_bytes()
     except PermissionError as exc:
         raise PhotoRejected("unreadable", f"{photo.relpath}: permission denied") from exc
     except OSError as exc:
-        raise PhotoRejected("unreadable", f"{photo.relpath}: cannot read ({exc.strerror})") from exc
+        raise PhotoRejected("unreadable", f"{photo.relpath}: cannot read ({exc.strerror or exc})") from exc
     if not data:
         raise PhotoRejected("empty_file", f"{photo.relpath}: file is empty (0 bytes)")
     return data

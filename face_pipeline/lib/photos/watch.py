@@ -1,8 +1,9 @@
 """What changed under the photos root since last time (the new-event sensor's plain-Python core).
 
-An event folder's fingerprint is a hash of (path, size, mtime) of every file in it: a new, changed,
-renamed or deleted photo changes it. A folder still being copied into is left alone until nothing
-in it has changed for `stable_seconds`.
+An event folder's fingerprint is a hash of (path, size, mtime) of every file in it (in an object
+store, of each object's key, size and ETag from one listing): a new, changed, renamed or deleted
+photo changes it. A folder still being copied into is left alone until nothing in it has changed
+for `stable_seconds`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from face_pipeline.lib.photos.events import list_event_folders
+from face_pipeline.lib.storage import as_path, is_remote, list_remote_files
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class FolderState:
 
 
 def folder_state(folder: Path) -> FolderState:
+    if is_remote(folder):
+        return _remote_folder_state(folder)
     h = hashlib.sha256()
     files = 0
     newest = Path(folder).stat().st_mtime
@@ -46,6 +50,14 @@ def folder_state(folder: Path) -> FolderState:
     return FolderState(h.hexdigest()[:24], files, newest)
 
 
+def _remote_folder_state(folder: Path) -> FolderState:
+    h = hashlib.sha256()
+    objects = list_remote_files(folder)
+    for obj in objects:
+        h.update(f"{obj.relpath}\0{obj.size}\0{obj.tag}\n".encode())
+    return FolderState(h.hexdigest()[:24], len(objects), max((o.mtime for o in objects), default=0.0))
+
+
 @dataclass
 class RootChanges:
     new_events: list[str] = field(default_factory=list)        # folders never requested before
@@ -61,7 +73,7 @@ def plan_changes(photos_root: Path, requested: dict[str, str], *, now: float, st
     valid, invalid = list_event_folders(photos_root)
     out = RootChanges(invalid_names=invalid)
     for event in valid:
-        state = folder_state(Path(photos_root) / event)
+        state = folder_state(as_path(photos_root) / event)
         if state.files == 0:
             continue  # an empty folder is not an event yet
         if requested.get(event) == state.fingerprint:

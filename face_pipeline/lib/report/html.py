@@ -12,7 +12,8 @@ from pathlib import Path
 from face_pipeline.lib.report.images import boxed_thumbnail, data_uri, match_thumbnail
 from face_pipeline.lib.report.index import record_page
 from face_pipeline.lib.search import FindResult, PhotoMatch
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import make_private_dir
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; background: #fafafa; }

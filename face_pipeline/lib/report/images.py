@@ -18,6 +18,7 @@ from face_pipeline.lib.photos.decode import load_rgb
 from face_pipeline.lib.photos.events import event_folder
 from face_pipeline.lib.search import PhotoMatch
 from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import as_path
 
 
 def data_uri(img: Image.Image, fmt: str = "JPEG", quality: int = 80) -> str:
@@ -71,7 +72,7 @@ def face_grid(crop_paths: Sequence[Path], *, tile: int = 64, columns: int = 8, l
     grid = Image.new("RGB", (columns * tile, rows * tile), (240, 240, 240))
     for i, p in enumerate(paths):
         try:
-            face = Image.open(p).convert("RGB")
+            face = Image.open(io.BytesIO(as_path(p).read_bytes())).convert("RGB")
         except OSError:
             continue
         face.thumbnail((tile, tile))

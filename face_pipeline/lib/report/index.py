@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import make_private_dir
 
 INDEX = "index.json"
 

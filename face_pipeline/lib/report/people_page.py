@@ -10,7 +10,8 @@ from face_pipeline.lib.people.people_store import PeopleStore, PersonFace
 from face_pipeline.lib.report.html import page, photo_card, write_page
 from face_pipeline.lib.report.images import data_uri, match_thumbnail
 from face_pipeline.lib.search import PhotoMatch
-from face_pipeline.lib.settings import Settings, make_private_dir
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.storage import make_private_dir
 from face_pipeline.lib.store import VectorStore
 
 #: Photos shown per person on the page (the CLI's `people show` lists them all).

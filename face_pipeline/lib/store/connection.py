@@ -31,10 +31,12 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, autocommit: bool = False) -> psycopg.Connection:
-    """A new connection (pgvector's types registered unless `with_vectors` is False)."""
+def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, autocommit: bool = False,
+                    **conninfo) -> psycopg.Connection:
+    """A new connection (pgvector's types registered unless `with_vectors` is False); `conninfo`
+    adds libpq parameters (application_name, keepalives...)."""
     try:
-        conn = psycopg.connect(dsn, connect_timeout=timeout, autocommit=autocommit)
+        conn = psycopg.connect(dsn, connect_timeout=timeout, autocommit=autocommit, **conninfo)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {redact_dsn(dsn)}: {first_line(exc)}. "

@@ -23,11 +23,12 @@ class FaceNetEmbedder(AlignedOnnxEmbedder):
     # Operating point chosen by `python -m face_pipeline.evaluation` on every dev set at once (LFW,
     # synthetic events, real scenes, demo: EVALUATION.md, "Operating points"); the confidence is the
     # logistic fitted to all their candidates.
-    default_threshold = 0.38
-    conf_midpoint = 0.364
-    conf_scale = 0.034
-    # Faces closer than this are linked into one person (lib/people; EVALUATION.md, people section).
-    link_threshold = 0.30
+    default_threshold = 0.41
+    conf_midpoint = 0.377
+    conf_scale = 0.0322
+    # Faces closer than this are linked into one person (lib/people): the largest BCubed recall on
+    # LFW with BCubed precision >= 0.97 (EVALUATION.md, people section, "Link thresholds").
+    link_threshold = 0.28
 
     def preprocess(self, chips: np.ndarray) -> np.ndarray:
         x = chips.astype(np.float32) / 255.0
@@ -42,6 +43,6 @@ class FaceNetFlipEmbedder(FaceNetEmbedder):
     model_id = "facenet-v1-flip"
     summary = "FaceNet with flip test-time augmentation (2 passes per face)"
     flip = True
-    default_threshold = 0.37
-    conf_midpoint = 0.352
-    conf_scale = 0.034
+    default_threshold = 0.41
+    conf_midpoint = 0.373
+    conf_scale = 0.0319

@@ -24,8 +24,8 @@ class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
     chip_size = 112
     # Operating point chosen on every dev set at once (EVALUATION.md, "Operating points").
     default_threshold = 0.45
-    conf_midpoint = 0.414
-    conf_scale = 0.033
+    conf_midpoint = 0.423
+    conf_scale = 0.0318
     # Faces closer than this are linked into one person (lib/people; EVALUATION.md, people section).
     link_threshold = 0.35
 
@@ -38,5 +38,5 @@ class MobileFaceNetFlipEmbedder(MobileFaceNetEmbedder):
     model_id = "mobilefacenet-v1-flip"
     summary = "MobileFaceNet with flip test-time augmentation (opt-in, licence unclear)"
     flip = True
-    conf_midpoint = 0.409
-    conf_scale = 0.032
+    conf_midpoint = 0.426
+    conf_scale = 0.0297

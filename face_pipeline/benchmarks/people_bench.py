@@ -1,0 +1,200 @@
+"""People at scale: grouping every stored face into people (`recluster`, the explicit full pass) and
+one new event of 500 faces into them (`update_people_for_event`, what the `people` asset runs after
+each ingest), time and peak memory, at 100 k and 1 M faces.
+
+The collection is the search benchmark's (search_bench.synthesize: identity centres near real dlib
+embeddings, ~6 faces per identity, events of ~1,000 faces, four faces a photo), written through the
+library's write path with its HNSW index built. Each grouping runs in a child process, watched with
+the PostgreSQL server (the neighbour queries run there), so that both peaks are measured. The
+grouping is also scored against the collection's true identities (BCubed), so a fast wrong answer
+shows as one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from face_pipeline.benchmarks import search_bench
+from face_pipeline.benchmarks.environment import TreeWatcher, load_average, own_peak_rss_mib
+from face_pipeline.lib.store.statements import statement
+
+NEW_EVENT = "bench-new-event"
+NEW_EVENT_FACES = 500
+KNOWN_SHARE = 0.6  # of the new event's faces, those of people already stored; the rest are new people
+
+
+@dataclass
+class GroupingRun:
+    action: str  # "recluster" or "update"
+    faces: int
+    links: int
+    people: int
+    seconds: float
+    peak_rss_mib: float  # the grouping process
+    server_peak_rss_mib: float  # PostgreSQL, where the neighbour queries run
+    bcubed_precision: float = float("nan")
+    bcubed_recall: float = float("nan")
+    load_before: str = ""
+    load_after: str = ""
+
+
+@dataclass
+class PeopleFigures:
+    n: int
+    identities: int
+    events: int
+    link_threshold: float
+    load_seconds: float = 0.0
+    index_build_seconds: float = 0.0
+    runs: list[GroupingRun] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def new_event_write(col: search_bench.Collection, *, seed: int = 23):
+    """An event of NEW_EVENT_FACES faces: KNOWN_SHARE of them new photos of stored people, the rest
+    of people never seen; returns the EventWrite and each face's true identity."""
+    from face_pipeline.lib.store import EventWrite, FaceRow, PhotoRow
+
+    rng = np.random.default_rng(seed)
+    known = int(NEW_EVENT_FACES * KNOWN_SHARE)
+    ident = np.concatenate([rng.choice(np.unique(col.identity_of), size=known, replace=True),
+                            -1 - np.arange(NEW_EVENT_FACES - known)])  # negative: new people
+    centres = np.where(ident[:, None] >= 0, col.centres[np.maximum(ident, 0)],
+                       col.centres[rng.integers(len(col.centres), size=len(ident))]
+                       + rng.normal(scale=3 * col.face_noise_sigma, size=(len(ident), col.vectors.shape[1])))
+    vectors = (centres + rng.normal(scale=col.face_noise_sigma, size=centres.shape)).astype(np.float32)
+    photos, faces = [], []
+    for i in range(NEW_EVENT_FACES):
+        photo_id = f"{0xFFFFFF:08x}{i:024x}"  # one face a photo: new people's faces never share one
+        photos.append(PhotoRow(photo_id, f"new_{i:04d}.jpg", 250_000, 1024, 768, None, 1))
+        faces.append(FaceRow(f"new{seed}-{i:06d}", photo_id, 0, (40, 100, 130, 190), 1.0,
+                             [60.0, 130.0, 110.0, 130.0, 85.0, 160.0, 70.0, 175.0, 100.0, 175.0], ""))
+    write = EventWrite(NEW_EVENT, search_bench.DETECTOR_MODEL, search_bench.MODEL_ID, photos, faces, vectors)
+    return write, {f.face_id: f"new:{int(t)}" if t < 0 else f"id:{int(t)}" for f, t in zip(faces, ident, strict=True)}
+
+
+def group_once(dsn: str, action: str, data_dir: Path) -> dict:
+    """In the measured child: the library's grouping, as the asset or the command runs it."""
+    from face_pipeline.lib.people.update import recluster, update_people_for_event
+    from face_pipeline.lib.settings import Settings
+    from face_pipeline.lib.store import VectorStore
+
+    settings = Settings.from_env(photos_root=data_dir / "photos", data_dir=data_dir, dsn=dsn,
+                                 detector="dlib-hog")  # the collection's faces are dlib's
+    store = VectorStore(dsn)
+    t0 = time.perf_counter()
+    if action == "recluster":
+        [r] = recluster(settings, store)
+        out = {"faces": r.faces, "links": r.links, "people": r.people}
+    else:
+        u = update_people_for_event(settings, store, NEW_EVENT)
+        out = {"faces": u.faces, "links": u.links, "people": len(u.people)}
+    return {**out, "seconds": time.perf_counter() - t0, "peak_rss_self_mib": own_peak_rss_mib()}
+
+
+def _measured_child(dsn: str, action: str, data_dir: Path, server_pid: int | None) -> dict:
+    out = data_dir / f"people-{action}.json"
+    cmd = [sys.executable, "-m", "face_pipeline.benchmarks", "_people-once", "--dsn", dsn, "--action", action,
+           "--data-dir", str(data_dir), "--json", str(out)]
+    proc = subprocess.Popen(cmd)
+    server = TreeWatcher(server_pid) if server_pid else None
+    if server:
+        server.__enter__()
+    try:
+        with TreeWatcher(proc.pid) as watcher:
+            rc = proc.wait()
+    finally:
+        if server:
+            server.__exit__(None, None, None)
+    if rc != 0:
+        raise RuntimeError(f"people {action} process failed ({rc})")
+    result = json.loads(out.read_text())
+    result["peak_rss_mib"] = max(watcher.usage.peak_tree_mib, result["peak_rss_self_mib"])
+    result["server_peak_rss_mib"] = server.usage.peak_tree_mib if server else float("nan")
+    return result
+
+
+def _score(store, truth: dict[str, str]) -> tuple[float, float]:
+    """BCubed precision and recall of the stored grouping against the true identities (strangers,
+    faces without a person, count as groups of one)."""
+    from face_pipeline.evaluation.metrics import bcubed
+
+    with store.connect() as conn:
+        rows = dict(conn.execute(statement("bench_face_people")).fetchall())
+    clusters = {f: rows.get(f) or f"alone:{f}" for f in truth}
+    return bcubed(clusters, truth)
+
+
+def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, n: int, work_dir: Path,
+                         maintenance_work_mem: str, parallel_workers: int, load_workers: int,
+                         log: Callable[[str], None] = print) -> PeopleFigures:
+    from face_pipeline.lib.models import embedder_for_model_id
+    from face_pipeline.lib.store import VectorStore
+
+    store = VectorStore(dsn)
+    store.migrate()
+    col = search_bench.synthesize(real, n)
+    link = embedder_for_model_id(search_bench.MODEL_ID).link_threshold
+    figs = PeopleFigures(n, len(np.unique(col.identity_of)), len(col.event_names), link)
+    log(f"people: {n:,} faces of {figs.identities:,} identities in {figs.events:,} events")
+    load = search_bench.load_collection(store, col, maintenance_work_mem=maintenance_work_mem,
+                                        parallel_workers=parallel_workers, load_workers=load_workers, log=log)
+    figs.load_seconds, figs.index_build_seconds = load.seconds, load.index_build_seconds
+    with store.connect() as conn:
+        conn.execute(statement("bench_empty_people"))
+        conn.commit()
+    truth = {str(f): f"id:{int(i)}" for f, i in zip(col.face_ids, col.identity_of, strict=True)}
+
+    for action in ("recluster", "update"):
+        if action == "update":
+            write, new_truth = new_event_write(col)
+            store.replace_event(write)
+            truth.update(new_truth)
+        before = load_average()
+        r = _measured_child(dsn, action, work_dir, server_pid)
+        bp, br = _score(store, truth)
+        run = GroupingRun(action, r["faces"], r["links"], r["people"], round(r["seconds"], 2),
+                          round(r["peak_rss_mib"], 1), round(r["server_peak_rss_mib"], 1), round(bp, 4), round(br, 4),
+                          before, load_average())
+        figs.runs.append(run)
+        log(f"  {action}: {run.faces:,} faces, {run.links:,} links, {run.people:,} people in {run.seconds:.1f} s; "
+            f"peak {run.peak_rss_mib:,.0f} MiB (server {run.server_peak_rss_mib:,.0f} MiB); "
+            f"BCubed P {bp:.3f} R {br:.3f}")
+    store.delete_event(NEW_EVENT)
+    return figs
+
+
+def people_markdown(figures: list[PeopleFigures], head: str) -> str:
+    lines = [
+        "## People at scale: grouping faces into persons",
+        "",
+        head,
+        "- collection: the search benchmark's synthetic faces (identity centres near real dlib embeddings, "
+        "~6 faces per identity), dlib's link threshold; each grouping in a child process, its peak memory "
+        "and the PostgreSQL server's measured apart",
+        f"- full = `face-pipeline people recluster` over every face; update = one new event of "
+        f"{NEW_EVENT_FACES} faces ({KNOWN_SHARE:.0%} of stored people, the rest new) grouped in, as the "
+        "`people` asset does after each ingest",
+        "",
+        "| stored faces | grouping | faces grouped | links | people | seconds | faces/s | peak MiB (grouping) "
+        "| peak MiB (PostgreSQL) | BCubed P | BCubed R | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        for r in f.runs:
+            lines.append(
+                f"| {f.n:,} | {'full re-cluster' if r.action == 'recluster' else 'one new event'} | {r.faces:,} "
+                f"| {r.links:,} | {r.people:,} | {r.seconds:.1f} | {r.faces / max(r.seconds, 1e-9):,.0f} "
+                f"| {r.peak_rss_mib:,.0f} | {r.server_peak_rss_mib:,.0f} | {r.bcubed_precision:.3f} "
+                f"| {r.bcubed_recall:.3f} | {r.load_before} / {r.load_after} |")
+    return "\n".join(lines) + "\n"
