@@ -205,8 +205,15 @@ def test_runs_are_kubernetes_jobs_sized_like_the_pipeline():
         number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(Mi|Gi)", quantity).groups()
         return float(number) * (1024 if unit == "Gi" else 1)
 
-    assert 487 < mib(resources["requests"]["memory"]) <= mib(resources["limits"]["memory"]), \
-        "BENCHMARKS.md measured 487 MiB for the pipeline alone; the request must be above it"
+    # The request must cover the peak the ingest benchmark measured for the shipped models (the
+    # pipeline column of the row "peak RSS, process tree (sum)"), so a benchmark that grows makes
+    # this fail until the values follow.
+    benchmarks = (REPO / "BENCHMARKS.md").read_text()
+    measured = re.search(r"\| peak RSS, process tree \(sum\) \| [\d,]+ MiB \| ([\d,]+) MiB \|", benchmarks)
+    assert measured, "BENCHMARKS.md has no ingest peak-memory row"
+    peak_mib = float(measured.group(1).replace(",", ""))
+    assert peak_mib < mib(resources["requests"]["memory"]) <= mib(resources["limits"]["memory"]), \
+        f"BENCHMARKS.md measured {peak_mib:.0f} MiB for the pipeline alone; the request must be above it"
     # The run pods' resources must not be overridden by the code location's (the chart copies a
     # user deployment's `resources` into the runs it launches).
     assert "resources" not in user_deployment(values)

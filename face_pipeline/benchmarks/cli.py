@@ -124,24 +124,24 @@ def run(args: argparse.Namespace) -> int:
 
         n = 1_000_000 if args.million else args.scale
         log(f"search: {n:,} faces")
-        real = search_bench.collect_real_embeddings(datasets, data_dir, log=log, workers=args.workers)
-        scale_dir = data_dir / f"search-{n}"
+        real = search_bench.collect_real_embeddings(datasets, data_dir, dsn, log=log, workers=args.workers)
+        scale_dir = data_dir / (f"search-{n}" if args.layout == "single" else f"search-{n}-{args.layout}")
         scale_dir.mkdir(parents=True, exist_ok=True)
         figs = search_bench.run_search_benchmark(
             dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir, n_queries=args.queries,
             rounds=args.rounds, small_set=args.small_set, large_set_share=args.large_set_share,
             maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
             load_workers=args.load_workers, sweep_ef=[int(x) for x in args.sweep_ef.split(",") if x],
-            reuse=args.reuse, log=log,
+            reuse=args.reuse, layout=args.layout, partitions=args.partitions, log=log,
         )
         (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
         strategies = search_bench.strategies(figs, store_module)
-        results.replace_section(output, f"search-{n}", results.search_markdown(figs, head, strategies))
+        section = f"search-{n}" if args.layout == "single" else f"search-{n}-{args.layout}"
+        results.replace_section(output, section, results.search_markdown(figs, head, strategies))
     if "people" in parts:
         from face_pipeline.benchmarks import people_bench, search_bench
 
-        real = search_bench.collect_real_embeddings(datasets, data_dir, log=log, workers=args.workers)
-        figures = []
+        real = search_bench.collect_real_embeddings(datasets, data_dir, dsn, log=log, workers=args.workers)
         for n in [int(x) for x in args.people_scales.split(",")]:
             scale_dir = data_dir / f"people-{n}"
             scale_dir.mkdir(parents=True, exist_ok=True)
@@ -150,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
                 maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
                 load_workers=args.load_workers, log=log)
             (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
-            figures.append(figs)
-        results.replace_section(output, "people", people_bench.people_markdown(figures, head))
+            # One section per scale, so a run of one scale keeps the others' figures.
+            results.replace_section(output, f"people-{n}", people_bench.people_markdown([figs], head))
     log(f"results written to {output}")
     return 0
 
@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-workers", type=int, default=2, help="search: processes writing events side by side")
     p.add_argument("--sweep-ef", default="40,64,100,200", help="search: hnsw.ef_search values to sweep")
     p.add_argument("--reuse", action="store_true", help="search: keep the collection loaded by an earlier run")
+    p.add_argument("--layout", choices=["single", "by-model", "by-event-hash"], default="single",
+                   help="search: face_vectors as the migrations make it, or partitioned by model or by event hash")
+    p.add_argument("--partitions", type=int, default=8, help="search: partitions of --layout by-event-hash")
     p.add_argument("--people-scales", default="100000,1000000",
                    help="people: stored faces for each run (default: %(default)s)")
     return p

@@ -175,8 +175,9 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
 
 
 def people_markdown(figures: list[PeopleFigures], head: str) -> str:
+    scales = " / ".join(f"{f.n:,}" for f in figures)
     lines = [
-        "## People at scale: grouping faces into persons",
+        f"## People at scale: grouping {scales} faces into persons",
         "",
         head,
         "- collection: the search benchmark's synthetic faces (identity centres near real dlib embeddings, "

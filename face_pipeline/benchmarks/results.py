@@ -129,7 +129,9 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
     # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
     ld = f.load
     lines = [
-        f"## Search at scale: {f.n:,} faces",
+        f"## Search at scale: {f.n:,} faces" + ("" if f.layout == "single" else
+                                                  f", face_vectors partitioned {f.layout.replace('-', ' ')}"
+                                                  + (f" ({f.partitions} partitions)" if f.partitions > 1 else "")),
         "",
         head,
         f"- {f.n:,} faces of {f.identities:,} identities in {f.events:,} events; vectors from {f.real_vectors:,} "

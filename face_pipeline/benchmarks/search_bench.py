@@ -44,12 +44,14 @@ DETECTOR_MODEL = "bench-synthetic"
 DIM = 128
 K = 10
 SHAPES = ("global", "one_event", "small_set", "large_set")
+#: face_vectors as the migrations make it, or partitioned (by model, or by a hash of the event).
+LAYOUTS = ("single", "by-model", "by-event-hash")
 
 
 # ---- real embeddings ---------------------------------------------------------------------------
 
 
-def collect_real_embeddings(datasets: Path, work_dir: Path, log: Callable[[str], None] = print,
+def collect_real_embeddings(datasets: Path, work_dir: Path, dsn: str, log: Callable[[str], None] = print,
                             workers: int = 0) -> np.ndarray:
     """dlib embeddings of every face the library finds in the dev data sets (cached in work_dir)."""
     cache = work_dir / "real_embeddings.npz"
@@ -67,7 +69,7 @@ def collect_real_embeddings(datasets: Path, work_dir: Path, log: Callable[[str],
     photos_root = work_dir / "real-photos"
     # The collection is made of dlib ResNet vectors (MODEL_ID, euclidean), the model whose index
     # BENCHMARKS.md measured; the real ones come from the same models.
-    settings = Settings.from_env(photos_root=photos_root, data_dir=work_dir / "real-data", dsn="unused",
+    settings = Settings.from_env(photos_root=photos_root, data_dir=work_dir / "real-data", dsn=dsn,
                                  workers=workers, detector="dlib-hog", embedder=MODEL_ID)
     out = []
     for event, src in sources.items():
@@ -234,6 +236,35 @@ def _write_events(dsn: str, col: Collection, events: list[int], workers: int,
     return done, seconds
 
 
+def apply_layout(store, layout: str, partitions: int = 8) -> None:
+    """Rebuild face_vectors, empty, in `layout`, with the model's HNSW index made from the same
+    template the library uses (store/vector_indexes.py); the load then drops and rebuilds it."""
+    from face_pipeline.lib.store.vector_indexes import ensure_vector_index
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r}: choose one of {LAYOUTS}")
+    with store.connect() as conn:
+        conn.execute(statement("bench_empty_tables"))
+        conn.execute(statement("bench_drop_face_vectors"))
+        key, partitioning = {
+            "single": ("face_id, model_id", ""),
+            "by-model": ("face_id, model_id", "PARTITION BY LIST (model_id)"),
+            "by-event-hash": ("face_id, model_id, event", "PARTITION BY HASH (event)"),
+        }[layout]
+        conn.execute(composed("bench_create_face_vectors", key=sql.SQL(key), partitioning=sql.SQL(partitioning)))
+        if layout == "by-model":
+            conn.execute(composed("bench_create_model_partition", partition=sql.Identifier("face_vectors_m_bench"),
+                                  model_id=sql.Literal(MODEL_ID)))
+            conn.execute(statement("bench_create_default_partition"))
+        elif layout == "by-event-hash":
+            for r in range(partitions):
+                conn.execute(composed("bench_create_hash_partition", partition=sql.Identifier(f"face_vectors_h{r}"),
+                                      modulus=sql.Literal(partitions), remainder=sql.Literal(r)))
+        conn.execute(statement("bench_create_face_vectors_event_index"))
+        ensure_vector_index(conn, MODEL_ID, DIM, "l2")
+        conn.commit()
+
+
 def bare_copy_rate(store, col: Collection, rows: int = 200_000) -> float:
     """The same vector rows by binary COPY into a temporary table without keys, indexes or WAL:
     what the disk-free part of the database can take, against which the real write is judged."""
@@ -315,7 +346,9 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
         conn.execute(composed("bench_set_parallel_maintenance_workers", value=sql.Literal(int(parallel_workers))))
         t1 = time.perf_counter()
         for _, definition in defs:
-            conn.execute(definition)
+            # pg_indexes shows a partitioned table's index as `ON ONLY parent`, which would make an
+            # empty parent index; without ONLY it is built on every partition.
+            conn.execute(definition.replace(" ON ONLY ", " ON "))
         figs.index_build_seconds = time.perf_counter() - t1
         dlib_index = [name for name, d in defs if f"'{MODEL_ID}'::text" in d]
         if dlib_index:
@@ -536,6 +569,8 @@ class SearchFigures:
     real_vectors: int
     nn_distance_real: float
     nn_distance_synthetic: float
+    layout: str = "single"
+    partitions: int = 1
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -560,7 +595,8 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
                          n_queries: int, rounds: int, small_set: int, large_set_share: float,
                          maintenance_work_mem: str, parallel_workers: int, load_workers: int,
                          sweep_ef: list[int],
-                         reuse: bool, seed: int = 7, log: Callable[[str], None] = print) -> SearchFigures:
+                         reuse: bool, seed: int = 7, layout: str = "single", partitions: int = 8,
+                         log: Callable[[str], None] = print) -> SearchFigures:
     # Long on purpose: load, index, then each query shape timed, in the order they run.
     from face_pipeline.lib.store import VectorStore
 
@@ -582,6 +618,7 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
         load.reused = True
         log("  reusing the collection already loaded in this database (--reuse)")
     else:
+        apply_layout(store, layout, partitions)
         load = load_collection(store, col, maintenance_work_mem=maintenance_work_mem,
                                parallel_workers=parallel_workers, load_workers=load_workers, log=log,
                                holdout_events=holdout, saved_index_defs=work_dir.parent / "hnsw_indexes.json")
@@ -647,6 +684,7 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
         others_cores=usage["others_cores"], real_vectors=len(real),
         nn_distance_real=_nn_distance(np.asarray(real, np.float32), 300, rng),
         nn_distance_synthetic=_nn_distance(col.vectors, 300, rng),
+        layout=layout, partitions=partitions if layout == "by-event-hash" else 1,
     )
 
 

@@ -28,7 +28,7 @@ ENV_PREFIX = "FACE_PIPELINE_"
 # photos (EVALUATION.md): detection on WIDER and the demo photos, identity on LFW, synthetic events,
 # real scenes and the demo, speed in BENCHMARKS.md.
 DEFAULT_DETECTOR = "retinaface-mnet025-rot3"
-DEFAULT_EMBEDDER = "facenet-v1"
+DEFAULT_EMBEDDER = "facenet-v1-flip"
 
 
 @dataclass(frozen=True)

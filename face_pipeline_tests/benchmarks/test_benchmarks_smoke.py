@@ -95,6 +95,25 @@ def test_search_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     assert "2,000 faces" in md and "recall@10" in md
 
 
+@pytest.mark.parametrize("layout", ["by-model", "by-event-hash"])
+def test_search_benchmark_on_partitioned_layouts(bench_dsn, tmp_path, layout):
+    figs = search_bench.run_search_benchmark(
+        dsn=bench_dsn, server_pid=None, real=_fake_real(), n=2_000, work_dir=tmp_path, n_queries=6, rounds=1,
+        small_set=2, large_set_share=0.5, maintenance_work_mem="64MB", parallel_workers=0, load_workers=1,
+        sweep_ef=[], reuse=False, layout=layout, partitions=3)
+    assert figs.layout == layout and figs.load.rows + figs.load.incremental_rows == 2_000
+    with psycopg.connect(bench_dsn) as conn:
+        leaves = conn.execute("SELECT count(*) FROM pg_partition_tree('face_vectors') WHERE isleaf").fetchone()[0]
+        # every partition has its HNSW index (a parent index made `ON ONLY` would leave them without)
+        hnsw = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'face_vectors_%%' "
+                            "AND indexdef ILIKE '%%USING hnsw%%'").fetchone()[0]
+    assert leaves == (3 if layout == "by-event-hash" else 2) and hnsw == leaves
+    assert figs.load.index_bytes > 0
+    by_shape = {s.shape: s for s in figs.shapes}
+    assert by_shape["one_event"].recall_mean == 1.0 and by_shape["global"].recall_mean > 0.8
+    assert f"partitioned {layout.replace('-', ' ')}" in results.search_markdown(figs, "- header\n", {})
+
+
 def test_people_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     # Identities far apart relative to the face noise: the grouping must find them (a broken
     # grouping shows as low BCubed, not as a crash).

@@ -20,8 +20,8 @@ def test_definitions_load_with_the_asset_graph_jobs_sensor_and_schedule():
     assert [s.name for s in d.sensors] == ["new_event_folders"]
     assert [s.name for s in d.schedules] == ["reembed_stale_events"]
     # The active models' ids are the code versions, so a model change shows as stale in the UI.
-    assert graph.get(dg.AssetKey("face_embeddings")).code_version == "facenet-v1"
-    assert graph.get(dg.AssetKey("face_crops")).code_version.startswith("retinaface-mnet025-v1-s1024")
+    assert graph.get(dg.AssetKey("face_embeddings")).code_version == "facenet-v1-flip"
+    assert graph.get(dg.AssetKey("face_crops")).code_version.startswith("retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640")
     d.resolve_implicit_global_asset_job_def()
 
 

@@ -9,6 +9,7 @@ from face_pipeline.defs.ingest.assets import event_photos
 from face_pipeline.defs.lookup.jobs import find_person_job
 from face_pipeline.defs.vectors.checks import serving_vectors_complete
 from face_pipeline.lib.search import find_person
+from face_pipeline.lib.settings import DEFAULT_EMBEDDER
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 from face_pipeline_tests.defs.conftest import pipeline_resource
 
@@ -35,7 +36,7 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
     assert photos["photos"] == 27 and photos["new"] == 27 and photos["skipped_files"] == 0
     assert crops["faces"] == vectors["faces"] == vectors["vectors"] >= 40
     assert crops["faces_preview"].startswith("![faces](data:image/jpeg;base64,")
-    assert vectors["model_id"] == "facenet-v1"  # the shipped default
+    assert vectors["model_id"] == DEFAULT_EMBEDDER == "facenet-v1-flip"  # the shipped default
     assert all(c.passed for c in first.get_asset_check_evaluations())
     with store.connect() as conn:
         ids_before = sorted(r[0] for r in conn.execute("SELECT face_id FROM face_vectors"))

@@ -120,3 +120,18 @@ def test_no_module_reads_settings_at_import_time(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "refused: FACE_PIPELINE_EVENT_LOCK_WAIT must be a number" in out.stdout or \
         "refused: FACE_PIPELINE_DETECTOR='bogus' is not a detector" in out.stdout
+
+
+def test_the_readme_documents_every_setting_with_its_default():
+    """The README's settings table is the users' reference: every variable, with the default the code uses."""
+    from pathlib import Path
+
+    from face_pipeline.lib.settings import VARIABLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2] for line in readme.splitlines()
+            if line.startswith("| `FACE_PIPELINE_")}
+    assert set(rows) == {v.env_name for v in VARIABLES}
+    for v in VARIABLES:
+        if v.default and v.field not in ("photos_root", "data_dir"):
+            assert v.default in rows[v.env_name], f"{v.env_name}: README says {rows[v.env_name]!r}, code {v.default!r}"

@@ -31,10 +31,49 @@ SET maintenance_work_mem = {value}
 SET max_parallel_maintenance_workers = {value}
 
 -- name: bench_relation_size
-SELECT pg_relation_size(%(name)s)
+-- A relation's size; for a partitioned one (a table or an index), the sum over its partitions.
+SELECT CASE WHEN c.relkind IN ('p', 'I')
+            THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t)
+            ELSE pg_relation_size(c.oid) END::bigint
+FROM pg_class c WHERE c.oid = %(name)s::regclass
 
 -- name: bench_table_size
-SELECT pg_total_relation_size('face_vectors')
+SELECT CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t
+                  WHERE t.isleaf)
+            ELSE pg_total_relation_size(c.oid) END::bigint
+FROM pg_class c WHERE c.oid = 'face_vectors'::regclass
+
+-- name: bench_drop_face_vectors
+-- Table layouts (search benchmark, --layout): face_vectors is rebuilt empty in the layout measured.
+DROP TABLE IF EXISTS face_vectors CASCADE
+
+-- name: bench_create_face_vectors
+-- As migration 002 makes it, or partitioned ({partitioning}: PARTITION BY LIST (model_id), or BY
+-- HASH (event), whose primary key must then hold the event: {key}).
+--   by model: a model switch writes the new model's partition while lookups read the old one, and an
+--   old model goes with DROP TABLE instead of a DELETE;
+--   by a hash of the event: each index is 1/N of the collection (built and rebuilt alone), and a
+--   lookup within events reads only their partitions.
+CREATE TABLE face_vectors (
+    face_id   text   NOT NULL REFERENCES faces (face_id) ON DELETE CASCADE,
+    model_id  text   NOT NULL,
+    event     text   NOT NULL,
+    embedding vector NOT NULL,
+    PRIMARY KEY ({key})
+) {partitioning}
+
+-- name: bench_create_model_partition
+CREATE TABLE {partition} PARTITION OF face_vectors FOR VALUES IN ({model_id})
+
+-- name: bench_create_default_partition
+CREATE TABLE face_vectors_other PARTITION OF face_vectors DEFAULT
+
+-- name: bench_create_hash_partition
+CREATE TABLE {partition} PARTITION OF face_vectors FOR VALUES WITH (MODULUS {modulus}, REMAINDER {remainder})
+
+-- name: bench_create_face_vectors_event_index
+CREATE INDEX face_vectors_event_model_idx ON face_vectors (event, model_id)
 
 -- name: bench_create_collection_record
 CREATE TABLE IF NOT EXISTS bench_collection (fingerprint text PRIMARY KEY, figures jsonb)

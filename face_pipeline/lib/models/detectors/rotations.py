@@ -6,8 +6,9 @@ upright pass gets `upright_bonus` because detectors also score an upright face s
 highly, with its landmarks the wrong way round.
 
 Landmarks stay in the model's anatomical order, so the aligned chip of a face found upside down is
-upright. On the demo photos (70 faces labelled by hand) RetinaFace finds 69 instead of 63 this way,
-for ~2.3x the time of one pass (measured by the detector study, see EVALUATION.md for the harness).
+upright. On the demo photos (65 faces labelled by hand) RetinaFace finds 64 instead of 58 this way
+(63 with the two sideways turns only), for ~2.4x the time of one upright pass (103 ms against 43 ms a
+WIDER photo: EVALUATION.md, "Detection: demo photos" and "Time per photo").
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ class FaceNetEmbedder(AlignedOnnxEmbedder):
     # synthetic events, real scenes, demo: EVALUATION.md, "Operating points"); the confidence is the
     # logistic fitted to all their candidates.
     default_threshold = 0.41
-    conf_midpoint = 0.377
-    conf_scale = 0.0322
+    conf_midpoint = 0.372
+    conf_scale = 0.0331
     # Faces closer than this are linked into one person (lib/people): the largest BCubed recall on
     # LFW with BCubed precision >= 0.97 (EVALUATION.md, people section, "Link thresholds").
     link_threshold = 0.28
@@ -41,8 +41,8 @@ class FaceNetEmbedder(AlignedOnnxEmbedder):
 class FaceNetFlipEmbedder(FaceNetEmbedder):
     name = "facenet-v1-flip"
     model_id = "facenet-v1-flip"
-    summary = "FaceNet with flip test-time augmentation (2 passes per face)"
+    summary = "FaceNet with flip test-time augmentation (2 passes per face); the default"
     flip = True
-    default_threshold = 0.41
-    conf_midpoint = 0.373
-    conf_scale = 0.0319
+    default_threshold = 0.39
+    conf_midpoint = 0.365
+    conf_scale = 0.0331

@@ -24,10 +24,11 @@ class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
     chip_size = 112
     # Operating point chosen on every dev set at once (EVALUATION.md, "Operating points").
     default_threshold = 0.45
-    conf_midpoint = 0.423
-    conf_scale = 0.0318
-    # Faces closer than this are linked into one person (lib/people; EVALUATION.md, people section).
-    link_threshold = 0.35
+    conf_midpoint = 0.420
+    conf_scale = 0.0325
+    # Faces closer than this are linked into one person (lib/people): the largest BCubed recall on
+    # LFW with BCubed precision >= 0.97 (EVALUATION.md, people section, "Link thresholds").
+    link_threshold = 0.38
 
     def preprocess(self, chips: np.ndarray) -> np.ndarray:
         return (chips.astype(np.float32) - 127.5) / 128.0
@@ -38,5 +39,5 @@ class MobileFaceNetFlipEmbedder(MobileFaceNetEmbedder):
     model_id = "mobilefacenet-v1-flip"
     summary = "MobileFaceNet with flip test-time augmentation (opt-in, licence unclear)"
     flip = True
-    conf_midpoint = 0.426
-    conf_scale = 0.0297
+    conf_midpoint = 0.423
+    conf_scale = 0.0299
