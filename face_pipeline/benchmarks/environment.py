@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -186,3 +187,22 @@ def own_peak_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_watched(cmd: list[str], server_pid: int | None, what: str) -> tuple[TreeUsage, TreeUsage | None]:
+    """Run `cmd` to its end while watching its process tree and, apart, the PostgreSQL server's;
+    returns both usages (the server's None without a pid)."""
+    proc = subprocess.Popen(cmd)
+    server = TreeWatcher(server_pid) if server_pid else None
+    if server:
+        server.__enter__()
+    try:
+        with TreeWatcher(proc.pid) as watcher:
+            rc = proc.wait()
+    finally:
+        if server:
+            server.__exit__(None, None, None)
+    if rc != 0:
+        raise RuntimeError(f"{what} process failed ({rc})")
+    return watcher.usage, server.usage if server else None
+

@@ -13,7 +13,6 @@ shows as one.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from face_pipeline.benchmarks import search_bench
-from face_pipeline.benchmarks.environment import TreeWatcher, load_average, own_peak_rss_mib
+from face_pipeline.benchmarks.environment import load_average, own_peak_rss_mib, run_watched
 from face_pipeline.lib.store.statements import statement
 
 NEW_EVENT = "bench-new-event"
@@ -106,21 +105,10 @@ def _measured_child(dsn: str, action: str, data_dir: Path, server_pid: int | Non
     out = data_dir / f"people-{action}.json"
     cmd = [sys.executable, "-m", "face_pipeline.benchmarks", "_people-once", "--dsn", dsn, "--action", action,
            "--data-dir", str(data_dir), "--json", str(out)]
-    proc = subprocess.Popen(cmd)
-    server = TreeWatcher(server_pid) if server_pid else None
-    if server:
-        server.__enter__()
-    try:
-        with TreeWatcher(proc.pid) as watcher:
-            rc = proc.wait()
-    finally:
-        if server:
-            server.__exit__(None, None, None)
-    if rc != 0:
-        raise RuntimeError(f"people {action} process failed ({rc})")
+    grouping, server = run_watched(cmd, server_pid, f"people {action}")
     result = json.loads(out.read_text())
-    result["peak_rss_mib"] = max(watcher.usage.peak_tree_mib, result["peak_rss_self_mib"])
-    result["server_peak_rss_mib"] = server.usage.peak_tree_mib if server else float("nan")
+    result["peak_rss_mib"] = max(grouping.peak_tree_mib, result["peak_rss_self_mib"])
+    result["server_peak_rss_mib"] = server.peak_tree_mib if server else float("nan")
     return result
 
 

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -36,8 +35,13 @@ from pathlib import Path
 import numpy as np
 from psycopg import sql
 
-from face_pipeline.benchmarks.environment import TreeWatcher, load_average, own_peak_rss_mib
+from face_pipeline.benchmarks.environment import (
+    load_average,
+    own_peak_rss_mib,
+    run_watched,
+)
 from face_pipeline.lib.store.statements import composed, statement
+from face_pipeline.lib.store.vector_indexes import ensure_vector_index, index_name
 
 MODEL_ID = "dlib-resnet-v1"
 DETECTOR_MODEL = "bench-synthetic"
@@ -239,8 +243,6 @@ def _write_events(dsn: str, col: Collection, events: list[int], workers: int,
 def apply_layout(store, layout: str, partitions: int = 8) -> None:
     """Rebuild face_vectors, empty, in `layout`, with the model's HNSW index made from the same
     template the library uses (store/vector_indexes.py); the load then drops and rebuilds it."""
-    from face_pipeline.lib.store.vector_indexes import ensure_vector_index
-
     if layout not in LAYOUTS:
         raise ValueError(f"layout {layout!r}: choose one of {LAYOUTS}")
     with store.connect() as conn:
@@ -349,11 +351,13 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
             # pg_indexes shows a partitioned table's index as `ON ONLY parent`, which would make an
             # empty parent index; without ONLY it is built on every partition.
             conn.execute(definition.replace(" ON ONLY ", " ON "))
+        # The benchmark's own model always gets its index, from the library's template, even when
+        # no definition was found (a run killed between drop and build leaves none behind).
+        ensure_vector_index(conn, MODEL_ID, DIM, "l2")
         figs.index_build_seconds = time.perf_counter() - t1
-        dlib_index = [name for name, d in defs if f"'{MODEL_ID}'::text" in d]
-        if dlib_index:
-            figs.index_bytes = conn.execute(statement("bench_relation_size"), {"name": dlib_index[0]}).fetchone()[0]
-            figs.index_params = next(d for name, d in defs if name == dlib_index[0])
+        bench_index = index_name(MODEL_ID)
+        figs.index_bytes = conn.execute(statement("bench_relation_size"), {"name": bench_index}).fetchone()[0]
+        figs.index_params = conn.execute(statement("bench_index_definition"), {"name": bench_index}).fetchone()[0]
         figs.table_bytes = conn.execute(statement("bench_table_size")).fetchone()[0]
     log(f"  HNSW built in {figs.index_build_seconds:.1f} s ({figs.index_bytes / 2**20:,.0f} MiB)")
     if holdout_events:
@@ -503,21 +507,10 @@ def lookup_child(dsn: str, queries_path: Path, out_path: Path, *, rounds: int, w
            "--queries", str(queries_path), "--json", str(out_path), "--rounds", str(rounds),
            "--warmup", str(warmup), "--shapes", ",".join(shapes),
            "--overrides", json.dumps(overrides or {})]
-    proc = subprocess.Popen(cmd)
-    server = TreeWatcher(server_pid) if server_pid else None
-    if server:
-        server.__enter__()
-    try:
-        with TreeWatcher(proc.pid) as watcher:
-            rc = proc.wait()
-    finally:
-        if server:
-            server.__exit__(None, None, None)
-    if rc != 0:
-        raise RuntimeError(f"lookup process failed ({rc})")
-    usage = {"lookup_peak_rss_mib": watcher.usage.peak_tree_mib,
-             "server_peak_rss_mib": server.usage.peak_tree_mib if server else None,
-             "others_cores": watcher.usage.others_cores}
+    lookups, server = run_watched(cmd, server_pid, "lookup")
+    usage = {"lookup_peak_rss_mib": lookups.peak_tree_mib,
+             "server_peak_rss_mib": server.peak_tree_mib if server else None,
+             "others_cores": lookups.others_cores}
     return json.loads(out_path.read_text()), usage
 
 

@@ -66,3 +66,20 @@ def test_report_keeps_the_hand_written_discussion_and_says_not_measured():
     assert text.rstrip().endswith("Why the threshold is 0.5.")
     assert text.count(DISCUSSION_HEADING) == 1
     assert f"| every labelled person found | 0/0 | {NOT_MEASURED} |" in text  # zero cases is never "met"
+
+
+def test_demo_sections_read_the_bundled_events_and_recurring_astronauts(tmp_path):
+    from face_pipeline.evaluation.sections.demo import copy_demo_events, recurring_people
+    from face_pipeline.lib.bundled_files import demo_dir
+
+    demo = demo_dir()
+    events = copy_demo_events(demo, tmp_path / "photos")
+    assert len(events) == 2
+    copied = {f"{p.parent.name}/{p.name}" for p in (tmp_path / "photos").rglob("*.jpg")}
+    assert copied == {f"{p.parent.name}/{p.name}" for p in (demo / "photos").rglob("*.jpg")}
+    assert copy_demo_events(demo, tmp_path / "photos") == events  # a second call copies nothing again
+    people = recurring_people(demo)
+    names = {name for name, _, _ in people}
+    assert {"Richard Mastracchio", "Chris Hadfield"} <= names and len(people) == 5
+    for _, portrait, photos in people:
+        assert portrait.is_file() and photos and photos <= copied

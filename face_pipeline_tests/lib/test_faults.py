@@ -319,3 +319,53 @@ def test_event_lock_needs_the_database_and_says_so(settings):
         with event_lock.event_lock(down, "gala", wait=0):
             pass
 
+
+
+def test_embedded_server_killed_then_started_waits_for_its_crash_recovery(tmp_path, fault_server, monkeypatch):
+    """A power cut leaves the embedded server to replay its WAL at the next start; on a large database
+    that outlasts pgserver's 10 s start timeout, and the start used to fail ("Timeout starting
+    server", then "status != ready" at every later try). Here pgserver's timeout is cut to 50 ms, so
+    the recovery of a real killed server outlasts it the same way: the start must wait, then work."""
+    import pgserver.postgres_server as pgserver_module
+
+    pg_dir, dsn = fault_server
+    settings = Settings.from_env(photos_root=tmp_path / "photos", data_dir=tmp_path / "data", dsn=dsn, workers=1)
+    store = VectorStore(dsn, connect_timeout=5)
+    store.migrate()
+    _photos_v1(settings.photos_root / "gala")
+    ingest_event(settings, store, "gala")
+    before = event_rows(store, "gala")
+
+    server = embedded_postgres._servers.pop(pg_dir)
+    postmaster = int((pg_dir / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)  # a power cut: no shutdown checkpoint
+    embedded_postgres._retire_handle(pg_dir, server)
+    deadline = time.monotonic() + 30
+    while embedded_postgres.postmaster_status(pg_dir) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)  # its backends notice the postmaster's death and exit
+    time.sleep(1.0)
+
+    real_pg_ctl = pgserver_module.pg_ctl
+
+    def impatient_pg_ctl(args, **kwargs):
+        return real_pg_ctl(args, **{**kwargs, "timeout": 0.05} if "start" in args else kwargs)
+
+    monkeypatch.setattr(pgserver_module, "pg_ctl", impatient_pg_ctl)
+    embedded_postgres.start(pg_dir)  # times out inside pgserver, then waits for the recovery
+    monkeypatch.undo()
+    assert embedded_postgres.postmaster_status(pg_dir) == "ready"
+    assert event_rows(VectorStore(dsn, connect_timeout=5), "gala") == before
+    log_text = (pg_dir / "log").read_text()
+    assert "database system was interrupted" in log_text or "not properly shut down" in log_text
+
+
+def test_waiting_for_recovery_gives_up_when_no_server_is_starting(tmp_path):
+    pg_dir = tmp_path / "pg"
+    pg_dir.mkdir()
+    assert embedded_postgres.postmaster_status(pg_dir) is None
+    assert embedded_postgres.wait_while_recovering(pg_dir, timeout_s=1) is False  # no server at all
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (pg_dir / "postmaster.pid").write_text(f"{dead.pid}\n{pg_dir}\n0\n5432\n/tmp\n\n0\nstarting\n")
+    assert embedded_postgres.postmaster_status(pg_dir) is None  # a stale file of a dead server
+    assert embedded_postgres.wait_while_recovering(pg_dir, timeout_s=1) is False

@@ -37,6 +37,9 @@ SELECT CASE WHEN c.relkind IN ('p', 'I')
             ELSE pg_relation_size(c.oid) END::bigint
 FROM pg_class c WHERE c.oid = %(name)s::regclass
 
+-- name: bench_index_definition
+SELECT pg_get_indexdef(%(name)s::regclass)
+
 -- name: bench_table_size
 SELECT CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 from face_pipeline.evaluation import metrics as M
 from face_pipeline.evaluation.context import Harness
@@ -21,15 +22,28 @@ from face_pipeline.lib.search import find_person
 ANY_DISTANCE = 100.0
 
 
-def demo_retrieval_section(h: Harness) -> Section:
-    demo = h.config.demo
-    root = h.tmp / "demo_photos"
+def copy_demo_events(demo: Path, root: Path) -> list[str]:
+    """The demo's events, copied under `root` once (the harness never writes beside the package's
+    photos); returns their names."""
     events = sorted(p.name for p in (demo / "photos").iterdir() if p.is_dir())
     for event in events:
         if not (root / event).exists():
             shutil.copytree(demo / "photos" / event, root / event)
+    return events
+
+
+def recurring_people(demo: Path) -> list[tuple[str, Path, frozenset[str]]]:
+    """(astronaut, his portrait, the "event/photo" names he is in) from demo/recurring_people.csv."""
     with open(demo / "recurring_people.csv", newline="") as fh:
-        people = [(row["person"], demo / row["reference"], frozenset(row["photos"].split(";"))) for row in csv.DictReader(fh)]
+        return [(row["person"], demo / row["reference"], frozenset(row["photos"].split(";")))
+                for row in csv.DictReader(fh)]
+
+
+def demo_retrieval_section(h: Harness) -> Section:
+    demo = h.config.demo
+    root = h.tmp / "demo_photos"
+    events = copy_demo_events(demo, root)
+    people = recurring_people(demo)
     sec = Section(f"Demo photos: recurring astronauts across two events (`{demo}`)",
                   f"{sum(1 for _ in root.rglob('*.jpg'))} photos in {len(events)} events, ingested by the library; "
                   f"{len(people)} official portraits as references, each searched across both events. Relevant: the "

@@ -24,6 +24,7 @@ from face_pipeline.evaluation.datasets import read_scene_labels, same_person
 from face_pipeline.evaluation.recipes import detector_from_spec
 from face_pipeline.evaluation.report import Section, target
 from face_pipeline.evaluation.retrieval import write_event
+from face_pipeline.evaluation.sections.demo import copy_demo_events, recurring_people
 from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.ingest import ingest_event
 from face_pipeline.lib.models import get_embedder
@@ -213,17 +214,11 @@ def scenes_people(h: Harness, s: Section) -> None:
 
 def demo_people(h: Harness, s: Section) -> None:
     """The demo's recurring astronauts: the faces their portraits find are one person each."""
-    import csv
-    import shutil
-
     store = h.store()
     _clear(h)
     demo = h.config.demo
     root = h.tmp / "people_demo"
-    events = sorted(p.name for p in (demo / "photos").iterdir() if p.is_dir())
-    for event in events:
-        if not (root / event).exists():
-            shutil.copytree(demo / "photos" / event, root / event)
+    events = copy_demo_events(demo, root)
     settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / "people_demo_data", dsn=store.dsn,
                        workers=h.cache.workers)
     for event in events:
@@ -232,20 +227,18 @@ def demo_people(h: Harness, s: Section) -> None:
         update_people_for_event(settings, store, event)
     pstore = PeopleStore(store)
     rows, whole = [], 0
-    with open(demo / "recurring_people.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            relevant = set(row["photos"].split(";"))
-            try:
-                res = find_person(settings, store, demo / row["reference"], k=50)
-            except FacePipelineError as exc:
-                rows.append((row["person"], len(relevant), 0, f"lookup failed: {exc}"))
-                continue
-            faces = [m.face_id for m in res.matches if f"{m.event}/{m.path}" in relevant]
-            persons = Counter(a.person_id for a in pstore.assignments(faces).values())
-            one = len(faces) == len(relevant) and len(persons) == 1 and None not in persons
-            whole += one
-            rows.append((row["person"], len(relevant), len(faces),
-                         ", ".join(f"{p or 'stranger'} x{n}" for p, n in persons.most_common())))
+    for astronaut, portrait, relevant in recurring_people(demo):
+        try:
+            res = find_person(settings, store, portrait, k=50)
+        except FacePipelineError as exc:
+            rows.append((astronaut, len(relevant), 0, f"lookup failed: {exc}"))
+            continue
+        faces = [m.face_id for m in res.matches if f"{m.event}/{m.path}" in relevant]
+        persons = Counter(a.person_id for a in pstore.assignments(faces).values())
+        one = len(faces) == len(relevant) and len(persons) == 1 and None not in persons
+        whole += one
+        rows.append((astronaut, len(relevant), len(faces),
+                     ", ".join(f"{p or 'stranger'} x{n}" for p, n in persons.most_common())))
     s.table(("astronaut", "photos", "found by the portrait", "people of those faces"), rows,
             "Demo photos: the faces each portrait finds in the photos the astronaut is in, and their people:")
     s.targets.append(target("people on the demo photos: each recurring astronaut one person across both events",

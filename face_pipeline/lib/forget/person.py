@@ -138,8 +138,7 @@ def forget_named_person(settings: Settings, store: VectorStore, ref: str, *, dry
     person itself: its record and name are personal data too."""
     people = PeopleStore(store)
     person = resolve_person(store, ref)
-    faces = [FaceMatch(f.face_id, f.event, f.photo_id, f.path, f.face_index, f.box, f.crop_path, f.width, f.height,
-                       0.0) for f in people.faces_of_person(person)]
+    faces = [FaceMatch(**f.location(), distance=0.0) for f in people.faces_of_person(person)]
     result = ForgetPersonResult(faces, float("nan"), dry_run,
                                 reports=pages_showing(settings, photos={(f.event, f.path) for f in faces}))
     if dry_run:

@@ -11,6 +11,7 @@ from psycopg import sql
 
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan
 from face_pipeline.lib.store import VectorStore, statement
+from face_pipeline.lib.store.records import StoredFace, stored_face_fields
 from face_pipeline.lib.store.statements import composed
 from face_pipeline.lib.store.vector_store import HNSW_EF_SEARCH, OPERATOR
 
@@ -43,18 +44,11 @@ class PersonSummary:
     face_id: str  # one of its faces, to show
 
 
-@dataclass(frozen=True)
-class PersonFace:
-    face_id: str
-    event: str
-    photo_id: str
-    path: str
-    face_index: int
-    box: tuple[int, int, int, int]
-    crop_path: str
-    width: int
-    height: int
-    pinned: bool
+@dataclass
+class PersonFace(StoredFace):
+    """A face of a person; pinned = put there by a person's decision (a move), kept by every re-run."""
+
+    pinned: bool = False
 
 
 class PeopleStore:
@@ -140,8 +134,7 @@ class PeopleStore:
     def faces_of_person(self, person_id: str) -> list[PersonFace]:
         with self.store.connect() as conn:
             rows = conn.execute(statement("faces_of_person"), {"person_id": person_id}).fetchall()
-        return [PersonFace(r[0], r[1], r[2], r[3], r[4], (r[5], r[6], r[7], r[8]), r[9], r[10], r[11], r[12])
-                for r in rows]
+        return [PersonFace(**stored_face_fields(r), pinned=r[12]) for r in rows]
 
     def face_exists(self, face_id: str) -> bool:
         with self.store.connect() as conn:

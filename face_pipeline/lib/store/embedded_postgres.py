@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import subprocess
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -58,7 +59,15 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
             tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
             raise EmbeddedPostgresError(f"could not start the embedded PostgreSQL in {pg_dir}: {exc}\n{tail}") from exc
 
-    server = get_server()
+    try:
+        server = get_server()
+    except EmbeddedPostgresError:
+        # After an unclean stop (power cut, kill -9) the server replays its WAL before it accepts
+        # connections; with a large database that outlasts pgserver's 10 s start timeout. The
+        # server keeps recovering on its own: wait for it rather than report it broken.
+        if not wait_while_recovering(pg_dir):
+            raise
+        server = get_server()
     if _tune(server, skip=_RESTART_SETTINGS if (pg_dir / _NO_RESTART_SETTINGS_MARK).exists() else set()):
         # shared_buffers only changes with a restart; done once, on a server nobody else uses yet.
         _restart(pg_dir, server)
@@ -76,6 +85,48 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     for db in (APP_DATABASE, DAGSTER_DATABASE):
         _ensure_database(server, db)
     return server
+
+
+#: How long a start waits for the server's crash recovery (replaying up to max_wal_size of WAL).
+RECOVERY_WAIT_S = 900.0
+
+
+def postmaster_status(pg_dir: Path) -> str | None:
+    """The running server's state from postmaster.pid ("starting", "ready", "stopping", ...), or
+    None when no server process owns the folder."""
+    try:
+        lines = (Path(pg_dir) / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)  # alive? (signal 0 checks without signalling)
+    except PermissionError:
+        pass  # alive, run by the pgserver user
+    except OSError:
+        return None  # a stale file: the server is gone
+    return lines[7].strip() if len(lines) > 7 else "starting"
+
+
+def wait_while_recovering(pg_dir: Path, *, timeout_s: float | None = None, poll_s: float = 1.0) -> bool:
+    """Wait while a server process in `pg_dir` is still starting (crash recovery); True once it is
+    ready, False when there is no such server (the start failed for another reason) or it stopped."""
+    deadline = time.monotonic() + (RECOVERY_WAIT_S if timeout_s is None else timeout_s)
+    status = postmaster_status(pg_dir)
+    grace = time.monotonic() + min(2.0, deadline - time.monotonic())
+    while status is None and time.monotonic() < grace:  # a server just launched writes its pid file first
+        time.sleep(0.05)
+        status = postmaster_status(pg_dir)
+    if status != "starting":
+        return status == "ready"
+    log.warning("embedded PostgreSQL in %s is recovering after an unclean stop (replaying its WAL); "
+                "waiting up to %.0f s for it", pg_dir, deadline - time.monotonic())
+    while time.monotonic() < deadline:
+        time.sleep(poll_s)
+        status = postmaster_status(pg_dir)
+        if status != "starting":
+            return status == "ready"
+    return False
 
 
 #: Settings of the embedded server (PostgreSQL's own defaults are sized for a tiny machine). With

@@ -62,7 +62,10 @@ class WriteSummary:
 
 
 @dataclass
-class FaceMatch:
+class StoredFace:
+    """Where a stored face is: its photo, box and crop. Every read of faces (a lookup's match, a
+    person's face) returns these columns first, in this order (see `stored_face_fields`)."""
+
     face_id: str
     event: str
     photo_id: str
@@ -72,7 +75,24 @@ class FaceMatch:
     crop_path: str
     width: int
     height: int
-    distance: float
+
+    def location(self) -> dict:
+        """This face's StoredFace fields, to build another record of the same face."""
+        return {name: getattr(self, name) for name in StoredFace.__dataclass_fields__}
+
+
+def stored_face_fields(row) -> dict:
+    """The StoredFace fields of a row whose first 12 columns are face_id, event, photo_id, path,
+    face_index, box_left, box_top, box_right, box_bottom, crop_path, width, height."""
+    return {"face_id": row[0], "event": row[1], "photo_id": row[2], "path": row[3], "face_index": row[4],
+            "box": (row[5], row[6], row[7], row[8]), "crop_path": row[9], "width": row[10], "height": row[11]}
+
+
+@dataclass
+class FaceMatch(StoredFace):
+    """A lookup's answer for one face: how far it is from the query, by which embedder."""
+
+    distance: float = 0.0
     model_id: str = ""
 
 

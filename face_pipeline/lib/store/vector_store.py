@@ -23,7 +23,13 @@ from face_pipeline.lib.store.connection import (
     first_line,
     open_connection,
 )
-from face_pipeline.lib.store.records import EventWrite, FaceMatch, WriteSummary, event_lock_key
+from face_pipeline.lib.store.records import (
+    EventWrite,
+    FaceMatch,
+    WriteSummary,
+    event_lock_key,
+    stored_face_fields,
+)
 from face_pipeline.lib.store.statements import composed, statement
 from face_pipeline.lib.store.vector_indexes import ensure_vector_index
 
@@ -290,9 +296,7 @@ class VectorStore:
             return conn.execute(query_sql, params).fetchall()
 
         return [
-            FaceMatch(face_id=r[0], event=r[1], photo_id=r[2], path=r[3], face_index=r[4],
-                      box=(r[5], r[6], r[7], r[8]), crop_path=r[9], width=r[10], height=r[11],
-                      distance=float(r[12]), model_id=model_id)
+            FaceMatch(**stored_face_fields(r), distance=float(r[12]), model_id=model_id)
             for r in self._kept.read(run)
         ]
 
