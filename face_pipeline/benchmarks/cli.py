@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             figs = people_bench.run_people_benchmark(
                 dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir,
                 maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
-                load_workers=args.load_workers, log=log)
+                load_workers=args.load_workers, actions=tuple(args.people_actions.split(",")), reuse=args.reuse, log=log)
             (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
             # One section per scale, so a run of one scale keeps the others' figures.
             results.replace_section(output, f"people-{n}", people_bench.people_markdown([figs], head))
@@ -185,12 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel-workers", type=int, default=1, help="max_parallel_maintenance_workers for HNSW")
     p.add_argument("--load-workers", type=int, default=2, help="search: processes writing events side by side")
     p.add_argument("--sweep-ef", default="40,64,100,200", help="search: hnsw.ef_search values to sweep")
-    p.add_argument("--reuse", action="store_true", help="search: keep the collection loaded by an earlier run")
+    p.add_argument("--reuse", action="store_true", help="search, people: keep the collection loaded by an earlier run")
     p.add_argument("--layout", choices=["single", "by-model", "by-event-hash"], default="single",
                    help="search: face_vectors as the migrations make it, or partitioned by model or by event hash")
     p.add_argument("--partitions", type=int, default=8, help="search: partitions of --layout by-event-hash")
     p.add_argument("--people-scales", default="100000,1000000",
                    help="people: stored faces for each run (default: %(default)s)")
+    p.add_argument("--people-actions", default="recluster,update", choices=["recluster,update", "update"],
+                   help="people: what to measure; 'update' alone skips the full re-cluster (one new event is "
+                        "grouped against faces that have no people yet: time only, not scored)")
     return p
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 
 from face_pipeline.lib.store.statements import statement
 
@@ -183,10 +184,18 @@ def wait_for_quiet(max_wait_s: float, busy_cores: float = 0.5, log=print) -> flo
 
 
 def own_peak_rss_mib() -> float:
-    """Peak RSS of this process so far (Linux reports ru_maxrss in KiB)."""
+    """Peak RSS of this process so far: VmHWM, the high-water mark of its own memory map. Not
+    ru_maxrss: Linux carries that across fork and exec, so a measured child started by a
+    benchmark holding a million vectors reported the parent's size as its own."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_watched(cmd: list[str], server_pid: int | None, what: str) -> tuple[TreeUsage, TreeUsage | None]:

@@ -161,3 +161,14 @@ def test_ingest_baseline_and_pipeline_find_the_same_faces_and_vectors(store, tmp
     with store.connect() as conn:
         n = conn.execute("SELECT count(*) FROM face_vectors WHERE event = %s", (ingest_bench.EVENT,)).fetchone()[0]
     assert n == pipe["faces"]
+
+
+def test_people_benchmark_update_alone_is_timed_not_scored(bench_dsn, tmp_path):
+    real = (np.random.default_rng(2).normal(size=(60, search_bench.DIM)) * 0.3).astype(np.float32)
+    figs = people_bench.run_people_benchmark(
+        dsn=bench_dsn, server_pid=None, real=real, n=1_200, work_dir=tmp_path, maintenance_work_mem="64MB",
+        parallel_workers=0, load_workers=1, actions=("update",), log=lambda _: None)
+    (update,) = figs.runs
+    assert update.action == "update" and update.faces == people_bench.NEW_EVENT_FACES and update.seconds > 0
+    md = people_bench.people_markdown([figs], "- header\n")
+    assert "no re-cluster before it" in md and "full re-cluster" not in md.split("|---")[-1]

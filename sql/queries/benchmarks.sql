@@ -21,6 +21,12 @@ DROP INDEX IF EXISTS {name}
 -- name: bench_count_photos
 SELECT count(*) FROM photos
 
+-- name: bench_face_exists
+SELECT EXISTS (SELECT 1 FROM face_vectors WHERE face_id = %(face_id)s)
+
+-- name: bench_count_vectors_of_model
+SELECT count(*) FROM face_vectors WHERE model_id = %(model_id)s
+
 -- name: bench_analyze
 ANALYZE face_vectors; ANALYZE faces; ANALYZE photos
 
