@@ -108,14 +108,19 @@ def fault_server():
         shutil.rmtree(pg_dir.parent, ignore_errors=True)
 
 
-def test_database_stopping_in_the_middle_of_a_write_loses_nothing(tmp_path, fault_server):
-    pg_dir, dsn = fault_server
+def _gala_stored(tmp_path: Path, dsn: str) -> tuple[Settings, VectorStore, dict]:
+    """Event 'gala' (3 photos) ingested into the server at `dsn`; returns its rows as stored."""
     settings = Settings.from_env(photos_root=tmp_path / "photos", data_dir=tmp_path / "data", dsn=dsn, workers=1)
     store = VectorStore(dsn, connect_timeout=5)
     store.migrate()
     _photos_v1(settings.photos_root / "gala")
     ingest_event(settings, store, "gala")
-    before = event_rows(store, "gala")
+    return settings, store, event_rows(store, "gala")
+
+
+def test_database_stopping_in_the_middle_of_a_write_loses_nothing(tmp_path, fault_server):
+    pg_dir, dsn = fault_server
+    settings, store, before = _gala_stored(tmp_path, dsn)
     assert len(before["photos"]) == 3
 
     _photos_v2(settings.photos_root / "gala")
@@ -329,12 +334,7 @@ def test_embedded_server_killed_then_started_waits_for_its_crash_recovery(tmp_pa
     import pgserver.postgres_server as pgserver_module
 
     pg_dir, dsn = fault_server
-    settings = Settings.from_env(photos_root=tmp_path / "photos", data_dir=tmp_path / "data", dsn=dsn, workers=1)
-    store = VectorStore(dsn, connect_timeout=5)
-    store.migrate()
-    _photos_v1(settings.photos_root / "gala")
-    ingest_event(settings, store, "gala")
-    before = event_rows(store, "gala")
+    _settings, _store, before = _gala_stored(tmp_path, dsn)
 
     server = embedded_postgres._servers.pop(pg_dir)
     postmaster = int((pg_dir / "postmaster.pid").read_text().split()[0])

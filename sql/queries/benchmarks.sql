@@ -62,8 +62,8 @@ DROP TABLE IF EXISTS face_vectors CASCADE
 -- HASH (event), whose primary key must then hold the event: {key}).
 --   by model: a model switch writes the new model's partition while lookups read the old one, and an
 --   old model goes with DROP TABLE instead of a DELETE;
---   by a hash of the event: each index is 1/N of the collection (built and rebuilt alone), and a
---   lookup within events reads only their partitions.
+--   by a hash of the event: each index is 1/N of the collection, and every global lookup searches
+--   all N (BENCHMARKS.md measures what that costs and what it gains).
 CREATE TABLE face_vectors (
     face_id   text   NOT NULL REFERENCES faces (face_id) ON DELETE CASCADE,
     model_id  text   NOT NULL,
