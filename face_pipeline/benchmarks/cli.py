@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
             figs = people_bench.run_people_benchmark(
                 dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir,
                 maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
-                load_workers=args.load_workers, actions=tuple(args.people_actions.split(",")), reuse=args.reuse, log=log)
+                load_workers=args.load_workers, actions=tuple(args.people_actions.split(",")), reuse=args.reuse,
+                link_efs=tuple(int(x) for x in args.people_link_ef.split(",") if x.strip()), log=log)
             (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
             # One section per scale, so a run of one scale keeps the others' figures.
             results.replace_section(output, f"people-{n}", people_bench.people_markdown([figs], head))
@@ -191,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, default=8, help="search: partitions of --layout by-event-hash")
     p.add_argument("--people-scales", default="100000,1000000",
                    help="people: stored faces for each run (default: %(default)s)")
+    p.add_argument("--people-link-ef", default="200,64",
+                   help="people: before grouping, search a sample's links at these hnsw.ef_search values, the "
+                        "first as reference ('' skips it; default: %(default)s)")
     p.add_argument("--people-actions", default="recluster,update", choices=["recluster,update", "update"],
                    help="people: what to measure; 'update' alone skips the full re-cluster (one new event is "
                         "grouped against faces that have no people yet: time only, not scored)")

@@ -7,7 +7,8 @@ embeddings, ~6 faces per identity, events of ~1,000 faces, four faces a photo), 
 library's write path with its HNSW index built. Each grouping runs in a child process, watched with
 the PostgreSQL server (the neighbour queries run there), so that both peaks are measured. The
 grouping is also scored against the collection's true identities (BCubed), so a fast wrong answer
-shows as one.
+shows as one. Before the groupings, the links of a sample of faces are searched at several
+hnsw.ef_search values (`--people-link-ef`): the check behind the links' own, smaller ef_search.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ from face_pipeline.lib.store.statements import statement
 NEW_EVENT = "bench-new-event"
 NEW_EVENT_FACES = 500
 KNOWN_SHARE = 0.6  # of the new event's faces, those of people already stored; the rest are new people
+LINK_SAMPLE = 4096  # faces whose links are searched at each ef_search
+
+
+@dataclass
+class LinkEfRun:
+    ef_search: int
+    faces: int
+    links: int
+    missing: int  # links the first (largest) ef_search found and this one did not
+    extra: int
+    seconds: float
+    connections: int
 
 
 @dataclass
@@ -51,9 +64,12 @@ class PeopleFigures:
     identities: int
     events: int
     link_threshold: float
+    crowding: float = float("nan")  # other identities' centres within the link threshold, on average
+    real_pool: int = 0  # the real embeddings the identities are drawn from
     load_seconds: float = 0.0
     index_build_seconds: float = 0.0
     runs: list[GroupingRun] = field(default_factory=list)
+    link_ef_runs: list[LinkEfRun] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -137,7 +153,7 @@ def _score(store, truth: dict[str, str]) -> tuple[float, float]:
 def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, n: int, work_dir: Path,
                          maintenance_work_mem: str, parallel_workers: int, load_workers: int,
                          actions: tuple[str, ...] = ("recluster", "update"), reuse: bool = False,
-                         log: Callable[[str], None] = print) -> PeopleFigures:
+                         link_efs: tuple[int, ...] = (), log: Callable[[str], None] = print) -> PeopleFigures:
     from face_pipeline.lib.models import embedder_for_model_id
     from face_pipeline.lib.store import VectorStore
 
@@ -145,8 +161,10 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     store.migrate()
     col = search_bench.synthesize(real, n)
     link = embedder_for_model_id(search_bench.MODEL_ID).link_threshold
-    figs = PeopleFigures(n, len(np.unique(col.identity_of)), len(col.event_names), link)
-    log(f"people: {n:,} faces of {figs.identities:,} identities in {figs.events:,} events")
+    figs = PeopleFigures(n, len(np.unique(col.identity_of)), len(col.event_names), link,
+                         round(search_bench.identity_crowding(col, link), 2), len(real))
+    log(f"people: {n:,} faces of {figs.identities:,} identities in {figs.events:,} events; on average "
+        f"{figs.crowding:.1f} other identities' centres within the link threshold")
     if reuse and _holds_collection(store, col):
         log("  reusing the faces and index an earlier people run loaded in this database (--reuse)")
     else:
@@ -158,6 +176,10 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
         conn.execute(statement("bench_empty_people"))
         conn.commit()
     truth = {str(f): f"id:{int(i)}" for f, i in zip(col.face_ids, col.identity_of, strict=True)}
+    for run in link_ef_check(store, col, link_efs):
+        figs.link_ef_runs.append(run)
+        log(f"  links at ef_search {run.ef_search}: {run.links:,} links of {run.faces:,} faces "
+            f"({run.missing:,} of ef_search {link_efs[0]}'s missing, {run.extra:,} extra) in {run.seconds:.1f} s")
 
     for action in actions:
         if action == "update":
@@ -179,6 +201,40 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     return figs
 
 
+def link_ef_check(store, col: search_bench.Collection, efs: tuple[int, ...], *,
+                  sample: int = LINK_SAMPLE, connections: int = 2) -> list[LinkEfRun]:
+    """The links of the same sampled faces at each ef_search, through the library's own query; the
+    first ef_search is the reference (run once untimed, to warm the index). Runs after the load,
+    before any grouping."""
+    from face_pipeline.lib.models import embedder_for_model_id
+    from face_pipeline.lib.people.people_store import PeopleStore
+    from face_pipeline.lib.people.update import NEIGHBOURS, events_served_by
+
+    if not efs:
+        return []
+    emb = embedder_for_model_id(search_bench.MODEL_ID)
+    people = PeopleStore(store)
+    events = events_served_by(store, search_bench.MODEL_ID)
+    rng = np.random.default_rng(11)
+    faces = [str(f) for f in rng.choice(col.face_ids, size=min(sample, col.n), replace=False)]
+
+    def links_at(ef: int) -> set[tuple[str, str]]:
+        return {(a, b) for a, b, _d in people.links(
+            faces, model_id=search_bench.MODEL_ID, dim=emb.dim, metric=emb.metric, events=events, limit=NEIGHBOURS,
+            within=emb.link_threshold, parallel=connections, ef_search=ef)}
+
+    # One untimed pass first: whichever ef ran first would otherwise pay for reading the index into memory.
+    reference = links_at(efs[0])
+    runs = []
+    for ef in efs:
+        t0 = time.perf_counter()
+        found = links_at(ef)
+        seconds = time.perf_counter() - t0
+        runs.append(LinkEfRun(ef, len(faces), len(found), len(reference - found), len(found - reference),
+                              round(seconds, 2), connections))
+    return runs
+
+
 def _score_cell(x: float) -> str:
     return "– (no re-cluster before it)" if x != x else f"{x:.3f}"  # NaN: not scored
 
@@ -192,6 +248,10 @@ def people_markdown(figures: list[PeopleFigures], head: str) -> str:
         "- collection: the search benchmark's synthetic faces (identity centres near real dlib embeddings, "
         "~6 faces per identity), dlib's link threshold; each grouping in a child process, its peak memory "
         "and the PostgreSQL server's measured apart",
+        *[f"- {f.n:,} faces: {f.identities:,} identities drawn from {f.real_pool:,} real embeddings; an identity's "
+          f"centre has on average {f.crowding:.1f} other identities' centres within the link threshold "
+          f"({f.link_threshold}), which no grouping can keep apart once photo noise links them"
+          for f in figures],
         f"- full = `face-pipeline people recluster` over every face; update = one new event of "
         f"{NEW_EVENT_FACES} faces ({KNOWN_SHARE:.0%} of stored people, the rest new) grouped in, as the "
         "`people` asset does after each ingest",
@@ -207,4 +267,17 @@ def people_markdown(figures: list[PeopleFigures], head: str) -> str:
                 f"| {r.links:,} | {r.people:,} | {r.seconds:.1f} | {r.faces / max(r.seconds, 1e-9):,.0f} "
                 f"| {r.peak_rss_mib:,.0f} | {r.server_peak_rss_mib:,.0f} | {_score_cell(r.bcubed_precision)} "
                 f"| {_score_cell(r.bcubed_recall)} | {r.load_before} / {r.load_after} |")
+    ef_rows = [(f, r) for f in figures for r in f.link_ef_runs]
+    if ef_rows:
+        lines += [
+            "",
+            "Links of the same sampled faces at each `hnsw.ef_search` (the first is the reference; the "
+            "library links at `people_store.LINK_EF_SEARCH`):",
+            "",
+            "| stored faces | ef_search | sampled faces | links | missing | extra | seconds | ms a face | connections |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for f, r in ef_rows:
+            lines.append(f"| {f.n:,} | {r.ef_search} | {r.faces:,} | {r.links:,} | {r.missing:,} | {r.extra:,} "
+                         f"| {r.seconds:.1f} | {1000 * r.seconds / max(r.faces, 1):.2f} | {r.connections} |")
     return "\n".join(lines) + "\n"

@@ -160,6 +160,22 @@ def synthesize(real: np.ndarray, n: int, *, seed: int = 7, faces_per_identity: f
     return Collection(vectors, face_ids, event_of, photo_of, identity_of, centres, names, start, sigma, seed)
 
 
+def identity_crowding(col: Collection, within: float, *, sample: int = 2000, seed: int = 5) -> float:
+    """Mean number of other identity centres within `within` of a sampled identity's centre: how many
+    neighbouring people the generator packs within a link threshold (it derives identities from a
+    fixed pool of real embeddings, so the number grows with the collection)."""
+    centres = np.asarray(col.centres, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(centres), size=min(sample, len(centres)), replace=False)
+    sq = (centres * centres).sum(1)
+    close = 0
+    for lo in range(0, len(picked), 500):
+        rows = picked[lo:lo + 500]
+        d2 = sq[rows, None] + sq[None, :] - 2 * centres[rows] @ centres.T
+        close += int((d2 < within * within).sum()) - len(rows)  # less each centre itself
+    return close / len(picked)
+
+
 # ---- loading -----------------------------------------------------------------------------------
 
 

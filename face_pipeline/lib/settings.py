@@ -56,7 +56,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("clip_model_dir", "", "folder with imgbeddings' ONNX file and the CLIP processor files (offline)"),
     Variable("max_image_pixels", "120000000", "decompression-bomb guard: larger images are refused"),
     Variable("max_work_side", "2400", "large photos are downscaled to this longest side before detection"),
-    Variable("workers", "0", "processes for detection/embedding (0 = one per core)"),
+    Variable("workers", "0", "processes for detection/embedding, and neighbour queries at once in a people re-cluster (0 = one per core)"),
     Variable("stable_seconds", "60", "the sensor waits until an event folder is unchanged this long"),
     Variable("event_lock_wait", "1800", "a second ingest of the same event waits this long (seconds), then fails"),
     Variable("executor", "multiprocess", "how a Dagster run executes its steps: `multiprocess` (this machine) or `celery` (workers on any machine, `face-pipeline worker`)"),

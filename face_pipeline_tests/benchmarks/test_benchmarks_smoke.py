@@ -120,16 +120,35 @@ def test_people_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     real = (np.random.default_rng(1).normal(size=(60, search_bench.DIM)) * 0.3).astype(np.float32)
     figs = people_bench.run_people_benchmark(
         dsn=bench_dsn, server_pid=None, real=real, n=1_200, work_dir=tmp_path, maintenance_work_mem="64MB",
-        parallel_workers=0, load_workers=1, log=lambda _: None)
+        parallel_workers=0, load_workers=1, link_efs=(200, 8), log=lambda _: None)
     full, update = figs.runs
+    # the sample's links at two ef_search values, the first the reference: an exhaustive-enough
+    # search of 1,200 faces finds the links, and a smaller one finds no link the first did not
+    ref, small = figs.link_ef_runs
+    assert (ref.ef_search, small.ef_search) == (200, 8) and ref.faces == small.faces == 1_200
+    assert ref.links > 0 and ref.missing == ref.extra == 0 and small.extra == 0
+    assert small.links == ref.links - small.missing
     assert (full.action, update.action) == ("recluster", "update")
     assert full.faces == 1_200 and update.faces == people_bench.NEW_EVENT_FACES
     assert full.links > 0 and full.people > 0 and full.peak_rss_mib > 0
     assert full.bcubed_precision > 0.9 and update.bcubed_recall > 0.5
     md = people_bench.people_markdown([figs], "- header\n")
     assert "full re-cluster" in md and "one new event" in md and "1,200" in md
+    assert "| 1,200 | 8 | 1,200 |" in md
+    # identities drawn from 60 real vectors: the crowding figure is measured and printed
+    assert figs.real_pool == 60 and figs.crowding >= 0 and "identities drawn from 60 real embeddings" in md
     with psycopg.connect(bench_dsn) as conn:  # the new event is removed again
         assert conn.execute("SELECT count(*) FROM photos WHERE event = %s", (people_bench.NEW_EVENT,)).fetchone()[0] == 0
+
+
+def test_identity_crowding_counts_other_centres_within_the_threshold():
+    col = search_bench.synthesize(np.eye(4, search_bench.DIM, dtype=np.float32), 60, faces_per_identity=6.0)
+    col.centres[:] = 0
+    col.centres[:5, 0] = np.arange(5) * 0.3  # a row of five centres 0.3 apart; the other five far away
+    col.centres[5:, 1] = 10 + np.arange(5) * 10
+    # within 0.35: each end of the row has one neighbour, the middle three two; the far ones none
+    assert search_bench.identity_crowding(col, 0.35) == pytest.approx((1 + 2 + 2 + 2 + 1) / 10)
+    assert search_bench.identity_crowding(col, 0.1) == 0
 
 
 def test_markdown_sections_are_replaced_in_place(tmp_path):

@@ -112,6 +112,48 @@ def test_the_same_people_whatever_order_the_events_came_in(settings, store):
 
 
 @needs_datasets
+def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_grouping(settings, store,
+                                                                                         monkeypatch):
+    from face_pipeline.lib.models import embedder_for_model_id
+    from face_pipeline.lib.people import people_store
+    from face_pipeline.lib.people.update import events_served_by, serving_model
+
+    _two_events(settings)
+    for event in ("first", "second"):
+        ingest_event(settings, store, event)
+        update_people_for_event(settings, store, event)
+    people = PeopleStore(store)
+    model_id = serving_model(store, "first")
+    embedder = embedder_for_model_id(model_id, settings.model_folders)
+    faces = people.faces_of_model(model_id)
+    args = {"model_id": model_id, "dim": embedder.dim, "metric": embedder.metric,
+            "events": events_served_by(store, model_id), "limit": 20, "within": embedder.link_threshold}
+    one_query = people.links(faces, **args, batch=len(faces))
+    heard = []
+    # one face a batch: more runs on each connection than psycopg needs to prepare the query
+    parallel = people.links(faces, **args, batch=1, parallel=3, progress=lambda done, total: heard.append((done, total)))
+    assert len(faces) > 11 and one_query
+    assert sorted((a, b, round(d, 5)) for a, b, d in parallel) == sorted((a, b, round(d, 5)) for a, b, d in one_query)
+    assert heard[-1] == (len(faces), len(faces)) and len(heard) == len(faces)
+
+    lines: list[str] = []
+    recluster(replace(settings, workers=2), store, progress=lines.append)
+    assert lines and lines[-1].startswith(f"{model_id}: neighbours of {len(faces):,} / {len(faces):,} faces")
+    grouped = _grouping(store)
+    assert grouped
+
+    def write_then_fail(conn, plan, pinned):
+        real_write(conn, plan, pinned)
+        raise RuntimeError("the server went away in the middle of the write")
+
+    real_write = people_store._write_grouping
+    monkeypatch.setattr(people_store, "_write_grouping", write_then_fail)
+    with pytest.raises(RuntimeError):
+        recluster(settings, store)
+    assert _grouping(store) == grouped  # forgetting the old grouping rolled back with the failed write
+
+
+@needs_datasets
 def test_decisions_survive_reruns_reclusters_and_a_model_switch(settings, store):
     _two_events(settings)
     for event in ("first", "second"):

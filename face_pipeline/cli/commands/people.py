@@ -130,7 +130,7 @@ def cmd_update(args, settings: Settings) -> int:
 
 def cmd_recluster(args, settings: Settings) -> int:
     settings, store = open_store(settings)
-    for r in recluster(settings, store):
+    for r in recluster(settings, store, progress=lambda line: print(line, file=sys.stderr, flush=True)):
         print(f"{r.model_id}: {r.faces} faces, {r.links} links, {r.people} people ({r.kept_ids} kept their id) "
               f"[{r.seconds:.1f}s]", file=sys.stdout)
     return 0

@@ -27,12 +27,12 @@ class PeopleDecision(dg.Config):
 def apply_people_decision(context: dg.OpExecutionContext, config: PeopleDecision, pipeline: FacePipeline) -> str:
     settings, store = pipeline.settings(), pipeline.store()
     with user_errors_as_failures():
-        done = _apply(config, settings, store)
+        done = _apply(config, settings, store, say=context.log.info)
     context.log.info(done)
     return done
 
 
-def _apply(c: PeopleDecision, settings, store) -> str:
+def _apply(c: PeopleDecision, settings, store, say) -> str:
     if c.action == "name":
         return f"{name_person(store, c.person, c.name)} is now {c.name!r}"
     if c.action == "merge":
@@ -45,7 +45,8 @@ def _apply(c: PeopleDecision, settings, store) -> str:
         hidden = c.action == "hide"
         return f"{hide_person(store, c.person, hidden=hidden)} is {'hidden' if hidden else 'shown'}"
     if c.action == "recluster":
-        return "; ".join(f"{r.model_id}: {r.people} people from {r.faces} faces" for r in recluster(settings, store))
+        return "; ".join(f"{r.model_id}: {r.people} people from {r.faces} faces" 
+                         for r in recluster(settings, store, progress=say))
     return f"people page: {write_people_page(settings, store)}"
 
 

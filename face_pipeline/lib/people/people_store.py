@@ -3,7 +3,9 @@ sql/queries/people.sql, on the store's database."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +14,15 @@ from psycopg import sql
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan
 from face_pipeline.lib.store import VectorStore, statement
 from face_pipeline.lib.store.records import StoredFace, stored_face_fields
+from face_pipeline.lib.store.connection import open_connection
 from face_pipeline.lib.store.statements import composed
-from face_pipeline.lib.store.vector_store import HNSW_EF_SEARCH, OPERATOR
+from face_pipeline.lib.store.vector_store import OPERATOR
+
+#: hnsw.ef_search for links. A link joins two faces closer than the model's link threshold, each
+#: among the other's nearest few: HNSW finds those at a small ef_search. On the people bench (4,096
+#: sampled faces) ef_search 64 found the same links as 200 (the lookups' value) at 100 k faces and
+#: 98.8 % of them at 1 M, at a quarter of the time; `--people-link-ef` measures it (BENCHMARKS.md).
+LINK_EF_SEARCH = 64
 
 
 @dataclass(frozen=True)
@@ -63,17 +72,47 @@ class PeopleStore:
                 for r in rows]
 
     def links(self, face_ids: Sequence[str], *, model_id: str, dim: int, metric: str, events: Sequence[str],
-              limit: int, within: float) -> list[tuple[str, str, float]]:
-        """(face, neighbour, distance) for each face's `limit` nearest faces within `within`."""
+              limit: int, within: float, batch: int = 256, parallel: int = 1, ef_search: int = LINK_EF_SEARCH,
+              progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str, float]]:
+        """(face, neighbour, distance) for each face's `limit` nearest faces within `within`.
+
+        The faces go in batches of `batch` over `parallel` connections at once: each neighbour query
+        keeps one server core busy, so a full re-cluster of a million faces is bound by how many run
+        together. `progress(done, total)` hears of each finished batch."""
+        face_ids = list(face_ids)
         if not face_ids:
             return []
         query = composed("neighbours_of_faces", dim=sql.Literal(int(dim)), op=sql.SQL(OPERATOR[metric]))
-        with self.store.connect() as conn, conn.transaction():
-            conn.execute(composed("set_hnsw_ef_search", ef=sql.Literal(max(HNSW_EF_SEARCH, 2 * limit))))
-            conn.execute(statement("walk_hnsw_until_enough"))
-            rows = conn.execute(query, {"model_id": model_id, "events": list(events), "face_ids": list(face_ids),
-                                        "limit": int(limit), "within": float(within)}).fetchall()
-        return [(a, b, float(d)) for a, b, d in rows]
+        args = {"model_id": model_id, "events": list(events), "limit": int(limit), "within": float(within)}
+        batches = [face_ids[i:i + batch] for i in range(0, len(face_ids), batch)]
+        local, opened, lock = threading.local(), [], threading.Lock()
+
+        def run(faces: list[str]) -> list[tuple[str, str, float]]:
+            if getattr(local, "conn", None) is None:
+                # prepare_threshold=None: psycopg prepares a query run 5 times on one connection, and from
+                # its 11th run PostgreSQL switched to a generic plan that took ~60x longer per batch
+                # (10.6 s instead of 0.18 s on the 100 k people bench).
+                local.conn = open_connection(self.store.dsn, timeout=self.store.connect_timeout,
+                                             prepare_threshold=None)
+                with lock:
+                    opened.append(local.conn)
+            with local.conn.transaction():
+                local.conn.execute(composed("set_hnsw_ef_search", ef=sql.Literal(max(int(ef_search), 2 * limit))))
+                local.conn.execute(statement("walk_hnsw_until_enough"))
+                rows = local.conn.execute(query, {**args, "face_ids": faces}).fetchall()
+            return [(a, b, float(d)) for a, b, d in rows]
+
+        out: list[tuple[str, str, float]] = []
+        try:
+            with ThreadPoolExecutor(max(1, min(parallel, len(batches))), thread_name_prefix="links") as pool:
+                for done, rows in enumerate(pool.map(run, batches), start=1):
+                    out += rows
+                    if progress:
+                        progress(min(done * batch, len(face_ids)), len(face_ids))
+        finally:
+            for conn in opened:
+                conn.close()
+        return out
 
     def assignments(self, face_ids: Sequence[str]) -> dict[str, Assignment]:
         with self.store.connect() as conn:
@@ -99,24 +138,15 @@ class PeopleStore:
         """Write a grouping in one transaction: new people, merges, assignments (never over a pinned
         row); `pinned` are rows to write as decisions (faces that inherit one after a detector switch)."""
         with self.store.connect() as conn, conn.transaction():
-            for person in sorted(plan.new_people | {p for p in (pinned or {}).values() if p}):
-                conn.execute(statement("insert_person"), {"person_id": person})
-            for face, person in sorted((pinned or {}).items()):
-                conn.execute(statement("pin_face"), {"face_id": face, "person_id": person})
-            for person, into in sorted(plan.merges.items()):
-                conn.execute(statement("merge_person_into"), {"person_id": person, "into": into})
-                conn.execute(statement("reassign_unpinned_faces"), {"person_id": person, "into": into})
-            with conn.cursor() as cur:
-                cur.executemany(statement("upsert_face_person"),
-                                [{"face_id": f, "person_id": p} for f, p in sorted(plan.assign.items())])
+            _write_grouping(conn, plan, pinned or {})
 
-    def forget_unpinned(self, model_id: str) -> None:
+    def replace_grouping(self, model_id: str, plan: GroupingPlan) -> None:
+        """A full re-cluster's write, in one transaction: every unpinned assignment of the model's faces
+        goes, the plan comes, and people left without a face go. A failure leaves the old grouping."""
         with self.store.connect() as conn, conn.transaction():
             conn.execute(statement("forget_unpinned_assignments"), {"model_id": model_id})
-
-    def drop_empty_people(self) -> int:
-        with self.store.connect() as conn, conn.transaction():
-            return conn.execute(statement("drop_empty_undecided_people")).rowcount
+            _write_grouping(conn, plan, {})
+            conn.execute(statement("drop_empty_undecided_people"))
 
     def faces_of_model(self, model_id: str) -> list[str]:
         with self.store.connect() as conn:
@@ -166,3 +196,17 @@ class PeopleStore:
             conn.execute(statement("move_faces_of_person"), {"person_id": person_id, "into": into})
             conn.execute(statement("merge_person_into"), {"person_id": person_id, "into": into})
             conn.execute(statement("mark_decided"), {"person_ids": [person_id, into]})
+
+
+def _write_grouping(conn, plan: GroupingPlan, pinned: dict[str, str | None]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(statement("insert_person"),
+                        [{"person_id": p} for p in sorted(plan.new_people | {p for p in pinned.values() if p})])
+    for face, person in sorted(pinned.items()):
+        conn.execute(statement("pin_face"), {"face_id": face, "person_id": person})
+    for person, into in sorted(plan.merges.items()):
+        conn.execute(statement("merge_person_into"), {"person_id": person, "into": into})
+        conn.execute(statement("reassign_unpinned_faces"), {"person_id": person, "into": into})
+    with conn.cursor() as cur:
+        cur.executemany(statement("upsert_face_person"),
+                        [{"face_id": f, "person_id": p} for f, p in sorted(plan.assign.items())])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from face_pipeline.lib.models import FaceEmbedder, embedder_for_model_id, get_detector
@@ -51,12 +52,11 @@ def events_served_by(store: VectorStore, model_id: str) -> list[str]:
 
 
 def links_of(people: PeopleStore, face_ids: list[str], embedder: FaceEmbedder, model_id: str,
-             events: list[str]) -> list[tuple[str, str, float]]:
-    out = []
-    for i in range(0, len(face_ids), BATCH):
-        out += people.links(face_ids[i:i + BATCH], model_id=model_id, dim=embedder.dim, metric=embedder.metric,
-                            events=events, limit=NEIGHBOURS, within=embedder.link_threshold)
-    return out
+             events: list[str], *, parallel: int = 1,
+             progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str, float]]:
+    return people.links(face_ids, model_id=model_id, dim=embedder.dim, metric=embedder.metric, events=events,
+                        limit=NEIGHBOURS, within=embedder.link_threshold, batch=BATCH, parallel=parallel,
+                        progress=progress)
 
 
 def update_people_for_event(settings: Settings, store: VectorStore, event: str) -> PeopleUpdate:
@@ -120,9 +120,11 @@ class Recluster:
     seconds: float
 
 
-def recluster(settings: Settings, store: VectorStore) -> list[Recluster]:
+def recluster(settings: Settings, store: VectorStore,
+              progress: Callable[[str], None] | None = None) -> list[Recluster]:
     """Group every face again from its links, keeping people's decisions and, for each new group, the id
-    of the person most of its faces had before (ids stay stable where the grouping does)."""
+    of the person most of its faces had before (ids stay stable where the grouping does). The neighbour
+    queries run `settings.worker_count()` at once; `progress` hears how far they are, every tenth."""
     people = PeopleStore(store)
     out = []
     for model_id in sorted(set(store.serving_models().values())):
@@ -130,16 +132,28 @@ def recluster(settings: Settings, store: VectorStore) -> list[Recluster]:
         embedder = embedder_for_model_id(model_id, settings.model_folders)
         face_ids = people.faces_of_model(model_id)
         before = people.assignments(face_ids)
-        links = links_of(people, face_ids, embedder, model_id, events_served_by(store, model_id))
+        links = links_of(people, face_ids, embedder, model_id, events_served_by(store, model_id),
+                         parallel=settings.worker_count(), progress=_every_tenth(model_id, progress))
         pinned = {f: a for f, a in before.items() if a.pinned}
         plan = _plan(people, face_ids, links, pinned)
         kept = _keep_previous_ids(plan, before)
-        people.forget_unpinned(model_id)
-        people.apply(plan)
-        people.drop_empty_people()
+        people.replace_grouping(model_id, plan)
         out.append(Recluster(model_id, len(face_ids), len(links), len(plan.groups), kept,
                              round(time.perf_counter() - t0, 3)))
     return out
+
+
+def _every_tenth(model_id: str, say: Callable[[str], None] | None) -> Callable[[int, int], None] | None:
+    if say is None:
+        return None
+    t0, said = time.perf_counter(), [0]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // total
+        if tenth > said[0]:
+            said[0] = tenth
+            say(f"{model_id}: neighbours of {done:,} / {total:,} faces [{time.perf_counter() - t0:.0f}s]")
+    return progress
 
 
 def _keep_previous_ids(plan: GroupingPlan, before: dict[str, Assignment]) -> int:
