@@ -250,7 +250,7 @@ def people_markdown(figures: list[PeopleFigures], head: str) -> str:
         "and the PostgreSQL server's measured apart",
         *[f"- {f.n:,} faces: {f.identities:,} identities drawn from {f.real_pool:,} real embeddings; an identity's "
           f"centre has on average {f.crowding:.1f} other identities' centres within the link threshold "
-          f"({f.link_threshold}), which no grouping can keep apart once photo noise links them"
+          f"({f.link_threshold}), which single linkage joins once photo noise links two of their faces"
           for f in figures],
         f"- full = `face-pipeline people recluster` over every face; update = one new event of "
         f"{NEW_EVENT_FACES} faces ({KNOWN_SHARE:.0%} of stored people, the rest new) grouped in, as the "
