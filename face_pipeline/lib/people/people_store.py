@@ -20,8 +20,8 @@ from face_pipeline.lib.store.vector_store import OPERATOR
 
 #: hnsw.ef_search for links. A link joins two faces closer than the model's link threshold, each
 #: among the other's nearest few: HNSW finds those at a small ef_search. On the people bench (4,096
-#: sampled faces) ef_search 64 found the same links as 200 (the lookups' value) at 100 k faces and
-#: 98.8 % of them at 1 M, at a quarter of the time; `--people-link-ef` measures it (BENCHMARKS.md).
+#: sampled faces) ef_search 64 found the same links as 200 (the lookups' value) at 100 k faces, 3.9x
+#: faster, and 99 % of them at 1 M, 1.2-1.4x faster; `--people-link-ef` measures it (BENCHMARKS.md).
 LINK_EF_SEARCH = 64
 
 
