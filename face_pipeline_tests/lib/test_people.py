@@ -136,6 +136,21 @@ def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_
     assert sorted((a, b, round(d, 5)) for a, b, d in parallel) == sorted((a, b, round(d, 5)) for a, b, d in one_query)
     assert heard[-1] == (len(faces), len(faces)) and len(heard) == len(faces)
 
+    # a failure (here: the listener, as Ctrl-C would) stops the queued batches instead of running them all
+    queries = []
+    real_composed = people_store.composed
+    monkeypatch.setattr(people_store, "composed",
+                        lambda name, **kw: (queries.append(name), real_composed(name, **kw))[1])
+
+    def interrupted(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        people.links(faces, **args, batch=1, parallel=1, progress=interrupted)
+    batches_run = queries.count("set_hnsw_ef_search")
+    assert 1 <= batches_run <= 3 < len(faces)
+    monkeypatch.undo()
+
     lines: list[str] = []
     recluster(replace(settings, workers=2), store, progress=lines.append)
     assert lines and lines[-1].startswith(f"{model_id}: neighbours of {len(faces):,} / {len(faces):,} faces")

@@ -45,7 +45,7 @@ def _apply(c: PeopleDecision, settings, store, say) -> str:
         hidden = c.action == "hide"
         return f"{hide_person(store, c.person, hidden=hidden)} is {'hidden' if hidden else 'shown'}"
     if c.action == "recluster":
-        return "; ".join(f"{r.model_id}: {r.people} people from {r.faces} faces" 
+        return "; ".join(f"{r.model_id}: {r.people} people from {r.faces} faces"
                          for r in recluster(settings, store, progress=say))
     return f"people page: {write_people_page(settings, store)}"
 

@@ -105,10 +105,16 @@ class PeopleStore:
         out: list[tuple[str, str, float]] = []
         try:
             with ThreadPoolExecutor(max(1, min(parallel, len(batches))), thread_name_prefix="links") as pool:
-                for done, rows in enumerate(pool.map(run, batches), start=1):
-                    out += rows
-                    if progress:
-                        progress(min(done * batch, len(face_ids)), len(face_ids))
+                try:
+                    for done, rows in enumerate(pool.map(run, batches), start=1):
+                        out += rows
+                        if progress:
+                            progress(min(done * batch, len(face_ids)), len(face_ids))
+                except BaseException:
+                    # A failed batch or Ctrl-C: drop the queued batches (thousands at 1 M faces) rather
+                    # than run them all before the error is heard; running ones finish their batch.
+                    pool.shutdown(cancel_futures=True)
+                    raise
         finally:
             for conn in opened:
                 conn.close()
