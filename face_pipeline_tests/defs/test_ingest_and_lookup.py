@@ -57,10 +57,10 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
     reference = str(lfw_photo("Joseph_Biden", 1))
     run = find_person_job.execute_in_process(
         instance=instance, resources={"pipeline": pipeline_resource(celeb_settings)},
-        run_config={"ops": {"choose_reference_face": {"config": {"reference_images": [reference], "k": 10}}}},
+        run_config={"ops": {"find_photos": {"config": {"reference_images": [reference], "k": 10}}}},
     )
     assert run.success
-    job_result = run.output_for_node("search_face_vectors")
+    job_result = run.output_for_node("find_photos", "result")
     lib_result = find_person(celeb_settings, store, reference, k=10)
     assert [(m.path, round(m.distance, 5)) for m in job_result.matches] == \
            [(m.path, round(m.distance, 5)) for m in lib_result.matches]
@@ -73,13 +73,13 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
     refs = [str(lfw_photo("Joseph_Biden", 1)), str(lfw_photo("Joseph_Biden", 3))]
     run2 = find_person_job.execute_in_process(
         instance=instance, resources={"pipeline": pipeline_resource(celeb_settings)},
-        run_config={"ops": {"choose_reference_face": {"config": {
+        run_config={"ops": {"find_photos": {"config": {
             "reference_images": refs, "k": 10, "enrol": "min", "expand": False}}}},
     )
     assert run2.success
     lib_min = find_person(celeb_settings, store, refs, k=10, enrol="min", expand=False)
     lib_mean = find_person(celeb_settings, store, refs, k=10)
-    job_min = run2.output_for_node("search_face_vectors")
+    job_min = run2.output_for_node("find_photos", "result")
     assert [(m.path, round(m.distance, 5)) for m in job_min.matches] == \
            [(m.path, round(m.distance, 5)) for m in lib_min.matches]
     assert [round(m.distance, 5) for m in lib_min.matches] != [round(m.distance, 5) for m in lib_mean.matches]
@@ -102,18 +102,20 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
 
 
 @needs_datasets
-def test_find_person_job_fails_clearly_without_a_face(settings, store, instance, tmp_path):
+def test_find_person_job_fails_clearly_on_an_empty_database(settings, store, instance, tmp_path):
     from PIL import Image
 
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 200), (120, 160, 200)).save(blank)
     run = find_person_job.execute_in_process(
         instance=instance, resources={"pipeline": pipeline_resource(settings)}, raise_on_error=False,
-        run_config={"ops": {"choose_reference_face": {"config": {"reference_images": [str(blank)]}}}},
+        run_config={"ops": {"find_photos": {"config": {"reference_images": [str(blank)]}}}},
     )
     assert not run.success
-    failure = run.failure_data_for_node("choose_reference_face")
-    assert "no face found" in failure.user_failure_data.description
+    failure = run.failure_data_for_node("find_photos")
+    # The one lookup checks the database before decoding the picture (as `face-pipeline find`);
+    # a picture without a face against stored vectors: test_one_path.py.
+    assert "ingest an event first" in failure.user_failure_data.description
 
 
 def test_event_photos_fails_clearly_for_a_missing_folder(settings, store, instance):

@@ -19,13 +19,12 @@ from face_pipeline.lib.people import (
     merge_people,
     move_face,
     name_person,
-    photos_of_person,
     recluster,
     update_people_for_event,
 )
 from face_pipeline.lib.people.grouping import Assignment, plan_grouping
 from face_pipeline.lib.report.people_page import write_people_page
-from face_pipeline.lib.search import find_person
+from face_pipeline.lib.search import find_person, photos_of_person
 from face_pipeline_tests.conftest import CELEB, celeb_labels, lfw_photo, needs_datasets
 
 # ---- the rules, by hand -------------------------------------------------------------------------

@@ -74,13 +74,13 @@ def cmd_demo(args, settings: Settings) -> int:
     report = settings.reports_dir / "demo_find_person.html"
     res = definitions.resolve_job_def("find_person_job").execute_in_process(
         instance=instance, raise_on_error=False,
-        run_config={**QUIET_RUN, "ops": {"choose_reference_face": {"config": {
+        run_config={**QUIET_RUN, "ops": {"find_photos": {"config": {
             "reference_images": [str(reference)], "k": 20, "report_path": str(report)}}}},
     )
     if not res.success:
         print(f"find_person run {res.run_id} failed", file=sys.stderr)
         return 1
-    print(matches_text(res.output_for_node("search_face_vectors")))
+    print(matches_text(res.output_for_node("find_photos", "result")))
     print(f"report: {report}")
     print(f"next: FACE_PIPELINE_PHOTOS_ROOT={settings.photos_root} face-pipeline ui  "
           "(the Dagster UI on the same database)")

@@ -3,10 +3,8 @@
 from pathlib import Path
 
 from face_pipeline.cli.commands.store_access import open_store
-from face_pipeline.lib.errors import UserError
-from face_pipeline.lib.people import photos_of_person, with_person
 from face_pipeline.lib.report import matches_text, write_html_report
-from face_pipeline.lib.search import ENROL_MODES, find_person
+from face_pipeline.lib.search import ENROL_MODES, LookupRequest, lookup
 from face_pipeline.lib.settings import Settings
 
 
@@ -31,18 +29,19 @@ def add_commands(sub) -> None:
     s.set_defaults(run=cmd_find)
 
 
+def lookup_request(args) -> LookupRequest:
+    """The flags as the one lookup's request (the Dagster job and the participant page build the same)."""
+    return LookupRequest(
+        references=tuple(args.references), person=args.person, with_person_photos=args.with_person_photos,
+        k=args.k, threshold=args.threshold, events=tuple(args.event) if args.event else None,
+        model_id=args.model, face_index=args.face_index, enrol=args.enrol, expand=not args.no_expand,
+    )
+
+
 def cmd_find(args, settings: Settings) -> int:
-    if bool(args.references) == bool(args.person):
-        raise UserError("give reference picture(s) or --person NAME, one of the two")
+    request = lookup_request(args)
     settings, store = open_store(settings)
-    if args.person:
-        result = photos_of_person(settings, store, args.person, k=args.k)
-    else:
-        result = find_person(
-            settings, store, args.references, k=args.k, threshold=args.threshold, events=args.event or None,
-            model_id=args.model, face_index=args.face_index, enrol=args.enrol, expand=not args.no_expand,
-        )
-        result = with_person(settings, store, result, add_photos=args.with_person_photos)
+    result = lookup(settings, store, request)
     print(matches_text(result))
     if not args.no_html:
         path = write_html_report(settings, result, Path(args.html) if args.html else None)

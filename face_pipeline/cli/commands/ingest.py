@@ -71,7 +71,8 @@ def ingest_summary(report: EventReport) -> str:
     m, f, e, w = report.manifest, report.faces, report.embeddings, report.written
     return (f"  {len(m.photos)} photos ({m.new} new, {m.changed} changed, {m.unchanged} unchanged, {m.removed} removed), "
             f"{len(m.skipped) + len(f.skipped)} skipped; {len(f.faces)} faces ({f.detected_photos} photos detected, "
-            f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors "
+            f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors"
+            f"; {report.people.assigned} faces in {len(report.people.people)} people ({report.people.new_people} new) "
             f"[{', '.join(f'{k} {v:.1f}s' for k, v in report.seconds.items())}]")
 
 

@@ -1,12 +1,10 @@
 """find_person: the on-demand "find me" lookup, as an op job with a Config.
 
-Three ops, the same library steps as `face-pipeline find`, so both give the same answers:
-reference picture(s) -> chosen face; embed with each event's serving model + pgvector query +
-one row per photo; report (markdown table with thumbnails, and a self-contained HTML page).
+The config holds every field of the one lookup's request (lib/search/lookup.py: LookupRequest), the
+same options as `face-pipeline find`; the first op calls `lookup` with it, the second reports the
+ranked photos (markdown table with thumbnails, and a self-contained HTML page).
 """
 
-
-from dataclasses import dataclass
 from typing import Literal
 
 import dagster as dg
@@ -19,73 +17,65 @@ from face_pipeline.lib.search import (
     DEFAULT_ENROL,
     DEFAULT_EXPAND,
     FindResult,
-    ReferenceFace,
-    load_references,
-    resolve_serving_models,
-    search_with_references,
+    LookupRequest,
+    lookup,
 )
 
 
 class FindPersonConfig(dg.Config):
-    reference_images: list[str] = Field(description="path(s) of reference picture(s) of one person")
+    reference_images: list[str] = Field(default=[], description="path(s) of reference picture(s) of one person")
+    person: str | None = Field(default=None, description="a person's name or id instead of reference pictures")
+    with_person_photos: bool = Field(default=False, description="also the matching person's photos that the "
+                                     "reference alone does not reach")
     k: int = Field(default=50, description="at most this many photos")
     threshold: float | None = Field(default=None, description="distance cut-off; default: the model's calibrated one")
     events: list[str] | None = Field(default=None, description="limit to these events (default: all)")
     model_id: str | None = Field(default=None, description="search only vectors of this model")
     face_index: int | None = Field(default=None, description="which face of the reference (0 = largest)")
-    report_path: str | None = Field(default=None, description="where to write the HTML page")
     enrol: Literal["mean", "min", "centroid"] = Field(
         default=DEFAULT_ENROL, description="how several references score a face: mean distance to them, "
         "nearest one, or distance to their mean vector")
     expand: bool = Field(default=DEFAULT_EXPAND, description="search again from the confident hits (query expansion)")
+    report_path: str | None = Field(default=None, description="where to write the HTML page")
+
+    def lookup_request(self) -> LookupRequest:
+        return LookupRequest(
+            references=tuple(self.reference_images), person=self.person,
+            with_person_photos=self.with_person_photos, k=self.k, threshold=self.threshold,
+            events=tuple(self.events) if self.events else None, model_id=self.model_id,
+            face_index=self.face_index, enrol=self.enrol, expand=self.expand,
+        )
 
 
 #: The output metadata entry that lists a lookup's photos as JSON (read by defs/history.py).
 MATCHES_JSON = "matches_json"
 
 
-@dataclass
-class LookupRequest:
-    references: list[ReferenceFace]
-    config: dict
-
-
-@dg.op(description="Decode the reference picture(s), detect faces and choose the one to search for.")
-def choose_reference_face(context: dg.OpExecutionContext, config: FindPersonConfig, pipeline: FacePipeline) -> LookupRequest:
+@dg.op(description="The one lookup (lib/search: lookup): reference picture(s) or a person -> ranked photos.",
+       out={"result": dg.Out(FindResult), "report_path": dg.Out(str | None)})
+def find_photos(context: dg.OpExecutionContext, config: FindPersonConfig, pipeline: FacePipeline):
     with user_errors_as_failures():
-        refs = load_references(pipeline.settings(), config.reference_images, face_index=config.face_index)
-    for r in refs:
-        context.log.info(f"{r.path}: searching for face {r.chosen_index} of {r.faces_found} at {r.face.box}")
-    return LookupRequest(refs, config.model_dump())
-
-
-@dg.op(description="Embed the face with each serving model, query pgvector, keep each photo's best face.")
-def search_face_vectors(context: dg.OpExecutionContext, request: LookupRequest, pipeline: FacePipeline) -> FindResult:
-    cfg = request.config
-    store = pipeline.store()
-    with user_errors_as_failures():
-        groups = resolve_serving_models(store, cfg["events"], cfg["model_id"])
-        result = search_with_references(
-            store, request.references, groups, k=cfg["k"], threshold=cfg["threshold"],
-            events_limited=bool(cfg["events"]), enrol=cfg["enrol"], expand=cfg["expand"],
-            folders=pipeline.settings().model_folders,
-        )
+        result = lookup(pipeline.settings(), pipeline.store(), config.lookup_request())
+    for r in result.references:
+        context.log.info(f"{r.path}: searched for face {r.chosen_index} of {r.faces_found} at {r.face.box}")
     context.log.info(f"{len(result.matches)} photo(s) within threshold {result.threshold:g} "
-                     f"({result.faces_considered} candidate faces)")
-    return result
+                     f"({result.faces_considered} candidate faces)"
+                     + (f"; person {result.person_name or result.person}" if result.person else ""))
+    return result, config.report_path
 
 
 @dg.op(description="Report the ranked photos: markdown table with thumbnails and an HTML page.")
-def report_matches(context: dg.OpExecutionContext, request: LookupRequest, result: FindResult,
+def report_matches(context: dg.OpExecutionContext, result: FindResult, report_path: str | None,
                    pipeline: FacePipeline) -> str:
     settings = pipeline.settings()
-    path = write_html_report(settings, result, request.config.get("report_path"), title="find_person")
+    path = write_html_report(settings, result, report_path, title="find_person")
     context.log.info("\n" + matches_text(result))
     context.add_output_metadata(
         {
             "photos_found": len(result.matches),
             "threshold": result.threshold,
             "models": ", ".join(result.models),
+            "person": result.person_name or result.person or "",
             "matches": dg.MetadataValue.md(matches_markdown(settings, result)),
             # The same list for programs: forgetting a person finds the runs that show them here.
             MATCHES_JSON: dg.MetadataValue.json([{"event": m.event, "path": m.path} for m in result.matches]),
@@ -95,9 +85,10 @@ def report_matches(context: dg.OpExecutionContext, request: LookupRequest, resul
     return str(path)
 
 
-@dg.job(description="Find the photos one person is in, from reference picture(s). "
-        "Config: reference_images, k, threshold, events, model_id, face_index, enrol, expand.",
+@dg.job(description="Find the photos one person is in, from reference picture(s) or a person's name. "
+        "Config (ops.find_photos.config): reference_images or person, "
+        "with_person_photos, k, threshold, events, model_id, face_index, enrol, expand, report_path.",
         tags={"face_pipeline/kind": "lookup"})
 def find_person_job():
-    request = choose_reference_face()
-    report_matches(request, search_face_vectors(request))
+    result, report_path = find_photos()
+    report_matches(result, report_path)

@@ -28,10 +28,10 @@ from face_pipeline.evaluation.sections.demo import copy_demo_events, recurring_p
 from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.ingest import ingest_event
 from face_pipeline.lib.models import get_embedder
-from face_pipeline.lib.people import PeopleStore, update_people_for_event, with_person
+from face_pipeline.lib.people import PeopleStore, update_people_for_event
 from face_pipeline.lib.people.grouping import plan_grouping
 from face_pipeline.lib.people.update import NEIGHBOURS
-from face_pipeline.lib.search import find_person
+from face_pipeline.lib.search import find_person, with_person
 from face_pipeline.lib.store import face_id_for
 
 LFW_EVENT = "people-lfw"

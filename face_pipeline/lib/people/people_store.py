@@ -13,8 +13,8 @@ from psycopg import sql
 
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan
 from face_pipeline.lib.store import VectorStore, statement
-from face_pipeline.lib.store.records import StoredFace, stored_face_fields
 from face_pipeline.lib.store.connection import open_connection
+from face_pipeline.lib.store.records import StoredFace, stored_face_fields
 from face_pipeline.lib.store.statements import composed
 from face_pipeline.lib.store.vector_store import OPERATOR
 

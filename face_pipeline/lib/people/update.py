@@ -12,7 +12,7 @@ from face_pipeline.lib.models import FaceEmbedder, embedder_for_model_id, get_de
 from face_pipeline.lib.models.faces import iou
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan, plan_grouping
 from face_pipeline.lib.people.people_store import PeopleStore
-from face_pipeline.lib.search import NoVectors
+from face_pipeline.lib.search.errors import NoVectors
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 

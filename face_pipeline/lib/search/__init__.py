@@ -1,6 +1,8 @@
 """Finding a person: reference pictures (references.py), scoring candidates (scoring.py), the lookup
-(find.py), and why a lookup can not be answered (errors.py)."""
+(find.py), the one entry point (lookup.py: LookupRequest -> lookup), finding by person
+(by_person.py), and why a lookup can not be answered (errors.py)."""
 
+from face_pipeline.lib.search.by_person import person_of_result, photos_of_person, with_person
 from face_pipeline.lib.search.errors import (
     AmbiguousReference,
     NoFaceInReference,
@@ -9,10 +11,10 @@ from face_pipeline.lib.search.errors import (
 )
 from face_pipeline.lib.search.find import (
     FindResult,
-    find_person,
     resolve_serving_models,
     search_with_references,
 )
+from face_pipeline.lib.search.lookup import LookupRequest, find_person, lookup
 from face_pipeline.lib.search.references import (
     ReferenceFace,
     choose_face,
@@ -34,7 +36,7 @@ from face_pipeline.lib.search.scoring import (
 
 __all__ = [
     "DEFAULT_ENROL", "DEFAULT_EXPAND", "ENROL_MODES", "EXPAND_MAX_HITS", "EXPAND_MIN_CONFIDENCE", "AmbiguousReference",
-    "FindResult", "NoFaceInReference", "NoVectors", "PhotoMatch", "ReferenceFace", "UnanswerableLookup",
-    "choose_face", "collapse_to_photos", "enrol_distances", "find_person", "load_reference", "load_references",
-    "nearest_faces", "resolve_serving_models", "search_with_references", "stored_vectors",
+    "FindResult", "LookupRequest", "NoFaceInReference", "NoVectors", "PhotoMatch", "ReferenceFace", "UnanswerableLookup",
+    "choose_face", "collapse_to_photos", "enrol_distances", "find_person", "load_reference", "load_references", "lookup",
+    "nearest_faces", "person_of_result", "photos_of_person", "resolve_serving_models", "search_with_references", "stored_vectors", "with_person",
 ]

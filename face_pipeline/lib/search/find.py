@@ -1,20 +1,19 @@
 """"Find me": from reference pictures of one person to the event photos they are in.
 
-The steps mirror the find_person job's ops: load the references, pick the face in each, embed it
-with the model each event is served by, query pgvector, and collapse faces to one row per photo
-(its best face), with a calibrated confidence.
+The search steps of `lookup` (lookup.py, the one entry point): embed the chosen reference faces with
+the model each event is served by, query pgvector, and collapse faces to one row per photo (its best
+face), with a calibrated confidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from face_pipeline.lib.models import ModelFolders, UnknownModel, embedder_for_model_id
 from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.search.errors import NoVectors, UnanswerableLookup
-from face_pipeline.lib.search.references import ReferenceFace, load_references
+from face_pipeline.lib.search.references import ReferenceFace
 from face_pipeline.lib.search.scoring import (
     DEFAULT_ENROL,
     DEFAULT_EXPAND,
@@ -23,7 +22,6 @@ from face_pipeline.lib.search.scoring import (
     collapse_to_photos,
     nearest_faces,
 )
-from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 
 
@@ -103,27 +101,3 @@ def search_with_references(
     all_matches.sort(key=lambda p: (p.distance, p.event, p.path))
     return FindResult(refs, all_matches[:k], float(used_threshold), groups, considered)
 
-
-def find_person(
-    settings: Settings,
-    store: VectorStore,
-    references: Sequence[str | Path] | str | Path,
-    *,
-    k: int = 50,
-    threshold: float | None = None,
-    events: Sequence[str] | None = None,
-    model_id: str | None = None,
-    face_index: int | None = None,
-    detector: str | None = None,
-    enrol: str | None = None,
-    expand: bool | None = None,
-) -> FindResult:
-    """Photos that show the person of the reference picture(s), best first, at most `k`.
-
-    The find_person Dagster job runs the same three steps as separate ops. `enrol` and `expand`
-    (default: the module's DEFAULT_ENROL / DEFAULT_EXPAND) are described at search_with_references.
-    """
-    groups = resolve_serving_models(store, events, model_id)
-    refs = load_references(settings, references, face_index=face_index, detector=detector)
-    return search_with_references(store, refs, groups, k=k, threshold=threshold, events_limited=bool(events),
-                                  enrol=enrol, expand=expand, folders=settings.model_folders)

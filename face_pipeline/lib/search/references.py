@@ -8,7 +8,7 @@ from pathlib import Path
 
 from face_pipeline.lib.models import DetectedFace, find_faces, get_detector
 from face_pipeline.lib.models.faces import resize
-from face_pipeline.lib.photos.decode import DecodedPhoto, load_rgb
+from face_pipeline.lib.photos.decode import DecodedPhoto, decode_photo, load_rgb
 from face_pipeline.lib.search.errors import (
     AmbiguousReference,
     NoFaceInReference,
@@ -64,9 +64,19 @@ def choose_face(faces: list[DetectedFace], face_index: int | None, path: str,
     return 0, faces[0]
 
 
-def load_reference(settings: Settings, path: str | Path, *, detector: str | None = None,
+#: A reference picture: a file's path, or (a name to show, its bytes) held only in memory.
+Reference = str | Path | tuple[str, bytes]
+
+
+def load_reference(settings: Settings, reference: Reference, *, detector: str | None = None,
                    face_index: int | None = None) -> ReferenceFace:
-    photo = load_rgb(path, max_pixels=settings.max_image_pixels, max_side=settings.max_work_side)
+    if isinstance(reference, tuple):
+        # An upload (the participant page's selfie): decoded from memory, never written anywhere.
+        path, data = reference
+        photo = decode_photo(data, path, max_pixels=settings.max_image_pixels, max_side=settings.max_work_side)
+    else:
+        path = reference
+        photo = load_rgb(path, max_pixels=settings.max_image_pixels, max_side=settings.max_work_side)
     det = get_detector(detector or settings.detector, settings.model_folders)
     faces = find_faces(photo.rgb, det)
     if not faces and max(photo.rgb.shape[:2]) < 1200:
@@ -85,7 +95,7 @@ def _halved(face: DetectedFace) -> DetectedFace:
 
 def load_references(
     settings: Settings,
-    references: Sequence[str | Path] | str | Path,
+    references: Sequence[Reference] | str | Path,
     *,
     face_index: int | None = None,
     detector: str | None = None,

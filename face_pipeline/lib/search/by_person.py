@@ -1,5 +1,5 @@
-"""Finding by person: every photo of a named (or numbered) person, and a reference lookup told which
-person it found, optionally with that person's other photos (those its grouping links to the person
+"""Finding by person (the people of lib/people): every photo of a named (or numbered) person, and a
+reference lookup told which person it found, optionally with that person's other photos (those its grouping links to the person
 although the reference alone is too far from them)."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import numpy as np
 from face_pipeline.lib.models import distance, embedder_for_model_id
 from face_pipeline.lib.people.decisions import resolve_person
 from face_pipeline.lib.people.people_store import PeopleStore, PersonFace
-from face_pipeline.lib.search import FindResult, NoVectors, PhotoMatch, stored_vectors
-from face_pipeline.lib.search.scoring import EXPAND_MIN_CONFIDENCE
+from face_pipeline.lib.search.errors import NoVectors
+from face_pipeline.lib.search.find import FindResult
+from face_pipeline.lib.search.scoring import EXPAND_MIN_CONFIDENCE, PhotoMatch, stored_vectors
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 
