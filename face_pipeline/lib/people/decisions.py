@@ -4,6 +4,8 @@ what it touched as decided, which the clustering never undoes (grouping.py)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import psycopg
 
 from face_pipeline.lib.errors import UserError
@@ -34,10 +36,26 @@ def resolve_person(store: VectorStore, ref: str) -> str:
     return ref
 
 
-def name_person(store: VectorStore, ref: str, name: str) -> str:
+#: A person's name is shown in lists, pages and terminals: one line of at most this many characters.
+MAX_NAME_LENGTH = 100
+
+
+def valid_person_name(name: str) -> str:
+    """The name, stripped, or a UserError saying what is wrong with it (empty, too long, or with a
+    control character such as a newline or tab, which would break lists and terminals)."""
     name = name.strip()
     if not name:
         raise UserError("give a name (it may contain spaces)")
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserError(f"a name has at most {MAX_NAME_LENGTH} characters; this one has {len(name)}")
+    bad = sorted({repr(c) for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
+    if bad:
+        raise UserError(f"a name is one line of visible characters; this one contains {', '.join(bad)}")
+    return name
+
+
+def name_person(store: VectorStore, ref: str, name: str) -> str:
+    name = valid_person_name(name)
     person = resolve_person(store, ref)
     try:
         PeopleStore(store).decide("name_person", person_id=person, name=name)

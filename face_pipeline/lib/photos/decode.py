@@ -73,13 +73,19 @@ def _exif_datetime(img: Image.Image) -> datetime | None:
     return None
 
 
+def _integer_range(top_value: float) -> float:
+    """The full scale of integer samples by their real range: a 16-bit container often holds 8-bit
+    (0-255) or 12-bit (0-4095) sensor values, which read as 16-bit would be nearly black."""
+    bits = int(np.ceil(np.log2(top_value + 1))) if top_value > 0 else 8
+    return float(2 ** min(16, max(8, bits)) - 1)
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB; transparency is composited on white (a person sees that)."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
+        arr = np.clip(arr / _integer_range(float(arr.max()) if arr.size else 0.0) * 255.0, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
