@@ -30,7 +30,7 @@ ui: install
 	$(BIN)/face-pipeline ui
 
 lint: install
-	$(BIN)/ruff check face_pipeline face_pipeline_tests
+	$(BIN)/ruff check .
 
 clean-data:
 	rm -rf data

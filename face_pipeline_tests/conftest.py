@@ -86,7 +86,7 @@ def store(pg_dsn) -> VectorStore:
     s = VectorStore(pg_dsn)
     s.migrate()
     with s.connect() as conn:
-        conn.execute("TRUNCATE photos, faces, face_vectors, event_models, skipped_files, face_people, people CASCADE")
+        conn.execute("TRUNCATE photos, faces, face_vectors, event_models, skipped_files, face_people, people, share_links CASCADE")
         conn.commit()
     return s
 
