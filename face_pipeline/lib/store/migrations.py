@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from face_pipeline.lib.bundled_files import sql_dir
 from face_pipeline.lib.errors import SystemFault
@@ -13,6 +14,32 @@ from face_pipeline.lib.store.statements import statement
 
 class MigrationError(SystemFault):
     pass
+
+
+#: The databases this process has migrated (or seen migrated). A Dagster step asks for its store
+#: many times; one round of migrations per process and database is enough.
+_migrated: set[str] = set()
+_migrated_lock = threading.Lock()
+
+
+def ensure_migrated(dsn: str, timeout: int = 10) -> list[str]:
+    """`migrate`, unless this process already did it for this DSN; returns what it applied.
+
+    An explicit `migrate` always runs, so a database emptied or recreated under the same DSN (the
+    tests' `store` fixture) gets its schema back from that call; `forget_migrated` drops the memory."""
+    with _migrated_lock:
+        if dsn in _migrated:
+            return []
+        return migrate(dsn, timeout)
+
+
+def forget_migrated(dsn: str | None = None) -> None:
+    """Make the next `ensure_migrated` of `dsn` (of every DSN when None) run the migrations again."""
+    with _migrated_lock:
+        if dsn is None:
+            _migrated.clear()
+        else:
+            _migrated.discard(dsn)
 
 
 def migrate(dsn: str, timeout: int = 10) -> list[str]:
@@ -37,6 +64,7 @@ def migrate(dsn: str, timeout: int = 10) -> list[str]:
             conn.execute(text)
             conn.execute(statement("record_migration"), {"version": version, "name": path.name, "checksum": checksum})
             applied_now.append(path.name)
+    _migrated.add(dsn)
     return applied_now
 
 

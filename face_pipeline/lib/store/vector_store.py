@@ -91,6 +91,10 @@ class VectorStore:
         """Apply the numbered files in sql/ that this database has not seen; returns their names."""
         return migrations.migrate(self.dsn, self.connect_timeout)
 
+    def ensure_migrated(self) -> list[str]:
+        """`migrate`, once per process and database: the Dagster resource calls it on every use."""
+        return migrations.ensure_migrated(self.dsn, self.connect_timeout)
+
     def applied_migrations(self) -> list[tuple[int, str, object]]:
         return migrations.applied_migrations(self.dsn, self.connect_timeout)
 
