@@ -1,7 +1,7 @@
 import pytest
 
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.photos.events import (
-    EventFolderMissing,
     InvalidEventName,
     event_folder,
     list_event_folders,
@@ -41,9 +41,9 @@ def test_event_folders_listing_and_missing(tmp_path):
     (tmp_path / "file.jpg").write_bytes(b"x")
     assert list_event_folders(tmp_path) == (["crabweek"], ["Bad Name"])
     assert event_folder(tmp_path, "crabweek") == tmp_path / "crabweek"
-    with pytest.raises(EventFolderMissing, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         event_folder(tmp_path, "nothere")
-    with pytest.raises(EventFolderMissing, match="photos root"):
+    with pytest.raises(UserError, match="photos root"):
         event_folder(tmp_path / "missing-root", "crabweek")
 
 

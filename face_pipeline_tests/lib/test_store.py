@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.store import (
-    DatabaseUnavailable,
     EventWrite,
     FaceRow,
     PhotoRow,
@@ -54,7 +54,7 @@ def test_the_resource_store_migrates_once_per_process_and_database(pg_server, tm
     with psycopg.connect(pg_server.get_uri("postgres"), autocommit=True) as conn:
         conn.execute("DROP DATABASE migrate_once WITH (FORCE)")
     assert pipeline.store().ensure_migrated() == []  # remembered: no connection to the missing database
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(SystemFault):
         VectorStore(dsn, connect_timeout=2).migrate()  # an explicit migrate() always goes to the server
     recreate()
     assert "001_extensions.sql" in VectorStore(dsn).migrate()  # the recreated database gets its schema
@@ -107,7 +107,7 @@ def test_delete_event(store):
 
 def test_database_down_gives_a_clear_error_without_the_password(tmp_path):
     dead = VectorStore(f"postgresql://alice:topsecret@/nodb?host={tmp_path}&port=1", connect_timeout=2)
-    with pytest.raises(DatabaseUnavailable) as exc:
+    with pytest.raises(SystemFault) as exc:
         with dead.connect():
             pass
     assert "cannot connect to PostgreSQL" in str(exc.value)

@@ -11,11 +11,6 @@ from face_pipeline.lib.store.connection import open_connection
 from face_pipeline.lib.store.records import event_lock_key
 from face_pipeline.lib.store.statements import statement
 
-
-class MigrationError(SystemFault):
-    pass
-
-
 #: The databases this process has migrated (or seen migrated). A Dagster step asks for its store
 #: many times; one round of migrations per process and database is enough.
 _migrated: set[str] = set()
@@ -49,14 +44,14 @@ def migrate(dsn: str, timeout: int = 10) -> list[str]:
     with open_connection(dsn, timeout=timeout, with_vectors=False) as conn:
         conn.execute(statement("take_event_lock"), {"key": event_lock_key("__migrations__")})
         conn.execute(statement("create_schema_migrations"))
-        done = {row[0]: row[2] for row in conn.execute(statement("applied_migration_checksums"))}
+        done = {version: checksum for version, _name, checksum in conn.execute(statement("applied_migration_checksums"))}
         for path in files:
             version = int(path.name[:3])
             text = path.read_text()
             checksum = hashlib.sha256(text.encode()).hexdigest()[:16]
             if version in done:
                 if done[version] != checksum:
-                    raise MigrationError(
+                    raise SystemFault(
                         f"{path.name} changed after it was applied (checksum {done[version]} -> {checksum}); "
                         "add a new numbered file instead of editing an applied one"
                     )
