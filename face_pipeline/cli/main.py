@@ -28,15 +28,15 @@ COMMAND_GROUPS = (demo, ingest, find, people, database, ui, worker, maintenance,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    env_help = "\n".join(f"  {v.env_name:<31} {v.meaning} (default: {v.default or 'empty'})" for v in VARIABLES)
     p = argparse.ArgumentParser(
         prog="face-pipeline", description="Find every photo of a person among event photos.",
-        epilog="settings (environment variables):\n" + env_help, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Each setting flag overrides its FACE_PIPELINE_* environment variable (README, \"Settings\").",
     )
-    p.add_argument("--photos-root", help="overrides FACE_PIPELINE_PHOTOS_ROOT")
-    p.add_argument("--data-dir", help="overrides FACE_PIPELINE_DATA_DIR")
-    p.add_argument("--detector", help="overrides FACE_PIPELINE_DETECTOR")
-    p.add_argument("--embedder", help="overrides FACE_PIPELINE_EMBEDDER")
+    settings_flags = p.add_argument_group("settings")
+    for v in VARIABLES:  # one flag per setting, named after it; values are checked by Settings
+        secret = " (holds a password: better in the environment variable)" if v.secret else ""
+        settings_flags.add_argument(v.flag, dest=v.field, metavar=v.field.upper(),
+                                    help=f"{v.meaning}; default {v.shown_default}; env {v.env_name}{secret}".replace("%", "%%"))
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
@@ -46,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The process's settings: environment variables, then the command line's flags."""
-    return Settings.from_env(photos_root=args.photos_root, data_dir=args.data_dir, detector=args.detector,
-                             embedder=args.embedder)
+    return Settings.from_env(**{v.field: getattr(args, v.field) for v in VARIABLES})
 
 
 def main(argv: list[str] | None = None) -> int:

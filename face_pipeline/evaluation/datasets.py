@@ -22,10 +22,6 @@ from face_pipeline.lib.errors import UserError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
-class DatasetFormatError(UserError):
-    """A folder that does not hold data in the expected format; the message says what is missing."""
-
-
 # ---- LFW-style identity folders ----------------------------------------------------------------
 
 
@@ -67,14 +63,14 @@ def read_identity_folder(root: str | Path) -> IdentitySet:
     """Photos labelled by identity (labels.csv if present, else the folder names), and the pairs."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetFormatError(f"{root} is not a folder")
+        raise UserError(f"{root} is not a folder")
     labels = root / "labels.csv"
     photos: list[LabelledPhoto] = []
     if labels.is_file():
         with open(labels, newline="") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or not {"path", "identity"} <= set(reader.fieldnames):
-                raise DatasetFormatError(f"{labels} needs the columns path and identity")
+                raise UserError(f"{labels} needs the columns path and identity")
             for row in reader:
                 photos.append(LabelledPhoto(root / row["path"], row["identity"], row.get("group") or ""))
     else:
@@ -84,7 +80,7 @@ def read_identity_folder(root: str | Path) -> IdentitySet:
                 if f.suffix.lower() in IMAGE_SUFFIXES:
                     photos.append(LabelledPhoto(f, folder.name))
     if not photos:
-        raise DatasetFormatError(f"{root} holds no labelled photos (images/<Identity>/*.jpg or labels.csv)")
+        raise UserError(f"{root} holds no labelled photos (images/<Identity>/*.jpg or labels.csv)")
     photos.sort(key=lambda p: (p.identity, p.path.name))
     pairs_file = next(
         (p for p in (root / "pairs_subset.txt", root / "pairs.txt") if p.is_file()), None
@@ -158,13 +154,13 @@ def parse_wider_annotations(text: str) -> list[tuple[str, list[GroundTruthFace]]
         try:
             n = int(lines[i + 1])
         except (IndexError, ValueError):
-            raise DatasetFormatError(f"line {i + 2}: expected a face count after {name!r}") from None
+            raise UserError(f"line {i + 2}: expected a face count after {name!r}") from None
         rows = lines[i + 2 : i + 2 + n]
         faces = []
         for row in rows:
             v = [int(float(x)) for x in row.split()]
             if len(v) < 4:
-                raise DatasetFormatError(f"{name}: a box line needs at least x y w h, got {row!r}")
+                raise UserError(f"{name}: a box line needs at least x y w h, got {row!r}")
             x, y, w, h = v[:4]
             invalid = len(v) >= 8 and v[7] == 1
             faces.append(GroundTruthFace((x, y, x + w, y + h), invalid))
@@ -178,7 +174,7 @@ def read_wider_folder(root: str | Path) -> list[BoxedPhoto]:
     split = root / "wider_face_split"
     candidates = sorted(split.glob("*bbx_gt*.txt")) if split.is_dir() else sorted(root.glob("*bbx_gt*.txt"))
     if not candidates:
-        raise DatasetFormatError(f"{root} has no wider_face_split/*bbx_gt*.txt annotation file")
+        raise UserError(f"{root} has no wider_face_split/*bbx_gt*.txt annotation file")
     image_root = next(
         (p for p in (root / "WIDER_val" / "images", root / "WIDER_train" / "images", root / "images") if p.is_dir()),
         root,
@@ -189,7 +185,7 @@ def read_wider_folder(root: str | Path) -> list[BoxedPhoto]:
         if path.is_file():
             photos.append(BoxedPhoto(path, name, tuple(faces)))
     if not photos:
-        raise DatasetFormatError(f"none of the images named in {candidates[0]} exist under {image_root}")
+        raise UserError(f"none of the images named in {candidates[0]} exist under {image_root}")
     return photos
 
 
@@ -208,12 +204,12 @@ def read_scene_labels(root: str | Path) -> list[Scene]:
     root = Path(root)
     labels = root / "labels.csv"
     if not labels.is_file():
-        raise DatasetFormatError(f"{root} has no labels.csv (path, identities_present)")
+        raise UserError(f"{root} has no labels.csv (path, identities_present)")
     scenes = []
     with open(labels, newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"path", "identities_present"} <= set(reader.fieldnames):
-            raise DatasetFormatError(f"{labels} needs the columns path and identities_present")
+            raise UserError(f"{labels} needs the columns path and identities_present")
         for row in reader:
             ids = frozenset(i.strip() for i in row["identities_present"].split(";") if i.strip())
             people = row.get("approx_people_visible") or ""

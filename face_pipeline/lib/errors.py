@@ -8,6 +8,9 @@
   stays a step failure, so Dagster's retry policies apply.
 
 Messages say what happened and what to do; they never contain a password (DSNs are redacted).
+A subclass exists only where some caller handles it differently from its parent (ModelFilesMissing,
+PhotoRejected, UnknownModel, EmbeddedPostgresError, the lookup's UnanswerableLookup family); every
+other error is raised as one of these with its message, since the CLI and Dagster treat them alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""One home for every setting: a frozen, validated dataclass.
+"""One home for every setting: a frozen, validated dataclass whose fields are the declaration.
+
+Each field of `Settings` carries its default and meaning (`setting(...)`); everything else is
+derived from it: the FACE_PIPELINE_* variable names (`VARIABLES`), the CLI's global flags
+(cli/main.py), the Dagster resource's fields (defs/resources.py) and the README's "Settings" table
+(`settings_table()`, which a test compares with the README). Adding a setting is one field here.
 
 A process reads its settings once (`Settings.from_env`: FACE_PIPELINE_* variables, then the CLI's
 flags as overrides) and passes the object down. The Dagster code location builds its definitions and
@@ -12,8 +17,9 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,68 +36,61 @@ ENV_PREFIX = "FACE_PIPELINE_"
 DEFAULT_DETECTOR = "retinaface-mnet025-rot3"
 DEFAULT_EMBEDDER = "facenet-v1-flip"
 
-
-@dataclass(frozen=True)
-class Variable:
-    """One FACE_PIPELINE_* variable: the Settings field it fills, its default and its meaning."""
-
-    field: str
-    default: str
-    meaning: str
-
-    @property
-    def env_name(self) -> str:
-        return ENV_PREFIX + self.field.upper()
-
-
-#: The documented variables (the CLI's --help and the README's "Settings" table list them).
-VARIABLES: tuple[Variable, ...] = (
-    Variable("photos_root", "./photos", "folder or object-store URL (s3://bucket/prefix) holding one sub-folder per event (`<root>/<event>/...`)"),
-    Variable("data_dir", "./data", "face crops and per-event stage files (a folder or an object-store URL), the embedded PostgreSQL, reports"),
-    Variable("dsn", "", "PostgreSQL to use (`postgresql://user:pass@host/db`); empty = embedded server in DATA_DIR/pg"),
-    Variable("dagster_pg_url", "", "Dagster's own storage (`postgresql+psycopg2://...`); empty = database `dagster` on the same server"),
-    Variable("detector", DEFAULT_DETECTOR, "face detector (`face-pipeline models` lists them)"),
-    Variable("embedder", DEFAULT_EMBEDDER, "face embedder (`face-pipeline models` lists them)"),
-    Variable("model_dir", "", "installed model weight files (`face-pipeline models install`); empty = <venv>/share/face_pipeline/models"),
-    Variable("clip_model_dir", "", "folder with imgbeddings' ONNX file and the CLIP processor files (offline)"),
-    Variable("max_image_pixels", "120000000", "decompression-bomb guard: larger images are refused"),
-    Variable("max_work_side", "2400", "large photos are downscaled to this longest side before detection"),
-    Variable("workers", "0", "processes for detection/embedding, and neighbour queries at once in a people re-cluster (0 = one per core)"),
-    Variable("stable_seconds", "60", "the sensor waits until an event folder is unchanged this long"),
-    Variable("event_lock_wait", "1800", "a second ingest of the same event waits this long (seconds), then fails"),
-    Variable("executor", "multiprocess", "how a Dagster run executes its steps: `multiprocess` (this machine) or `celery` (workers on any machine, `face-pipeline worker`)"),
-    Variable("celery_broker", "redis://127.0.0.1:6379/0", "with the celery executor: the broker (and result backend) URL the runs and the workers share"),
-    Variable("celery_redeliver_after", "3600", "with the celery executor: seconds after which a step taken by a worker that vanished goes to another worker (longer than any step)"),
-)
-
 EXECUTORS = ("multiprocess", "celery")
+
+
+def setting(default: object, meaning: str, *, shown: str | None = None, secret: bool = False):
+    """A Settings field. `meaning` is the line of --help and of the README table; `shown` is how the
+    table shows the default when its bare value would not say enough; `secret` marks a value that may
+    hold a password (the Dagster resource then refers to its variable instead of copying it)."""
+    return field(default=default, metadata={"meaning": meaning, "shown": shown, "secret": secret})
 
 
 @dataclass(frozen=True)
 class Settings:
-    photos_root: Path
-    data_dir: Path
-    dsn: str = ""
-    dagster_pg_url: str = ""
-    detector: str = DEFAULT_DETECTOR
-    embedder: str = DEFAULT_EMBEDDER
-    model_dir: str = ""
-    clip_model_dir: str = ""
-    max_image_pixels: int = 120_000_000
-    max_work_side: int = 2400
-    workers: int = 0
-    stable_seconds: float = 60.0
-    event_lock_wait: float = 1800.0
-    executor: str = "multiprocess"
-    celery_broker: str = "redis://127.0.0.1:6379/0"
-    celery_redeliver_after: float = 3600.0
+    photos_root: Path = setting(
+        Path("./photos"), "one sub-folder per event (`<root>/<event>/...`); a folder or an object-store URL "
+        "(`s3://bucket/photos`)", shown="`./photos` (demo: `data/photos`)")
+    data_dir: Path = setting(
+        Path("./data"), "crops and stage files (a folder or an object-store URL), the embedded PostgreSQL, "
+        "reports (those stay local: in `~/.local/state/face_pipeline` when this is a URL)", shown="`./data`")
+    dsn: str = setting(
+        "", "PostgreSQL to use (`postgresql://user:pass@host/db`)", shown="empty = embedded server in "
+        "DATA_DIR/pg", secret=True)
+    dagster_pg_url: str = setting(
+        "", "Dagster's own storage (`postgresql+psycopg2://…`)",
+        shown="empty = database `dagster` on the same server", secret=True)
+    detector: str = setting(DEFAULT_DETECTOR, "face detector (`face-pipeline models` lists them)")
+    embedder: str = setting(DEFAULT_EMBEDDER, "identity model (`face-pipeline models` lists them)")
+    model_dir: str = setting(
+        "", "installed weight files (`face-pipeline models install`)",
+        shown="empty = `<venv>/share/face_pipeline/models`")
+    clip_model_dir: str = setting(
+        "", "local `patch32_v1.onnx` + CLIP `preprocessor_config.json` for `clip-imgbeddings` (offline)")
+    max_image_pixels: int = setting(120_000_000, "larger images are refused (decompression bombs)")
+    max_work_side: int = setting(2400, "photos are downscaled to this longest side for detection")
+    workers: int = setting(
+        0, "processes for detection and embedding; neighbour queries at once in `people recluster`",
+        shown="`0` = one per core")
+    stable_seconds: float = setting(60.0, "the sensor waits until an event folder is unchanged this long (seconds)")
+    event_lock_wait: float = setting(
+        1800.0, "seconds a second ingest of the same event waits, then fails with a clear message")
+    executor: str = setting(
+        "multiprocess", "how a Dagster run executes its steps: `multiprocess` (this machine) or `celery` "
+        "(workers on any machine, `face-pipeline worker`)")
+    celery_broker: str = setting(
+        "redis://127.0.0.1:6379/0", "with the celery executor: the broker (and result backend) URL the runs "
+        "and the workers share", secret=True)
+    celery_redeliver_after: float = setting(
+        3600.0, "with the celery executor: seconds after which a step taken by a worker that vanished goes "
+        "to another worker (above the longest step)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """Settings from FACE_PIPELINE_* variables, then `overrides` (None means "not given"),
         validated. Raises ConfigError naming the first bad value."""
         environ = os.environ if environ is None else environ
-        raw: dict[str, object] = {v.field: environ.get(v.env_name, v.default) for v in VARIABLES}
+        raw: dict[str, object] = {v.field: environ.get(v.env_name, v.default_text) for v in VARIABLES}
         if not raw["dsn"] and environ.get("DATABASE_URL"):
             raw["dsn"] = environ["DATABASE_URL"]
         raw.update({k: v for k, v in overrides.items() if v is not None})
@@ -101,15 +100,10 @@ class Settings:
     def from_values(cls, raw: Mapping[str, object]) -> Settings:
         """Settings from plain values (strings from the environment, or typed values from a Dagster
         resource), converted and validated."""
-        unknown = set(raw) - {f.name for f in fields(cls)}
+        unknown = set(raw) - {v.field for v in VARIABLES}
         if unknown:
             raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            if f.name not in raw:
-                continue
-            values[f.name] = _CONVERT.get(f.name, _text)(f.name, raw[f.name])
-        return cls(**values).validated()
+        return cls(**{v.field: v.convert(raw[v.field]) for v in VARIABLES if v.field in raw}).validated()
 
     def validated(self) -> Settings:
         """This object, after checking what can be checked without doing any work."""
@@ -147,7 +141,7 @@ class Settings:
 
     def as_environ(self) -> dict[str, str]:
         """The variables that give a child process (Dagster's code server, a worker) these settings."""
-        return {v.env_name: str(getattr(self, v.field)) for v in VARIABLES}
+        return {v.env_name: v.text(getattr(self, v.field)) for v in VARIABLES}
 
     @property
     def model_folders(self) -> ModelFolders:
@@ -190,6 +184,66 @@ class Settings:
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)
 
 
+@dataclass(frozen=True)
+class Variable:
+    """One setting as the outside sees it: a field of Settings, its FACE_PIPELINE_* variable, its
+    CLI flag, its default and its meaning, all read from the field's declaration."""
+
+    field: str
+    kind: type  # Path, str, int or float: what the field holds
+    default: object
+    meaning: str
+    shown: str | None
+    secret: bool
+
+    @property
+    def env_name(self) -> str:
+        return _env(self.field)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+    @property
+    def default_text(self) -> str:
+        return self.text(self.default)
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the README table and --help show it."""
+        return self.shown or (f"`{self.default_text}`" if self.default_text else "empty")
+
+    def text(self, value: object) -> str:
+        """A value as its environment variable holds it."""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def convert(self, value: object) -> object:
+        """A value from the environment, a flag or a resource, as the field's type (ConfigError if not)."""
+        if self.kind is Path:
+            return _path(self.field, value)
+        if self.kind in (int, float):
+            return _number(self.kind)(self.field, value)
+        return _text(self.field, value)
+
+
+def _variables() -> tuple[Variable, ...]:
+    hints = typing.get_type_hints(Settings)
+    return tuple(Variable(f.name, hints[f.name], f.default, f.metadata["meaning"], f.metadata["shown"],
+                          f.metadata["secret"]) for f in fields(Settings))
+
+
+#: Every setting, in declaration order: the environment, the CLI, the Dagster resource and the README read it.
+VARIABLES: tuple[Variable, ...] = _variables()
+
+
+def settings_table() -> str:
+    """The README's "Settings" table, rendered from the declaration."""
+    rows = [f"| `{v.env_name}` | {v.shown_default} | {v.meaning} |" for v in VARIABLES]
+    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows]) + "\n"
+
+
 def _env(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
@@ -214,18 +268,6 @@ def _number(kind: Callable[[str], object]) -> Callable[[str, object], object]:
                               f"got {value!r}") from None
 
     return convert
-
-
-_CONVERT: dict[str, Callable[[str, object], object]] = {
-    "photos_root": _path,
-    "data_dir": _path,
-    "max_image_pixels": _number(int),
-    "max_work_side": _number(int),
-    "workers": _number(int),
-    "stable_seconds": _number(float),
-    "event_lock_wait": _number(float),
-    "celery_redeliver_after": _number(float),
-}
 
 
 def check_dsn(dsn: str) -> str:

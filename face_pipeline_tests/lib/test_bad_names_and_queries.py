@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from face_pipeline.lib import ingest
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.forget import forget_event
 from face_pipeline.lib.photos.events import (
-    EventFolderMissing,
     InvalidEventName,
     validate_event_name,
 )
@@ -78,9 +78,9 @@ def test_event_folder_escaping_the_photos_root_is_refused(settings, tmp_path):
     outside.mkdir()
     (outside / "x.jpg").write_bytes(b"\xff\xd8")
     os.symlink(outside, settings.photos_root / "linked")
-    with pytest.raises(EventFolderMissing, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         ingest.scan_event(settings, "linked")
-    with pytest.raises(EventFolderMissing, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         ingest.scan_event(settings, "never-made")
 
 
@@ -88,7 +88,7 @@ def test_empty_event_folder_is_a_clear_error(settings):
     folder = settings.photos_root / "empty-party"
     folder.mkdir()
     (folder / ".DS_Store").write_bytes(b"hidden files do not count")
-    with pytest.raises(ingest.EmptyEventFolder, match="holds no files"):
+    with pytest.raises(UserError, match="holds no files"):
         ingest.scan_event(settings, "empty-party")
 
 

@@ -1,7 +1,7 @@
 import pytest
 
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.photos.events import (
-    EventFolderMissing,
     InvalidEventName,
     event_folder,
     list_event_folders,
@@ -41,9 +41,9 @@ def test_event_folders_listing_and_missing(tmp_path):
     (tmp_path / "file.jpg").write_bytes(b"x")
     assert list_event_folders(tmp_path) == (["crabweek"], ["Bad Name"])
     assert event_folder(tmp_path, "crabweek") == tmp_path / "crabweek"
-    with pytest.raises(EventFolderMissing, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         event_folder(tmp_path, "nothere")
-    with pytest.raises(EventFolderMissing, match="photos root"):
+    with pytest.raises(UserError, match="photos root"):
         event_folder(tmp_path / "missing-root", "crabweek")
 
 
@@ -122,16 +122,64 @@ def test_no_module_reads_settings_at_import_time(tmp_path):
         "refused: FACE_PIPELINE_DETECTOR='bogus' is not a detector" in out.stdout
 
 
-def test_the_readme_documents_every_setting_with_its_default():
-    """The README's settings table is the users' reference: every variable, with the default the code uses."""
+def test_the_readme_settings_table_is_the_one_the_declaration_renders():
+    """The README's settings table is the users' reference: exactly what `settings_table()` renders
+    from the fields of Settings (regenerate it with that function after adding a setting)."""
     from pathlib import Path
 
-    from face_pipeline.lib.settings import VARIABLES
+    from face_pipeline.lib.settings import VARIABLES, settings_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2] for line in readme.splitlines()
-            if line.startswith("| `FACE_PIPELINE_")}
-    assert set(rows) == {v.env_name for v in VARIABLES}
+    table = [line for line in readme.splitlines() if line.startswith("| `FACE_PIPELINE_")]
+    assert "\n".join(table) + "\n" == "".join(settings_table().splitlines(keepends=True)[2:])
+    assert settings_table() in readme
+    assert [line.split("|")[1].strip(" `") for line in table] == [v.env_name for v in VARIABLES]
+    assert any("`120000000`" in line for line in table)  # defaults come from the fields' values
+
+
+def test_every_setting_has_a_variable_a_flag_and_a_resource_field(tmp_path):
+    """One declaration: each field of Settings is read from its variable, overridden by its global
+    flag, carried by the Dagster resource's field of the same name, and handed back to a run."""
+    from dataclasses import fields
+
+    from face_pipeline.cli.main import build_parser, settings_from
+    from face_pipeline.defs.resources import FacePipeline
+    from face_pipeline.lib.settings import VARIABLES
+
+    assert [v.field for v in VARIABLES] == [f.name for f in fields(Settings)]
+    base = Settings.from_env({})
+    # A value of each setting unlike its default, as text (what the environment and flags hold).
+    other = {"photos_root": str(tmp_path / "p"), "data_dir": str(tmp_path / "d"),
+             "dsn": "postgresql://u@db/app", "dagster_pg_url": "postgresql+psycopg2://u@db/dagster",
+             "detector": "haar", "embedder": "dlib-resnet-v1", "model_dir": str(tmp_path / "m"),
+             "clip_model_dir": str(tmp_path / "c"), "executor": "celery", "celery_broker": "redis://q:6379/1"}
+    values = {v.field: other.get(v.field) or v.text(getattr(base, v.field) * 2 + 1) for v in VARIABLES}
+    from_env = Settings.from_env({v.env_name: values[v.field] for v in VARIABLES})
+    argv = [part for v in VARIABLES for part in (v.flag, values[v.field])] + ["events"]
+    from_flags = settings_from(build_parser().parse_args(argv))
     for v in VARIABLES:
-        if v.default and v.field not in ("photos_root", "data_dir"):
-            assert v.default in rows[v.env_name], f"{v.env_name}: README says {rows[v.env_name]!r}, code {v.default!r}"
+        assert getattr(from_env, v.field) != getattr(base, v.field), v.env_name
+    assert from_flags == from_env
+    assert Settings.from_env(from_env.as_environ()) == from_env
+    resource = FacePipeline.from_settings(from_env)
+    assert set(FacePipeline.model_fields) == {v.field for v in VARIABLES}
+    assert resource.settings() == from_env
+
+
+def test_a_password_setting_taken_from_its_variable_stays_a_reference_in_the_resource(monkeypatch, tmp_path):
+    import dagster as dg
+
+    from face_pipeline.defs.resources import FacePipeline
+
+    monkeypatch.setenv("FACE_PIPELINE_DSN", "postgresql://u:hunter2@db/app")
+    monkeypatch.setenv("FACE_PIPELINE_DAGSTER_PG_URL", "postgresql+psycopg2://u:hunter3@db/dagster")
+    monkeypatch.setenv("FACE_PIPELINE_DATA_DIR", str(tmp_path))
+    resource = FacePipeline.from_settings(Settings.from_env())
+    assert isinstance(resource.dsn, dg.EnvVar) and resource.dsn == "FACE_PIPELINE_DSN"
+    assert isinstance(resource.dagster_pg_url, dg.EnvVar)
+    assert not isinstance(resource.data_dir, dg.EnvVar)  # not a password: the value itself
+    assert "hunter" not in repr(resource)
+    # A run resolves the reference and gets the value.
+    assert resource.process_config_and_initialize().settings().dsn == "postgresql://u:hunter2@db/app"
+    given = FacePipeline.from_settings(Settings.from_env(dsn="postgresql://u@other/app"))
+    assert given.dsn == "postgresql://u@other/app"  # given on the command line: no variable to name

@@ -27,9 +27,10 @@ import psycopg
 import pytest
 
 from face_pipeline.lib import ingest
+from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.ingest import event_lock
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store import DatabaseUnavailable, VectorStore, embedded_postgres
+from face_pipeline.lib.store import VectorStore, embedded_postgres
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import event_rows, ingest_event
 
@@ -141,7 +142,7 @@ def test_database_stopping_in_the_middle_of_a_write_loses_nothing(tmp_path, faul
         thread.join(60)
     assert not thread.is_alive()
     (error,) = errors
-    assert isinstance(error, DatabaseUnavailable)
+    assert isinstance(error, SystemFault)
     assert "gala" in str(error) and "previous rows" in str(error)
 
     embedded_postgres.start(pg_dir)
@@ -230,7 +231,7 @@ def test_second_run_of_the_same_event_waits_or_fails_clearly(settings, store, mo
     settings = replace(settings, event_lock_wait=0.3)
     with event_lock.event_lock(settings, "gala"):
         t0 = time.monotonic()
-        with pytest.raises(event_lock.EventBusy) as err:
+        with pytest.raises(SystemFault) as err:
             ingest.scan_event(settings, "gala")
         assert time.monotonic() - t0 >= 0.3  # it waited first
     message = str(err.value)
@@ -303,7 +304,7 @@ def test_event_lock_spans_processes_names_its_holder_and_dies_with_it(settings):
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "HELD"
-        with pytest.raises(event_lock.EventBusy) as err:
+        with pytest.raises(SystemFault) as err:
             with event_lock.event_lock(settings, "gala", wait=0.2):
                 pass
         assert f"pid {holder.pid}" in str(err.value) and "since" in str(err.value)
@@ -320,7 +321,7 @@ def test_event_lock_spans_processes_names_its_holder_and_dies_with_it(settings):
 
 def test_event_lock_needs_the_database_and_says_so(settings):
     down = replace(settings, dsn="postgresql://nobody@127.0.0.1:1/none")
-    with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL"):
+    with pytest.raises(SystemFault, match="cannot connect to PostgreSQL"):
         with event_lock.event_lock(down, "gala", wait=0):
             pass
 

@@ -137,9 +137,9 @@ def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_
 
     # a failure (here: the listener, as Ctrl-C would) stops the queued batches instead of running them all
     queries = []
-    real_composed = people_store.composed
-    monkeypatch.setattr(people_store, "composed",
-                        lambda name, **kw: (queries.append(name), real_composed(name, **kw))[1])
+    real_statement = people_store.vector_statement
+    monkeypatch.setattr(people_store, "vector_statement",
+                        lambda name, **kw: (queries.append(name), real_statement(name, **kw))[1])
 
     def interrupted(done, total):
         raise KeyboardInterrupt

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_pipeline.lib.forget import UnknownEvent, forget_event, forget_person
+from face_pipeline.lib.errors import SystemFault, UserError
+from face_pipeline.lib.forget import forget_event, forget_person
 from face_pipeline.lib.photos.events import InvalidEventName
 from face_pipeline.lib.report import write_html_report
 from face_pipeline.lib.search import find_person
 from face_pipeline.lib.settings import Settings, redact_dsn
-from face_pipeline.lib.store import DatabaseUnavailable, VectorStore
+from face_pipeline.lib.store import VectorStore
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import event_rows, ingest_event
 
@@ -190,7 +191,7 @@ def test_dsn_password_never_appears_in_logs_messages_or_files(settings, store, c
         dead = f"postgresql://postgres:{SECRET}@/face_pipeline?host={tmp_path / 'no-server'}"
         for call in (lambda: VectorStore(dead, connect_timeout=2).migrate(),
                      lambda: VectorStore(dead, connect_timeout=2).counts()):
-            with pytest.raises(DatabaseUnavailable) as err:
+            with pytest.raises(SystemFault) as err:
                 call()
             seen.append(str(err.value))
             assert "no-server" in str(err.value)
@@ -242,7 +243,7 @@ def test_forget_event_removes_rows_crops_and_stage_files(settings, store):
     assert (settings.photos_root / "party" / "person-1.jpg").is_file()  # the user's photos stay
     assert not party_page.exists() and other_page.is_file()
     assert event_rows(store, "other-party") == kept
-    with pytest.raises(UnknownEvent, match="nothing is stored"):
+    with pytest.raises(UserError, match="nothing is stored"):
         forget_event(settings, store, "party")
     with pytest.raises(InvalidEventName):
         forget_event(settings, store, "../party")

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from upath import UPath
 
-from face_pipeline.lib.errors import ConfigError
+from face_pipeline.lib.errors import ConfigError, UserError
 from face_pipeline.lib.forget import forget_event
 from face_pipeline.lib.ingest import load_embeddings, load_faces, scan_event
-from face_pipeline.lib.photos.events import EventFolderMissing, event_folder, list_event_folders
+from face_pipeline.lib.photos.events import event_folder, list_event_folders
 from face_pipeline.lib.photos.files import scan_event_folder
 from face_pipeline.lib.photos.watch import folder_state, plan_changes
 from face_pipeline.lib.settings import Settings
@@ -84,7 +84,7 @@ def test_listing_scanning_and_fingerprints_on_object_listings(s3):
     _put(s3, "photos/Bad Name/c.jpg", b"x")
     root = parse_location(f"s3://{BUCKET}/photos")
     assert list_event_folders(root) == (["gala"], ["Bad Name"])
-    with pytest.raises(EventFolderMissing):
+    with pytest.raises(UserError):
         event_folder(root, "nothere")
     photos, skipped = scan_event_folder(event_folder(root, "gala"))
     assert [(p.relpath, p.size_bytes) for p in photos] == [("a.jpg", 6), ("day2/b.jpg", 6)]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.store import (
-    DatabaseUnavailable,
     EventWrite,
     FaceRow,
     PhotoRow,
@@ -30,6 +30,36 @@ def test_migrations_are_recorded_and_idempotent(store):
     assert store.migrate() == []
     names = [name for _, name, _ in store.applied_migrations()]
     assert names[:3] == ["001_extensions.sql", "002_photos_faces_vectors.sql", "003_hnsw_indexes.sql"]
+
+
+def test_the_resource_store_migrates_once_per_process_and_database(pg_server, tmp_path):
+    """`FacePipeline.store()` is called many times in a run: the first call for a database applies
+    the migrations, the next ones do not even connect; an explicit migrate() always runs, so a
+    database recreated under the same DSN (as the benchmarks do) gets its schema back."""
+    import psycopg
+
+    from face_pipeline.defs.resources import FacePipeline
+    from face_pipeline.lib.settings import Settings
+
+    def recreate():
+        with psycopg.connect(pg_server.get_uri("postgres"), autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS migrate_once WITH (FORCE)")
+            conn.execute("CREATE DATABASE migrate_once")
+
+    dsn = pg_server.get_uri("migrate_once")
+    recreate()
+    pipeline = FacePipeline.from_settings(Settings.from_env(photos_root=tmp_path, data_dir=tmp_path, dsn=dsn))
+    first = pipeline.store()
+    assert [name for _, name, _ in first.applied_migrations()][:1] == ["001_extensions.sql"]
+    with psycopg.connect(pg_server.get_uri("postgres"), autocommit=True) as conn:
+        conn.execute("DROP DATABASE migrate_once WITH (FORCE)")
+    assert pipeline.store().ensure_migrated() == []  # remembered: no connection to the missing database
+    with pytest.raises(SystemFault):
+        VectorStore(dsn, connect_timeout=2).migrate()  # an explicit migrate() always goes to the server
+    recreate()
+    assert "001_extensions.sql" in VectorStore(dsn).migrate()  # the recreated database gets its schema
+    with psycopg.connect(pg_server.get_uri("postgres"), autocommit=True) as conn:
+        conn.execute("DROP DATABASE migrate_once WITH (FORCE)")
 
 
 def test_replace_event_is_idempotent_and_exact_search_finds_the_vector(store):
@@ -77,7 +107,7 @@ def test_delete_event(store):
 
 def test_database_down_gives_a_clear_error_without_the_password(tmp_path):
     dead = VectorStore(f"postgresql://alice:topsecret@/nodb?host={tmp_path}&port=1", connect_timeout=2)
-    with pytest.raises(DatabaseUnavailable) as exc:
+    with pytest.raises(SystemFault) as exc:
         with dead.connect():
             pass
     assert "cannot connect to PostgreSQL" in str(exc.value)

@@ -2,7 +2,7 @@
 
 -- name: faces_of_event_with_vectors
 -- The faces of an event that have a vector of the model serving it, with their photo and box.
-SELECT f.face_id, f.photo_id, f.box_left, f.box_top, f.box_right, f.box_bottom, v.embedding::vector({dim})
+SELECT f.face_id, f.photo_id, f.box_left, f.box_top, f.box_right, f.box_bottom, v.embedding::vector({dim}) AS embedding
 FROM faces f JOIN face_vectors v ON v.face_id = f.face_id AND v.model_id = %(model_id)s
 WHERE f.event = %(event)s
 ORDER BY f.face_id
@@ -30,8 +30,11 @@ SELECT person_id, name, hidden, merged_into, decided FROM people WHERE person_id
 -- name: overlapping_assigned_faces
 -- Faces found by another detector in the same photos, that already belong to someone (or were moved
 -- out): a detector switch gives faces new ids, and they inherit who they are from these.
-SELECT f.photo_id, f.event, f.box_left, f.box_top, f.box_right, f.box_bottom, fp.person_id, fp.pinned
-FROM faces f JOIN face_people fp ON fp.face_id = f.face_id
+SELECT f.face_id, f.event, f.photo_id, p.path, f.face_index, f.box_left, f.box_top, f.box_right, f.box_bottom,
+       f.crop_path, p.width, p.height, fp.person_id, fp.pinned
+FROM faces f
+JOIN face_people fp ON fp.face_id = f.face_id
+JOIN photos p ON p.event = f.event AND p.photo_id = f.photo_id
 WHERE f.event = %(event)s AND f.detector_model <> %(detector_model)s
 
 -- name: insert_person
@@ -85,7 +88,7 @@ SELECT merged_into FROM people WHERE person_id = %(person_id)s
 -- name: faces_of_person
 -- A person's faces with their photos, for `people show`, `find --person` and the people page.
 SELECT f.face_id, f.event, f.photo_id, p.path, f.face_index, f.box_left, f.box_top, f.box_right, f.box_bottom,
-       f.crop_path, p.width, p.height, fp.pinned
+       f.crop_path, p.width, p.height, fp.person_id, fp.pinned
 FROM face_people fp
 JOIN faces f ON f.face_id = fp.face_id
 JOIN photos p ON p.event = f.event AND p.photo_id = f.photo_id

@@ -7,17 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.ingest.event_lock import event_lock
 from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.report.index import forget_pages, pages_showing
-from face_pipeline.lib.search import UnanswerableLookup
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.storage import count_files, remove_tree
 from face_pipeline.lib.store import VectorStore
-
-
-class UnknownEvent(UnanswerableLookup):
-    """Nothing is stored for this event: no rows, no crops, no stage files."""
 
 
 @dataclass
@@ -38,7 +34,7 @@ def forget_event(settings: Settings, store: VectorStore, event: str, *, dry_run:
         rows = store.event_row_counts(event)
         crop_files, stage_files = count_files(crops), count_files(stage)
         if not any(rows.values()) and not crop_files and not stage_files:
-            raise UnknownEvent(f"nothing is stored for event {event!r}: no rows, crops or stage files")
+            raise UserError(f"nothing is stored for event {event!r}: no rows, crops or stage files")
         counts = {k: rows[k] for k in ("photos", "faces", "vectors", "skipped")}
         reports = pages_showing(settings, events={event})
         if not dry_run:

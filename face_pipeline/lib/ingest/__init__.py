@@ -16,16 +16,15 @@ from face_pipeline.lib.ingest.embed import embed_faces
 from face_pipeline.lib.ingest.records import EmbeddingSet, FaceSet, PhotoEntry, PhotoManifest
 from face_pipeline.lib.ingest.rows import build_event_write
 from face_pipeline.lib.ingest.run import EventReport, ingest_event
-from face_pipeline.lib.ingest.scan import EmptyEventFolder, scan_event
+from face_pipeline.lib.ingest.scan import scan_event
 from face_pipeline.lib.ingest.stage_files import (
-    StageFileMissing,
     load_embeddings,
     load_faces,
     load_manifest,
 )
 
 __all__ = [
-    "EmbeddingSet", "EmptyEventFolder", "EventReport", "FaceSet", "PhotoEntry", "PhotoManifest", "StageFileMissing",
+    "EmbeddingSet", "EventReport", "FaceSet", "PhotoEntry", "PhotoManifest",
     "build_event_write", "detect_faces", "embed_faces", "ingest_event", "load_embeddings", "load_faces",
     "load_manifest", "scan_event",
 ]

@@ -28,16 +28,12 @@ import psycopg
 from face_pipeline.lib.errors import ConfigError, SystemFault
 from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store.connection import DatabaseUnavailable, first_line, open_connection
+from face_pipeline.lib.store.connection import first_line, open_connection
 from face_pipeline.lib.store.statements import statement
 
 #: The first of the lock's two int4 keys: "face_pipeline event run" (no other lock uses it).
 EVENT_RUN_LOCK_CLASS = 0x46505231
 HOLDER_PREFIX = "face_pipeline run lock"
-
-
-class EventBusy(SystemFault):
-    """Another run holds the event; the message names it (host, pid, since when)."""
 
 
 def run_lock_key(event: str) -> dict[str, int]:
@@ -73,7 +69,7 @@ def event_lock(settings: Settings, event: str, *, wait: float | None = None) -> 
     except BaseException as exc:
         conn.close()
         if isinstance(exc, psycopg.OperationalError):
-            raise DatabaseUnavailable(f"lost the connection to PostgreSQL while taking the run lock of "
+            raise SystemFault(f"lost the connection to PostgreSQL while taking the run lock of "
                                       f"{event!r}: {first_line(exc)}") from None
         raise
     try:
@@ -91,7 +87,7 @@ def _acquire(conn: psycopg.Connection, key: dict[str, int], event: str, wait: fl
     delay = 0.05
     while not conn.execute(statement("try_event_run_lock"), key).fetchone()[0]:
         if time.monotonic() >= deadline:
-            raise EventBusy(f"event {event!r} is being ingested by another run ({_holder(conn, key)}); "
+            raise SystemFault(f"event {event!r} is being ingested by another run ({_holder(conn, key)}); "
                             f"waited {wait:g} s. Try again when it has finished.")
         time.sleep(delay)
         delay = min(1.0, delay * 2)

@@ -19,10 +19,6 @@ from face_pipeline.lib.photos.files import (
 from face_pipeline.lib.settings import Settings
 
 
-class EmptyEventFolder(UserError):
-    """The event folder holds no files at all (a folder still being copied, or the wrong one)."""
-
-
 @holds_event_lock(lambda event: event)
 def scan_event(settings: Settings, event: str, *, progress: Progress = no_progress) -> PhotoManifest:
     """List an event's photos with their content ids, reusing hashes of files whose size and
@@ -34,7 +30,7 @@ def scan_event(settings: Settings, event: str, *, progress: Progress = no_progre
 
     files, skipped = scan_event_folder(folder)
     if not files and not skipped:
-        raise EmptyEventFolder(f"event folder {folder} holds no files: copy the event's photos into it first")
+        raise UserError(f"event folder {folder} holds no files: copy the event's photos into it first")
     photos: list[PhotoEntry] = []
     seen_ids: dict[str, str] = {}
     new = changed = unchanged = duplicates = 0

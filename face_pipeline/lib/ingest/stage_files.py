@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 PHOTOS, FACES, VECTORS = "photos.json", "faces.json", "vectors.npz"
 
 
-class StageFileMissing(UserError):
-    """A step's input is not there yet: the message names the asset to materialise first."""
-
-
 def stage_folder(settings: Settings, event: str) -> Path:
     validate_event_name(event)
     return make_private_dir(settings.stage_dir / event)
@@ -84,10 +80,10 @@ class StageRecord:
         return self.record_type.from_json(raw) if raw else None
 
     def load(self, settings: Settings, event: str):
-        """The record a later step needs: StageFileMissing names the asset to materialise first."""
+        """The record a later step needs: UserError names the asset to materialise first."""
         found = self.previous(settings, event)
         if found is None:
-            raise StageFileMissing(self.missing.format(event=repr(event)))
+            raise UserError(self.missing.format(event=repr(event)))
         return found
 
 
@@ -118,7 +114,7 @@ def previous_vectors(settings: Settings, event: str, model_id: str) -> dict[str,
 def load_embeddings(settings: Settings, event: str) -> EmbeddingSet:
     z = _read_npz(stage_folder(settings, event) / VECTORS)
     if z is None:
-        raise StageFileMissing(f"event {event!r} has no embeddings yet (materialise face_embeddings first)")
+        raise UserError(f"event {event!r} has no embeddings yet (materialise face_embeddings first)")
     metric = str(z["metric"]) if "metric" in z else "l2"
     return EmbeddingSet(event, str(z["model_id"]), metric, z["face_ids"].tolist(), z["vectors"].copy())
 

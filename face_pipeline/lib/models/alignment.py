@@ -20,10 +20,6 @@ ARCFACE_TEMPLATE_112 = np.array(
 )
 
 
-class AlignmentError(ValueError):
-    """A face without usable landmarks (internal: the ingest reports the photo, never crashes)."""
-
-
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 2x3 similarity matrix mapping points `src` onto `dst` in the least-squares sense
     (Umeyama, 1991); exact for two points."""
@@ -40,7 +36,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     rotation = u @ np.diag(d) @ vt
     var_src = (src_c ** 2).sum() / n
     if var_src <= 0:
-        raise AlignmentError("landmarks collapse to one point")
+        raise ValueError("landmarks collapse to one point")
     scale = (s * d).sum() / var_src
     matrix = np.zeros((2, 3))
     matrix[:, :2] = scale * rotation
@@ -57,14 +53,14 @@ def landmarks_and_template(face: DetectedFace) -> tuple[np.ndarray, np.ndarray]:
     face), never sorted by position, so a face upside down is turned upright, not mirrored.
     """
     if face.landmarks is None:
-        raise AlignmentError("the face has no landmarks")
+        raise ValueError("the face has no landmarks")
     points = np.asarray(face.landmarks, dtype=np.float64).reshape(5, 2)
     if face.landmark_scheme == FIVE_POINT:
         return points, ARCFACE_TEMPLATE_112
     if face.landmark_scheme == DLIB5:
         eyes = np.array([points[2:4].mean(axis=0), points[0:2].mean(axis=0)])
         return eyes, ARCFACE_TEMPLATE_112[:2]
-    raise AlignmentError(f"unknown landmark scheme {face.landmark_scheme!r}")
+    raise ValueError(f"unknown landmark scheme {face.landmark_scheme!r}")
 
 
 def align_face(rgb: np.ndarray, face: DetectedFace, size: int, *, zoom: float = 1.0) -> np.ndarray:

@@ -3,7 +3,6 @@ faces and people's decisions; update.py: one event at a time, or all again), the
 (people_store.py) and people's decisions (decisions.py); finding by person is lib/search/by_person.py."""
 
 from face_pipeline.lib.people.decisions import (
-    UnknownPerson,
     hide_person,
     merge_people,
     move_face,
@@ -14,6 +13,6 @@ from face_pipeline.lib.people.people_store import PeopleStore, PersonSummary
 from face_pipeline.lib.people.update import PeopleUpdate, recluster, update_people_for_event
 
 __all__ = [
-    "PeopleStore", "PeopleUpdate", "PersonSummary", "UnknownPerson", "hide_person", "merge_people", "move_face",
+    "PeopleStore", "PeopleUpdate", "PersonSummary", "hide_person", "merge_people", "move_face",
     "name_person", "recluster", "resolve_person", "update_people_for_event",
 ]

@@ -13,10 +13,6 @@ from face_pipeline.lib.people.people_store import PeopleStore
 from face_pipeline.lib.store import VectorStore
 
 
-class UnknownPerson(UserError):
-    pass
-
-
 def resolve_person(store: VectorStore, ref: str) -> str:
     """A person's id from its id or its name (a merged id leads to the person it joined)."""
     people = PeopleStore(store)
@@ -25,7 +21,7 @@ def resolve_person(store: VectorStore, ref: str) -> str:
         return by_name
     records = people.people([ref])
     if ref not in records:
-        raise UnknownPerson(f"no person is called or numbered {ref!r}; `face-pipeline people` lists them")
+        raise UserError(f"no person is called or numbered {ref!r}; `face-pipeline people` lists them")
     seen = {ref}
     while records[ref].merged_into:
         ref = records[ref].merged_into

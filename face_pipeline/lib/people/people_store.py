@@ -9,14 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from psycopg import sql
+from psycopg.rows import dict_row
 
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan
-from face_pipeline.lib.store import VectorStore, statement
-from face_pipeline.lib.store.connection import open_connection
-from face_pipeline.lib.store.records import StoredFace, stored_face_fields
-from face_pipeline.lib.store.statements import composed
-from face_pipeline.lib.store.vector_store import OPERATOR
+from face_pipeline.lib.store import StoredFace, VectorStore, statement, vector_statement
 
 #: hnsw.ef_search for links. A link joins two faces closer than the model's link threshold, each
 #: among the other's nearest few: HNSW finds those at a small ef_search. On the people bench (4,096
@@ -55,21 +51,28 @@ class PersonSummary:
 
 @dataclass
 class PersonFace(StoredFace):
-    """A face of a person; pinned = put there by a person's decision (a move), kept by every re-run."""
+    """A face of a person; pinned = put there by a person's decision (a move), kept by every re-run.
+    person_id None = moved out of every person (a decision too)."""
 
+    person_id: str | None = None
     pinned: bool = False
 
 
 class PeopleStore:
+    """The people tables, through the store's public API (its connections and named statements)."""
+
     def __init__(self, store: VectorStore):
         self.store = store
 
+    def _rows(self, query, args: dict | None = None) -> list[dict]:
+        """The rows of one read, by column name."""
+        with self.store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query, args).fetchall()
+
     def event_faces(self, event: str, model_id: str, dim: int) -> list[EventFace]:
-        with self.store.connect() as conn:
-            rows = conn.execute(composed("faces_of_event_with_vectors", dim=sql.Literal(int(dim))),
-                                {"event": event, "model_id": model_id}).fetchall()
-        return [EventFace(r[0], r[1], (r[2], r[3], r[4], r[5]), np.asarray(r[6].to_numpy(), dtype=np.float32))
-                for r in rows]
+        rows = self._rows(vector_statement("faces_of_event_with_vectors", dim=dim), {"event": event, "model_id": model_id})
+        return [EventFace(r["face_id"], r["photo_id"], (r["box_left"], r["box_top"], r["box_right"], r["box_bottom"]),
+                          np.asarray(r["embedding"].to_numpy(), dtype=np.float32)) for r in rows]
 
     def links(self, face_ids: Sequence[str], *, model_id: str, dim: int, metric: str, events: Sequence[str],
               limit: int, within: float, batch: int = 256, parallel: int = 1, ef_search: int = LINK_EF_SEARCH,
@@ -82,7 +85,7 @@ class PeopleStore:
         face_ids = list(face_ids)
         if not face_ids:
             return []
-        query = composed("neighbours_of_faces", dim=sql.Literal(int(dim)), op=sql.SQL(OPERATOR[metric]))
+        query = vector_statement("neighbours_of_faces", dim=dim, metric=metric)
         args = {"model_id": model_id, "events": list(events), "limit": int(limit), "within": float(within)}
         batches = [face_ids[i:i + batch] for i in range(0, len(face_ids), batch)]
         local, opened, lock = threading.local(), [], threading.Lock()
@@ -92,12 +95,11 @@ class PeopleStore:
                 # prepare_threshold=None: psycopg prepares a query run 5 times on one connection, and from
                 # its 11th run PostgreSQL switched to a generic plan that took ~60x longer per batch
                 # (10.6 s instead of 0.18 s on the 100 k people bench).
-                local.conn = open_connection(self.store.dsn, timeout=self.store.connect_timeout,
-                                             prepare_threshold=None)
+                local.conn = self.store.open_connection(prepare_threshold=None)
                 with lock:
                     opened.append(local.conn)
             with local.conn.transaction():
-                local.conn.execute(composed("set_hnsw_ef_search", ef=sql.Literal(max(int(ef_search), 2 * limit))))
+                local.conn.execute(vector_statement("set_hnsw_ef_search", ef=max(int(ef_search), 2 * limit)))
                 local.conn.execute(statement("walk_hnsw_until_enough"))
                 rows = local.conn.execute(query, {**args, "face_ids": faces}).fetchall()
             return [(a, b, float(d)) for a, b, d in rows]
@@ -126,19 +128,18 @@ class PeopleStore:
         return {f: Assignment(p, pinned) for f, p, pinned in rows}
 
     def people(self, person_ids: Sequence[str]) -> dict[str, PersonRecord]:
-        with self.store.connect() as conn:
-            rows = conn.execute(statement("people_by_id"), {"person_ids": list(person_ids)}).fetchall()
-        return {r[0]: PersonRecord(*r) for r in rows}
+        rows = self._rows(statement("people_by_id"), {"person_ids": list(person_ids)})
+        return {r["person_id"]: PersonRecord(**r) for r in rows}
 
     def sizes(self, person_ids: Sequence[str]) -> dict[str, int]:
         with self.store.connect() as conn:
             rows = conn.execute(statement("person_sizes"), {"person_ids": list(person_ids)}).fetchall()
         return dict(rows)
 
-    def assigned_faces_of_other_detectors(self, event: str, detector_model: str) -> list[tuple]:
-        with self.store.connect() as conn:
-            return conn.execute(statement("overlapping_assigned_faces"),
-                                {"event": event, "detector_model": detector_model}).fetchall()
+    def assigned_faces_of_other_detectors(self, event: str, detector_model: str) -> list[PersonFace]:
+        """An event's faces found by another detector that belong to someone (or were moved out)."""
+        rows = self._rows(statement("overlapping_assigned_faces"), {"event": event, "detector_model": detector_model})
+        return [PersonFace.from_row(r) for r in rows]
 
     def apply(self, plan: GroupingPlan, pinned: dict[str, str | None] | None = None) -> None:
         """Write a grouping in one transaction: new people, merges, assignments (never over a pinned
@@ -159,8 +160,7 @@ class PeopleStore:
             return [r[0] for r in conn.execute(statement("faces_with_vectors_of_model"), {"model_id": model_id})]
 
     def list_people(self) -> list[PersonSummary]:
-        with self.store.connect() as conn:
-            return [PersonSummary(*r) for r in conn.execute(statement("list_people")).fetchall()]
+        return [PersonSummary(**r) for r in self._rows(statement("list_people"))]
 
     def person_by_name(self, name: str) -> str | None:
         with self.store.connect() as conn:
@@ -168,9 +168,7 @@ class PeopleStore:
         return row[0] if row else None
 
     def faces_of_person(self, person_id: str) -> list[PersonFace]:
-        with self.store.connect() as conn:
-            rows = conn.execute(statement("faces_of_person"), {"person_id": person_id}).fetchall()
-        return [PersonFace(**stored_face_fields(r), pinned=r[12]) for r in rows]
+        return [PersonFace.from_row(r) for r in self._rows(statement("faces_of_person"), {"person_id": person_id})]
 
     def face_exists(self, face_id: str) -> bool:
         with self.store.connect() as conn:

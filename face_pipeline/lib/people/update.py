@@ -100,12 +100,12 @@ def inherit_from_other_detector(settings: Settings, people: PeopleStore, event: 
     if not fresh:
         return {}
     detector_model = get_detector(settings.detector, settings.model_folders).model_id
-    others = [r for r in people.assigned_faces_of_other_detectors(event, detector_model) if r[7]]  # pinned only
+    decided = [o for o in people.assigned_faces_of_other_detectors(event, detector_model) if o.pinned]
     out = {}
     for f in fresh:
-        for photo_id, _event, left, top, right, bottom, person, _pinned in others:
-            if photo_id == f.photo_id and iou(f.box, (left, top, right, bottom)) >= SAME_FACE_IOU:
-                out[f.face_id] = person
+        for other in decided:
+            if other.photo_id == f.photo_id and iou(f.box, other.box) >= SAME_FACE_IOU:
+                out[f.face_id] = other.person_id
                 break
     return out
 

@@ -20,10 +20,6 @@ class InvalidEventName(UserError):
     pass
 
 
-class EventFolderMissing(UserError):
-    pass
-
-
 def validate_event_name(name: str) -> str:
     """Return the name unchanged if it is a valid event name, else raise with the reason."""
     if not isinstance(name, str) or not name:
@@ -56,10 +52,10 @@ def event_folder(photos_root: Path, event: str) -> Path:
     validate_event_name(event)
     root = as_path(photos_root)
     if not root.is_dir():
-        raise EventFolderMissing(f"photos root {root} does not exist or is not a folder")
+        raise UserError(f"photos root {root} does not exist or is not a folder")
     folder = root / event
     if _is_link(folder) or not folder.is_dir():
-        raise EventFolderMissing(
+        raise UserError(
             f"event folder {folder} does not exist (expected <photos root>/<event>/...)"
         )
     return folder

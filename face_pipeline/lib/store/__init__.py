@@ -3,21 +3,20 @@ the statements it runs are read from sql/ (statements.py), connections (connecti
 (migrations.py), binary COPY streams (binary_copy.py), per-model HNSW indexes (vector_indexes.py),
 and the embedded server for a machine without one (embedded_postgres.py)."""
 
-from face_pipeline.lib.store.connection import DatabaseUnavailable, PgvectorMissing
-from face_pipeline.lib.store.migrations import MigrationError
 from face_pipeline.lib.store.records import (
     EventWrite,
     FaceMatch,
     FaceRow,
     PhotoRow,
+    StoredFace,
     WriteSummary,
     event_lock_key,
     face_id_for,
 )
-from face_pipeline.lib.store.statements import statement
+from face_pipeline.lib.store.statements import statement, vector_statement
 from face_pipeline.lib.store.vector_store import VectorStore, exact_event_search, resolve_dsn
 
 __all__ = [
-    "DatabaseUnavailable", "EventWrite", "FaceMatch", "FaceRow", "MigrationError", "PgvectorMissing", "PhotoRow",
-    "VectorStore", "WriteSummary", "event_lock_key", "exact_event_search", "face_id_for", "resolve_dsn", "statement",
+    "EventWrite", "FaceMatch", "FaceRow", "PhotoRow", "StoredFace", "VectorStore", "WriteSummary", "event_lock_key",
+    "exact_event_search", "face_id_for", "resolve_dsn", "statement", "vector_statement",
 ]

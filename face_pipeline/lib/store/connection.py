@@ -18,14 +18,6 @@ from face_pipeline.lib.store.statements import statement
 T = TypeVar("T")
 
 
-class DatabaseUnavailable(SystemFault):
-    """PostgreSQL can not be reached; the message names the (password-free) DSN and what to do."""
-
-
-class PgvectorMissing(SystemFault):
-    """The database has no pgvector extension yet."""
-
-
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -38,7 +30,7 @@ def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, a
     try:
         conn = psycopg.connect(dsn, connect_timeout=timeout, autocommit=autocommit, **conninfo)
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(
+        raise SystemFault(
             f"cannot connect to PostgreSQL at {redact_dsn(dsn)}: {first_line(exc)}. "
             "Is the server running? Set FACE_PIPELINE_DSN to use another one."
         ) from None
@@ -49,7 +41,7 @@ def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, a
     except psycopg.ProgrammingError:
         conn.rollback()
         conn.close()
-        raise PgvectorMissing("the pgvector extension is not installed in this database; run "
+        raise SystemFault("the pgvector extension is not installed in this database; run "
                               "`face-pipeline db migrate`") from None
     except BaseException:
         conn.close()

@@ -7,7 +7,9 @@ embedder that made a vector (the columns of the same names)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 
@@ -64,7 +66,7 @@ class WriteSummary:
 @dataclass
 class StoredFace:
     """Where a stored face is: its photo, box and crop. Every read of faces (a lookup's match, a
-    person's face) returns these columns first, in this order (see `stored_face_fields`)."""
+    person's face) selects these columns by name (see `from_row`)."""
 
     face_id: str
     event: str
@@ -80,12 +82,14 @@ class StoredFace:
         """This face's StoredFace fields, to build another record of the same face."""
         return {name: getattr(self, name) for name in StoredFace.__dataclass_fields__}
 
-
-def stored_face_fields(row) -> dict:
-    """The StoredFace fields of a row whose first 12 columns are face_id, event, photo_id, path,
-    face_index, box_left, box_top, box_right, box_bottom, crop_path, width, height."""
-    return {"face_id": row[0], "event": row[1], "photo_id": row[2], "path": row[3], "face_index": row[4],
-            "box": (row[5], row[6], row[7], row[8]), "crop_path": row[9], "width": row[10], "height": row[11]}
+    @classmethod
+    def from_row(cls, row: Mapping[str, object], **given: object) -> Self:
+        """This record from a row read by column name (psycopg's dict_row): each field from the
+        column of the same name (the box from box_left, box_top, box_right, box_bottom), except those
+        `given`. A subclass's own fields (a match's distance, a person face's pinned) come the same way."""
+        box = (row["box_left"], row["box_top"], row["box_right"], row["box_bottom"])
+        named = {name: row[name] for name in cls.__dataclass_fields__ if name in row and name not in given}
+        return cls(**{"box": box, **named, **given})
 
 
 @dataclass

@@ -17,6 +17,9 @@ from psycopg import sql
 
 from face_pipeline.lib.bundled_files import sql_dir
 
+#: pgvector's distance operator of each metric an embedder may declare.
+OPERATOR = {"l2": "<->", "cosine": "<=>"}
+
 _NAME_LINE = re.compile(r"^-- name: ([a-z0-9_]+)\s*$", re.M)
 
 
@@ -54,3 +57,12 @@ def statement(name: str) -> str:
 def composed(statement_name: str, /, **parts: sql.Composable) -> sql.Composed:
     """Statement `statement_name` with its trusted `{parts}` formatted in by psycopg.sql."""
     return sql.SQL(statement(statement_name)).format(**parts)
+
+
+def vector_statement(statement_name: str, /, *, metric: str | None = None, **integers: int) -> sql.Composed:
+    """Statement `statement_name` with trusted integers ({dim}, {ef}) formatted in as literals and,
+    given a metric, its distance operator as {op}: the shape of every vector query."""
+    parts: dict[str, sql.Composable] = {name: sql.Literal(int(value)) for name, value in integers.items()}
+    if metric is not None:
+        parts["op"] = sql.SQL(OPERATOR[metric])
+    return composed(statement_name, **parts)

@@ -12,13 +12,12 @@ from contextlib import contextmanager
 
 import numpy as np
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
+from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.settings import Settings, redact_dsn
 from face_pipeline.lib.store import binary_copy, embedded_postgres, migrations
 from face_pipeline.lib.store.connection import (
-    DatabaseUnavailable,
     KeptConnections,
     first_line,
     open_connection,
@@ -28,9 +27,8 @@ from face_pipeline.lib.store.records import (
     FaceMatch,
     WriteSummary,
     event_lock_key,
-    stored_face_fields,
 )
-from face_pipeline.lib.store.statements import composed, statement
+from face_pipeline.lib.store.statements import statement, vector_statement
 from face_pipeline.lib.store.vector_indexes import ensure_vector_index
 
 #: hnsw.ef_search of a lookup across all events (the candidates HNSW keeps while it searches; at
@@ -47,7 +45,6 @@ EXACT_MAX_ROWS = 20_000
 #: so such a set is still read exactly, however slow.
 ITERATIVE_MIN_SHARE = 0.1
 ITERATIVE_EF_SEARCH = 200
-OPERATOR = {"l2": "<->", "cosine": "<=>"}
 
 
 def exact_event_search(rows: int, total: int) -> bool:
@@ -87,9 +84,18 @@ class VectorStore:
         finally:
             conn.close()
 
+    def open_connection(self, **conninfo) -> psycopg.Connection:
+        """A new connection that the caller keeps and closes, for work spread over threads (each
+        keeps its own); `conninfo` adds libpq or psycopg parameters (prepare_threshold ...)."""
+        return open_connection(self.dsn, timeout=self.connect_timeout, **conninfo)
+
     def migrate(self) -> list[str]:
         """Apply the numbered files in sql/ that this database has not seen; returns their names."""
         return migrations.migrate(self.dsn, self.connect_timeout)
+
+    def ensure_migrated(self) -> list[str]:
+        """`migrate`, once per process and database: the Dagster resource calls it on every use."""
+        return migrations.ensure_migrated(self.dsn, self.connect_timeout)
 
     def applied_migrations(self) -> list[tuple[int, str, object]]:
         return migrations.applied_migrations(self.dsn, self.connect_timeout)
@@ -108,7 +114,7 @@ class VectorStore:
             return self._replace_event(write)
         except psycopg.OperationalError as exc:  # the server went away in the middle of the write
             self._kept.drop()
-            raise DatabaseUnavailable(
+            raise SystemFault(
                 f"lost the connection to PostgreSQL at {self.redacted_dsn} while writing event {write.event!r} "
                 f"({first_line(exc)}). Nothing half-written is kept: the event still holds its previous rows (or "
                 "the new ones, if the commit itself had reached the server). Running it again is safe."
@@ -226,7 +232,7 @@ class VectorStore:
         its confident hits back)."""
         if not face_ids:
             return {}
-        query = composed("face_vectors_by_id", dim=sql.Literal(int(dim)))
+        query = vector_statement("face_vectors_by_id", dim=dim)
         rows = self._kept.read(lambda conn: conn.execute(
             query, {"model_id": model_id, "face_ids": list(face_ids)}).fetchall())
         return {face_id: _as_float32(value) for face_id, value in rows}
@@ -278,7 +284,7 @@ class VectorStore:
     ) -> list[FaceMatch]:
         """The `limit` nearest faces of one model: HNSW across all events; within given events exact,
         or HNSW with an iterative scan when they hold many rows (see EXACT_MAX_ROWS)."""
-        query_sql = composed("search_faces", dim=sql.Literal(int(dim)), op=sql.SQL(OPERATOR[metric]))
+        query_sql = vector_statement("search_faces", dim=dim, metric=metric)
         params = {"query": np.asarray(query, dtype=np.float32), "model_id": model_id,
                   "events": list(events) if events else None, "limit": int(limit)}
 
@@ -290,15 +296,13 @@ class VectorStore:
             else:
                 # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
                 ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
-                conn.execute(composed("set_hnsw_ef_search", ef=sql.Literal(min(1000, max(ef, 2 * limit)))))
+                conn.execute(vector_statement("set_hnsw_ef_search", ef=min(1000, max(ef, 2 * limit))))
                 if events:
                     conn.execute(statement("walk_hnsw_until_enough"))
-            return conn.execute(query_sql, params).fetchall()
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute(query_sql, params).fetchall()
 
-        return [
-            FaceMatch(**stored_face_fields(r), distance=float(r[12]), model_id=model_id)
-            for r in self._kept.read(run)
-        ]
+        return [FaceMatch.from_row(r, model_id=model_id) for r in self._kept.read(run)]
 
 
 def _as_float32(value) -> np.ndarray:

@@ -46,6 +46,8 @@ import onnx
 import tflite
 from onnx import TensorProto, helper, numpy_helper
 
+from face_pipeline.lib.errors import UserError
+
 __all__ = ["convert", "convert_tflite_to_onnx", "UnsupportedTFLiteError"]
 
 OPSET = 13
@@ -55,8 +57,8 @@ PRODUCER_VERSION = "1"
 GRAPH_IO_NAMES = ("input", "embeddings")
 
 
-class UnsupportedTFLiteError(ValueError):
-    """The TFLite model uses something this converter does not handle."""
+class UnsupportedTFLiteError(UserError):
+    """The TFLite model uses something this converter does not handle (another file is needed)."""
 
 
 # --------------------------------------------------------------------------
