@@ -130,6 +130,61 @@ def test_panorama_faces_are_found(panorama_file):
     assert 8000 <= left <= 8500  # where the face was pasted, in full-size pixels
 
 
+def _wide_panorama(source: Path, face_width: int) -> tuple[bytes, int]:
+    """A 16000 x 2400 JPEG of noise with the one face of `source` pasted at x = 11000, scaled so that
+    the face is `face_width` px wide; returns the JPEG and the face's left edge in the panorama."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    src = np.asarray(Image.open(source).convert("RGB"))
+    (face,) = find_faces(src, get_detector("retinaface-mnet025"))
+    k = face_width / face.width
+    big = Image.fromarray(src).resize((round(src.shape[1] * k), round(src.shape[0] * k)), Image.Resampling.BICUBIC)
+    canvas = np.random.default_rng(0).integers(90, 160, size=(2400, 16000, 3), dtype=np.uint8)
+    canvas[900:900 + big.height, 11000:11000 + big.width] = np.asarray(big)
+    out = io.BytesIO()
+    Image.fromarray(canvas).save(out, "JPEG", quality=90)
+    return out.getvalue(), round(11000 + face.box[0] * k)
+
+
+#: LFW photos (the first ten identities) whose picture shows one face.
+PANORAMA_FACES = ("Aaron_Peirsol", "Abdullah_Ahmad_Badawi", "Abel_Aguilar", "Adriana_Perez_Navarro", "Al_Gore",
+                  "Al_Sharpton", "Alan_Dershowitz", "Alan_Stonecipher", "Alan_Zemaitis", "Alastair_Johnston")
+
+
+def test_very_wide_panorama_is_searched_in_tiles_and_finds_its_face():
+    """16000 x 2400 with a 229 px face: the work image is 4382 x 657 (face 63 px), and the detector's
+    1024 px input would shrink it to 15 px. Tiles at the detector's input size keep it at 63 px."""
+    from face_pipeline.lib.models.tiling import needs_tiles
+    from face_pipeline_tests.conftest import lfw_photo
+
+    detector = get_detector("retinaface-mnet025-rot3")  # the default
+    whole_pass_found = 0
+    for who in PANORAMA_FACES:
+        data, left = _wide_panorama(lfw_photo(who, 1), 229)
+        photo = decode_photo(data, "pano.jpg", max_pixels=120_000_000, max_side=2400)
+        assert needs_tiles(photo.rgb.shape, detector)
+        faces = find_faces(photo.rgb, detector)
+        assert len(faces) == 1, (who, [f.box for f in faces])
+        assert abs(faces[0].box[0] / photo.scale - left) < 40, who  # where it was pasted
+        whole_pass_found += len(detector.detect(photo.rgb))
+    assert whole_pass_found <= 6  # measured 5 of 10 without tiles: what the tiles are for
+
+
+def test_photos_of_camera_formats_are_not_tiled():
+    from face_pipeline.lib.models.tiling import needs_tiles, tile_starts
+
+    detector = get_detector("retinaface-mnet025-rot3")
+    for w, h in ((4000, 3000), (6000, 4000), (3840, 2160), (2400, 1200), (1200, 2400), (1024, 300)):
+        assert not needs_tiles((h, w, 3), detector), (w, h)
+    assert needs_tiles((657, 4382, 3), detector) and needs_tiles((4382, 657, 3), detector)
+    starts = tile_starts(4382, 1024, 328)
+    assert starts[0] == 0 and starts[-1] == 4382 - 1024
+    assert all(b - a <= 1024 - 328 for a, b in zip(starts, starts[1:], strict=False))
+
+
 def test_panorama_is_decoded_with_bounded_memory(panorama_file):
     """Peak memory of the decode, measured in a fresh process (Linux: the peak-RSS counter is reset
     just before the decode). A plain Pillow decode of 24000 x 1200 RGB peaks at ~300 MB (86 MB of
