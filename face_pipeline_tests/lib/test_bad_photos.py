@@ -130,6 +130,34 @@ def test_panorama_faces_are_found(panorama_file):
     assert 8000 <= left <= 8500  # where the face was pasted, in full-size pixels
 
 
+def test_sixteen_bit_png_with_8_bit_values_is_scaled_by_its_real_range(tmp_path):
+    """A real face photo written as a 16-bit grey PNG whose values stay 0-255 (what some converters
+    write): divided by 65535 it was nearly black and no face was found."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from face_pipeline_tests.conftest import lfw_photo
+
+    grey = np.asarray(Image.open(lfw_photo("Al_Gore", 1)).convert("L"), dtype=np.uint16)  # 0-255 in 16 bits
+    img16 = Image.fromarray(grey)
+    assert img16.mode == "I;16"
+    out = io.BytesIO()
+    img16.save(out, "PNG")
+    photo = decode_photo(out.getvalue(), "eight-in-sixteen.png", max_pixels=120_000_000, max_side=2400)
+    assert abs(float(photo.rgb.mean()) - float(grey.mean())) < 2  # the brightness a viewer sees
+    assert len(find_faces(photo.rgb, get_detector("retinaface-mnet025-rot3"))) == 1
+    # 12-bit camera values (0-4095) are scaled by 4095, full 16-bit ones by 65535, as before.
+    for peak, top in ((4095, 4095), (65535, 65535)):
+        arr = (grey.astype(np.float64) * peak / 255).astype(np.uint16)
+        out = io.BytesIO()
+        Image.fromarray(arr).save(out, "PNG")
+        rgb = decode_photo(out.getvalue(), "x.png", max_pixels=120_000_000, max_side=2400).rgb
+        expect = np.clip(arr.astype(np.float64) / top * 255.0, 0, 255).astype(np.uint8)
+        assert np.array_equal(rgb[:, :, 0], expect), peak
+
+
 def _wide_panorama(source: Path, face_width: int) -> tuple[bytes, int]:
     """A 16000 x 2400 JPEG of noise with the one face of `source` pasted at x = 11000, scaled so that
     the face is `face_width` px wide; returns the JPEG and the face's left edge in the panorama."""
