@@ -4,6 +4,8 @@ what it touched as decided, which the clustering never undoes (grouping.py)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import psycopg
 
 from face_pipeline.lib.errors import UserError
@@ -13,6 +15,36 @@ from face_pipeline.lib.store import VectorStore
 
 class UnknownPerson(UserError):
     pass
+
+
+class InvalidPersonName(UserError):
+    """A name that would break a listing, a report or a terminal line (control characters), or too long."""
+
+
+#: Zero-width (non-)joiners are part of how some names are written (Persian, Indic scripts, emoji).
+_JOINERS = {"\u200c", "\u200d"}
+#: The longest name accepted, in characters: a full name with titles fits; a pasted paragraph does not.
+MAX_NAME_LENGTH = 100
+
+
+def validate_person_name(name: str) -> str:
+    """The name as stored (outer spaces removed), or InvalidPersonName saying what to change.
+
+    Control and format characters (newline, tab, NUL, escape sequences, bidi overrides) are refused:
+    a newline splits `people list` and CSV exports, an escape sequence rewrites the terminal, a
+    right-to-left override shows another name than the one stored.
+    """
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise InvalidPersonName("give a name (it may contain spaces)")
+    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in _JOINERS})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise InvalidPersonName(f"invalid person name {name!r}: it contains control characters ({shown}); "
+                                "use letters, digits, spaces and punctuation on one line")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidPersonName(f"invalid person name: {len(name)} characters, at most {MAX_NAME_LENGTH}")
+    return name
 
 
 def resolve_person(store: VectorStore, ref: str) -> str:
@@ -35,9 +67,7 @@ def resolve_person(store: VectorStore, ref: str) -> str:
 
 
 def name_person(store: VectorStore, ref: str, name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise UserError("give a name (it may contain spaces)")
+    name = validate_person_name(name)
     person = resolve_person(store, ref)
     try:
         PeopleStore(store).decide("name_person", person_id=person, name=name)
