@@ -8,7 +8,9 @@ good photos must be processed (faces found as a person sees them) and every bad 
 from __future__ import annotations
 
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -92,6 +94,64 @@ def test_every_bad_photo_is_reported_and_the_rest_of_the_event_is_processed(sett
         assert path in message
     # One vector per stored face.
     assert len(rows["faces"]) == len(rows["vectors"]) == sum(faces_by_path.values()) > 0
+
+
+def _cli_ingest(settings, monkeypatch, capsys, event: str) -> tuple[int, str, str]:
+    from face_pipeline.cli.main import main
+
+    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": settings.dsn,
+                 "WORKERS": 1}.items():
+        monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
+    capsys.readouterr()
+    code = main(["ingest", event])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+SUMMARY = re.compile(r"(\d+) photos stored \((\d+) new, (\d+) removed\), (\d+) skipped, (\d+) hidden ignored")
+
+
+def test_ingest_summary_of_the_bad_input_folder_adds_up_to_its_files(settings, store, bad_event, monkeypatch, capsys):
+    """Before: "13 photos, 14 skipped" for 26 files (the truncated JPEG, whose header reads, counted as
+    a photo by the scan and as skipped by detection) and hidden files ignored without a word."""
+    folder, cases = bad_event
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "._IMG_0001.jpg").write_bytes(b"\0\5\26\7")  # a macOS resource-fork twin
+    (folder / ".thumbnails").mkdir()
+    for n in range(3):
+        (folder / ".thumbnails" / f"t{n}.jpg").write_bytes(encode(face_image(12), "JPEG"))
+    code, out, err = _cli_ingest(settings, monkeypatch, capsys, "bad-photos")
+    assert code == 0, err
+    photos, new, removed, skipped, hidden = map(int, SUMMARY.search(out).groups())
+    rows = event_rows(store, "bad-photos")
+    assert (photos, new, skipped) == (len(rows["photos"]), len(rows["photos"]), len(rows["skipped"]))
+    visible = len(cases) + (0 if IS_ROOT else 1)
+    assert photos + skipped == visible and hidden == 5
+    assert "truncated.jpg" in dict(rows["skipped"]) and "truncated.jpg" not in {p for _, p, _ in rows["photos"]}
+    for name in (".DS_Store", "._IMG_0001.jpg", ".thumbnails/"):
+        assert f"ignored {name}: hidden" in err
+    assert "(3 files)" in err
+
+
+def test_a_rerun_after_an_interrupted_run_counts_photos_new_to_the_database(settings, store, monkeypatch, capsys):
+    """The first run wrote its stage files and died before the database write: the scan of the rerun
+    finds every photo unchanged, but the database has never held them."""
+    from face_pipeline.lib import ingest
+    from face_pipeline_tests.conftest import lfw_photo
+
+    folder = settings.photos_root / "gala"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        shutil.copy(lfw_photo("Al_Gore", n), folder / f"gore-{n}.jpg")
+    ingest.embed_faces(settings, ingest.detect_faces(settings, ingest.scan_event(settings, "gala")))  # no write
+    code, out, err = _cli_ingest(settings, monkeypatch, capsys, "gala")
+    assert code == 0, err
+    assert SUMMARY.search(out).groups() == ("3", "3", "0", "0", "0")
+    code, out, _ = _cli_ingest(settings, monkeypatch, capsys, "gala")  # and a plain rerun: nothing new
+    assert SUMMARY.search(out).groups() == ("3", "0", "0", "0", "0")
+    (folder / "gore-1.jpg").unlink()
+    code, out, _ = _cli_ingest(settings, monkeypatch, capsys, "gala")
+    assert SUMMARY.search(out).groups() == ("2", "0", "1", "0", "0")
 
 
 def test_exif_rotated_photo_is_searched_as_a_person_sees_it(settings, store, tmp_path):
