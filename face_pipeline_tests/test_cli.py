@@ -21,7 +21,7 @@ def cli_env(settings, monkeypatch):
 def test_cli_ingest_find_events_status(cli_env, celeb_settings, store, capsys):
     assert main(["ingest", "celeb"]) == 0
     out = capsys.readouterr().out
-    assert "27 photos (27 new" in out
+    assert "27 photos stored (27 new" in out
     html = cli_env.data_dir / "out.html"
     assert main(["find", str(lfw_photo("Joseph_Biden", 1)), "-k", "10", "--html", str(html)]) == 0
     out = capsys.readouterr().out

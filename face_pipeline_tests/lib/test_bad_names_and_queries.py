@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -182,3 +183,37 @@ def test_queries_for_vectors_that_are_absent(searchable, store):
 def test_query_on_an_empty_database(settings, store):
     with pytest.raises(NoVectors, match="ingest an event first"):
         find_person(settings, store, "unused.jpg")
+
+
+BAD_PERSON_NAMES = {
+    "a\nb": "U+000A", "tab\there": "U+0009", "nul\x00": "U+0000", "\x1b[31mred": "U+001B",
+    "evil\u202eoob": "U+202E", "line\u2028sep": "U+2028",
+}
+
+
+def test_person_names_with_control_characters_or_too_long_are_refused_with_a_reason(store, settings, monkeypatch,
+                                                                                     capsys):
+    from face_pipeline.cli.main import main
+    from face_pipeline.lib.people.decisions import (
+        MAX_NAME_LENGTH,
+        InvalidPersonName,
+        name_person,
+        validate_person_name,
+    )
+
+    for name, code in BAD_PERSON_NAMES.items():
+        with pytest.raises(InvalidPersonName, match=re.escape(code)):
+            name_person(store, "p-any", name)  # refused before the person is even looked up
+    with pytest.raises(InvalidPersonName, match=f"at most {MAX_NAME_LENGTH}"):
+        validate_person_name("x" * (MAX_NAME_LENGTH + 1))
+    with pytest.raises(InvalidPersonName, match="give a name"):
+        validate_person_name("  \t ")  # only spaces: stripped to nothing
+    for good in ("Joe Biden", "  Zoë O'Brien-Łukasz  ", "李小龍", "می\u200cخواهم", "x" * MAX_NAME_LENGTH):
+        assert validate_person_name(good) == good.strip()
+
+    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": settings.dsn}.items():
+        monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
+    capsys.readouterr()
+    assert main(["people", "name", "p-any", "a\nb"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "control characters (U+000A)" in err  # one line, saying why

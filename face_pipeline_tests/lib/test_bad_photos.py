@@ -8,7 +8,9 @@ good photos must be processed (faces found as a person sees them) and every bad 
 from __future__ import annotations
 
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -94,6 +96,64 @@ def test_every_bad_photo_is_reported_and_the_rest_of_the_event_is_processed(sett
     assert len(rows["faces"]) == len(rows["vectors"]) == sum(faces_by_path.values()) > 0
 
 
+def _cli_ingest(settings, monkeypatch, capsys, event: str) -> tuple[int, str, str]:
+    from face_pipeline.cli.main import main
+
+    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": settings.dsn,
+                 "WORKERS": 1}.items():
+        monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
+    capsys.readouterr()
+    code = main(["ingest", event])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+SUMMARY = re.compile(r"(\d+) photos stored \((\d+) new, (\d+) removed\), (\d+) skipped, (\d+) hidden ignored")
+
+
+def test_ingest_summary_of_the_bad_input_folder_adds_up_to_its_files(settings, store, bad_event, monkeypatch, capsys):
+    """Before: "13 photos, 14 skipped" for 26 files (the truncated JPEG, whose header reads, counted as
+    a photo by the scan and as skipped by detection) and hidden files ignored without a word."""
+    folder, cases = bad_event
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "._IMG_0001.jpg").write_bytes(b"\0\5\26\7")  # a macOS resource-fork twin
+    (folder / ".thumbnails").mkdir()
+    for n in range(3):
+        (folder / ".thumbnails" / f"t{n}.jpg").write_bytes(encode(face_image(12), "JPEG"))
+    code, out, err = _cli_ingest(settings, monkeypatch, capsys, "bad-photos")
+    assert code == 0, err
+    photos, new, removed, skipped, hidden = map(int, SUMMARY.search(out).groups())
+    rows = event_rows(store, "bad-photos")
+    assert (photos, new, skipped) == (len(rows["photos"]), len(rows["photos"]), len(rows["skipped"]))
+    visible = len(cases) + (0 if IS_ROOT else 1)
+    assert photos + skipped == visible and hidden == 5
+    assert "truncated.jpg" in dict(rows["skipped"]) and "truncated.jpg" not in {p for _, p, _ in rows["photos"]}
+    for name in (".DS_Store", "._IMG_0001.jpg", ".thumbnails/"):
+        assert f"ignored {name}: hidden" in err
+    assert "(3 files)" in err
+
+
+def test_a_rerun_after_an_interrupted_run_counts_photos_new_to_the_database(settings, store, monkeypatch, capsys):
+    """The first run wrote its stage files and died before the database write: the scan of the rerun
+    finds every photo unchanged, but the database has never held them."""
+    from face_pipeline.lib import ingest
+    from face_pipeline_tests.conftest import lfw_photo
+
+    folder = settings.photos_root / "gala"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        shutil.copy(lfw_photo("Al_Gore", n), folder / f"gore-{n}.jpg")
+    ingest.embed_faces(settings, ingest.detect_faces(settings, ingest.scan_event(settings, "gala")))  # no write
+    code, out, err = _cli_ingest(settings, monkeypatch, capsys, "gala")
+    assert code == 0, err
+    assert SUMMARY.search(out).groups() == ("3", "3", "0", "0", "0")
+    code, out, _ = _cli_ingest(settings, monkeypatch, capsys, "gala")  # and a plain rerun: nothing new
+    assert SUMMARY.search(out).groups() == ("3", "0", "0", "0", "0")
+    (folder / "gore-1.jpg").unlink()
+    code, out, _ = _cli_ingest(settings, monkeypatch, capsys, "gala")
+    assert SUMMARY.search(out).groups() == ("2", "0", "1", "0", "0")
+
+
 def test_exif_rotated_photo_is_searched_as_a_person_sees_it(settings, store, tmp_path):
     """The stored pixels lie on their side; EXIF says 'rotate 90'. The face must be found, in the
     coordinates of the upright photo (250 wide x 210 high after the crop)."""
@@ -128,6 +188,89 @@ def test_panorama_faces_are_found(panorama_file):
     assert len(faces) == 1
     left = faces[0].box[0] / photo.scale
     assert 8000 <= left <= 8500  # where the face was pasted, in full-size pixels
+
+
+def test_sixteen_bit_png_with_8_bit_values_is_scaled_by_its_real_range(tmp_path):
+    """A real face photo written as a 16-bit grey PNG whose values stay 0-255 (what some converters
+    write): divided by 65535 it was nearly black and no face was found."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from face_pipeline_tests.conftest import lfw_photo
+
+    grey = np.asarray(Image.open(lfw_photo("Al_Gore", 1)).convert("L"), dtype=np.uint16)  # 0-255 in 16 bits
+    img16 = Image.fromarray(grey)
+    assert img16.mode == "I;16"
+    out = io.BytesIO()
+    img16.save(out, "PNG")
+    photo = decode_photo(out.getvalue(), "eight-in-sixteen.png", max_pixels=120_000_000, max_side=2400)
+    assert abs(float(photo.rgb.mean()) - float(grey.mean())) < 2  # the brightness a viewer sees
+    assert len(find_faces(photo.rgb, get_detector("retinaface-mnet025-rot3"))) == 1
+    # 12-bit camera values (0-4095) are scaled by 4095, full 16-bit ones by 65535, as before.
+    for peak, top in ((4095, 4095), (65535, 65535)):
+        arr = (grey.astype(np.float64) * peak / 255).astype(np.uint16)
+        out = io.BytesIO()
+        Image.fromarray(arr).save(out, "PNG")
+        rgb = decode_photo(out.getvalue(), "x.png", max_pixels=120_000_000, max_side=2400).rgb
+        expect = np.clip(arr.astype(np.float64) / top * 255.0, 0, 255).astype(np.uint8)
+        assert np.array_equal(rgb[:, :, 0], expect), peak
+
+
+def _wide_panorama(source: Path, face_width: int) -> tuple[bytes, int]:
+    """A 16000 x 2400 JPEG of noise with the one face of `source` pasted at x = 11000, scaled so that
+    the face is `face_width` px wide; returns the JPEG and the face's left edge in the panorama."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    src = np.asarray(Image.open(source).convert("RGB"))
+    (face,) = find_faces(src, get_detector("retinaface-mnet025"))
+    k = face_width / face.width
+    big = Image.fromarray(src).resize((round(src.shape[1] * k), round(src.shape[0] * k)), Image.Resampling.BICUBIC)
+    canvas = np.random.default_rng(0).integers(90, 160, size=(2400, 16000, 3), dtype=np.uint8)
+    canvas[900:900 + big.height, 11000:11000 + big.width] = np.asarray(big)
+    out = io.BytesIO()
+    Image.fromarray(canvas).save(out, "JPEG", quality=90)
+    return out.getvalue(), round(11000 + face.box[0] * k)
+
+
+#: LFW photos (the first ten identities) whose picture shows one face.
+PANORAMA_FACES = ("Aaron_Peirsol", "Abdullah_Ahmad_Badawi", "Abel_Aguilar", "Adriana_Perez_Navarro", "Al_Gore",
+                  "Al_Sharpton", "Alan_Dershowitz", "Alan_Stonecipher", "Alan_Zemaitis", "Alastair_Johnston")
+
+
+def test_very_wide_panorama_is_searched_in_tiles_and_finds_its_face():
+    """16000 x 2400 with a 229 px face: the work image is 4382 x 657 (face 63 px), and the detector's
+    1024 px input would shrink it to 15 px. Tiles at the detector's input size keep it at 63 px."""
+    from face_pipeline.lib.models.tiling import needs_tiles
+    from face_pipeline_tests.conftest import lfw_photo
+
+    detector = get_detector("retinaface-mnet025-rot3")  # the default
+    whole_pass_found = 0
+    for who in PANORAMA_FACES:
+        data, left = _wide_panorama(lfw_photo(who, 1), 229)
+        photo = decode_photo(data, "pano.jpg", max_pixels=120_000_000, max_side=2400)
+        assert needs_tiles(photo.rgb.shape, detector)
+        faces = find_faces(photo.rgb, detector)
+        assert len(faces) == 1, (who, [f.box for f in faces])
+        assert abs(faces[0].box[0] / photo.scale - left) < 40, who  # where it was pasted
+        whole_pass_found += len(detector.detect(photo.rgb))
+    assert whole_pass_found <= 6  # measured 5 of 10 without tiles: what the tiles are for
+
+
+def test_photos_of_camera_formats_are_not_tiled():
+    from face_pipeline.lib.models.tiling import needs_tiles, tile_starts
+
+    detector = get_detector("retinaface-mnet025-rot3")
+    for w, h in ((4000, 3000), (6000, 4000), (3840, 2160), (2400, 1200), (1200, 2400), (1024, 300)):
+        assert not needs_tiles((h, w, 3), detector), (w, h)
+    assert needs_tiles((657, 4382, 3), detector) and needs_tiles((4382, 657, 3), detector)
+    starts = tile_starts(4382, 1024, 328)
+    assert starts[0] == 0 and starts[-1] == 4382 - 1024
+    assert all(b - a <= 1024 - 328 for a, b in zip(starts, starts[1:], strict=False))
 
 
 def test_panorama_is_decoded_with_bounded_memory(panorama_file):

@@ -19,6 +19,10 @@ COPY faces (face_id, event, photo_id, face_index, detector_model, box_left, box_
 -- name: copy_vectors_binary
 COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT BINARY)
 
+-- name: count_stored_photos
+-- How many of the written photos the event already holds (the others are new to the database).
+SELECT count(*) FROM photos WHERE event = %(event)s AND photo_id = ANY(%(photo_ids)s)
+
 -- name: delete_removed_photos
 -- Photos no longer in the folder leave every table (faces and vectors by ON DELETE CASCADE).
 DELETE FROM photos WHERE event = %(event)s AND NOT (photo_id = ANY(%(photo_ids)s))

@@ -64,13 +64,19 @@ def cmd_ingest(args, settings: Settings) -> int:
         print(ingest_summary(report))
         for s in [*report.manifest.skipped, *report.faces.skipped]:
             print(f"    skipped {s.relpath}: {s.reason}", file=sys.stderr)
+        for i in report.manifest.ignored:
+            print(f"    ignored {i.message}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def ingest_summary(report: EventReport) -> str:
+    """One line of counts. Photos, new photos and skipped files are what the database write stored
+    (a photo whose header reads but whose pixels do not is a skipped file, never also a photo; "new"
+    is new to the database, also after an interrupted run); stored + skipped + ignored = the files
+    in the event folder."""
     m, f, e, w = report.manifest, report.faces, report.embeddings, report.written
-    return (f"  {len(m.photos)} photos ({m.new} new, {m.changed} changed, {m.unchanged} unchanged, {m.removed} removed), "
-            f"{len(m.skipped) + len(f.skipped)} skipped; {len(f.faces)} faces ({f.detected_photos} photos detected, "
+    return (f"  {w.photos} photos stored ({w.photos_new} new, {w.photos_removed} removed), {w.skipped} skipped, "
+            f"{m.ignored_files} hidden ignored; {w.faces} faces ({f.detected_photos} photos detected, "
             f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors"
             f"; {report.people.assigned} faces in {len(report.people.people)} people ({report.people.new_people} new) "
             f"[{', '.join(f'{k} {v:.1f}s' for k, v in report.seconds.items())}]")

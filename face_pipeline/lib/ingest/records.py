@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from face_pipeline.lib.photos.files import Skipped
+from face_pipeline.lib.photos.files import Ignored, Skipped
 from face_pipeline.lib.store.records import FaceRow
 
 
@@ -33,6 +33,13 @@ class PhotoManifest:
     unchanged: int = 0
     removed: int = 0
     duplicates: int = 0
+    #: Hidden files and folders (`.DS_Store`, `._IMG.jpg`, `.thumbnails/`), never searched; each
+    #: listed with its reason, and how many files they hold in all.
+    ignored: list[Ignored] = field(default_factory=list)
+
+    @property
+    def ignored_files(self) -> int:
+        return sum(i.files for i in self.ignored)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -45,6 +52,7 @@ class PhotoManifest:
             photos=[PhotoEntry(**p) for p in d["photos"]],
             skipped=[Skipped(**s) for s in d["skipped"]],
             **{k: d.get(k, 0) for k in ("new", "changed", "unchanged", "removed", "duplicates")},
+            ignored=[Ignored(**s) for s in d.get("ignored", [])],
         )
 
 

@@ -10,6 +10,7 @@ from face_pipeline.lib.ingest.stage_files import previous_manifest, write_manife
 from face_pipeline.lib.photos.decode import probe_header
 from face_pipeline.lib.photos.events import event_folder
 from face_pipeline.lib.photos.files import (
+    Ignored,
     PhotoRejected,
     Skipped,
     content_id,
@@ -28,9 +29,11 @@ def scan_event(settings: Settings, event: str, *, progress: Progress = no_progre
     prev_by_path = {p.relpath: p for p in previous.photos} if previous else {}
     prev_ids = {p.photo_id for p in previous.photos} if previous else set()
 
-    files, skipped = scan_event_folder(folder)
+    ignored: list[Ignored] = []
+    files, skipped = scan_event_folder(folder, ignored=ignored)
     if not files and not skipped:
-        raise UserError(f"event folder {folder} holds no files: copy the event's photos into it first")
+        hidden = f" (only {sum(i.files for i in ignored)} hidden files, which are never searched)" if ignored else ""
+        raise UserError(f"event folder {folder} holds no files{hidden}: copy the event's photos into it first")
     photos: list[PhotoEntry] = []
     seen_ids: dict[str, str] = {}
     new = changed = unchanged = duplicates = 0
@@ -65,6 +68,6 @@ def scan_event(settings: Settings, event: str, *, progress: Progress = no_progre
         photos.append(entry)
         progress(i + 1, len(files))
     removed = len(prev_ids - set(seen_ids)) - changed if previous else 0
-    manifest = PhotoManifest(event, photos, skipped, new, changed, unchanged, max(0, removed), duplicates)
+    manifest = PhotoManifest(event, photos, skipped, new, changed, unchanged, max(0, removed), duplicates, ignored)
     write_manifest(settings, manifest)
     return manifest

@@ -13,6 +13,36 @@ from face_pipeline.lib.people.people_store import PeopleStore
 from face_pipeline.lib.store import VectorStore
 
 
+class InvalidPersonName(UserError):
+    """A name that would break a listing, a report or a terminal line (control characters), or too long."""
+
+
+#: Zero-width (non-)joiners are part of how some names are written (Persian, Indic scripts, emoji).
+_JOINERS = {"\u200c", "\u200d"}
+#: The longest name accepted, in characters: a full name with titles fits; a pasted paragraph does not.
+MAX_NAME_LENGTH = 100
+
+
+def validate_person_name(name: str) -> str:
+    """The name as stored (outer spaces removed), or InvalidPersonName saying what to change.
+
+    Control and format characters (newline, tab, NUL, escape sequences, bidi overrides) are refused:
+    a newline splits `people list` and CSV exports, an escape sequence rewrites the terminal, a
+    right-to-left override shows another name than the one stored.
+    """
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise InvalidPersonName("give a name (it may contain spaces)")
+    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in _JOINERS})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise InvalidPersonName(f"invalid person name {name!r}: it contains control characters ({shown}); "
+                                "use letters, digits, spaces and punctuation on one line")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidPersonName(f"invalid person name: {len(name)} characters, at most {MAX_NAME_LENGTH}")
+    return name
+
+
 def resolve_person(store: VectorStore, ref: str) -> str:
     """A person's id from its id or its name (a merged id leads to the person it joined)."""
     people = PeopleStore(store)
@@ -32,26 +62,8 @@ def resolve_person(store: VectorStore, ref: str) -> str:
     return ref
 
 
-#: A person's name is shown in lists, pages and terminals: one line of at most this many characters.
-MAX_NAME_LENGTH = 100
-
-
-def valid_person_name(name: str) -> str:
-    """The name, stripped, or a UserError saying what is wrong with it (empty, too long, or with a
-    control character such as a newline or tab, which would break lists and terminals)."""
-    name = name.strip()
-    if not name:
-        raise UserError("give a name (it may contain spaces)")
-    if len(name) > MAX_NAME_LENGTH:
-        raise UserError(f"a name has at most {MAX_NAME_LENGTH} characters; this one has {len(name)}")
-    bad = sorted({repr(c) for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
-    if bad:
-        raise UserError(f"a name is one line of visible characters; this one contains {', '.join(bad)}")
-    return name
-
-
 def name_person(store: VectorStore, ref: str, name: str) -> str:
-    name = valid_person_name(name)
+    name = validate_person_name(name)
     person = resolve_person(store, ref)
     try:
         PeopleStore(store).decide("name_person", person_id=person, name=name)

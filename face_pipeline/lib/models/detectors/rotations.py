@@ -50,6 +50,11 @@ class RotatedPassesDetector:
         self.model_id = (f"{upright.model_id}+rot{''.join(map(str, turns))}-s{rotated.max_side}"
                          f"-t{self.rotated_score:g}-b{upright_bonus:g}")
 
+    @property
+    def max_side(self) -> int | None:
+        """The upright pass's input side (tiling.py cuts very wide photos to it)."""
+        return getattr(self.upright, "max_side", None)
+
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         h, w = rgb.shape[:2]
         found = [(f, f.score + self.upright_bonus) for f in self.upright.detect(rgb)]
