@@ -85,10 +85,15 @@ def store(pg_dsn) -> VectorStore:
     """The migrated application database, emptied before each test."""
     s = VectorStore(pg_dsn)
     s.migrate()
-    with s.connect() as conn:
+    empty_tables(s)
+    return s
+
+
+def empty_tables(store: VectorStore) -> None:
+    """Every application table emptied (the schema and the migrations' record stay)."""
+    with store.connect() as conn:
         conn.execute("TRUNCATE photos, faces, face_vectors, event_models, skipped_files, face_people, people, share_links CASCADE")
         conn.commit()
-    return s
 
 
 @pytest.fixture
@@ -96,6 +101,16 @@ def settings(tmp_path, pg_dsn) -> Settings:
     photos = tmp_path / "photos"
     photos.mkdir()
     return Settings.from_env(photos_root=photos, data_dir=tmp_path / "data", dsn=pg_dsn, workers=1)
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch) -> Settings:
+    """`settings` exported as the FACE_PIPELINE_* variables that the CLI (cli.main) reads."""
+    monkeypatch.setenv("FACE_PIPELINE_PHOTOS_ROOT", str(settings.photos_root))
+    monkeypatch.setenv("FACE_PIPELINE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FACE_PIPELINE_DSN", settings.dsn)
+    monkeypatch.setenv("FACE_PIPELINE_WORKERS", "1")
+    return settings
 
 
 @pytest.fixture

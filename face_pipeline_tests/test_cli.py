@@ -1,20 +1,10 @@
 """The CLI against the real embedded database: the same answers as the library, clear errors."""
 
-import pytest
 
 from face_pipeline.cli import main
 from face_pipeline.lib.forget import forget_person
 from face_pipeline.lib.search import find_person
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
-
-
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("FACE_PIPELINE_PHOTOS_ROOT", str(settings.photos_root))
-    monkeypatch.setenv("FACE_PIPELINE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FACE_PIPELINE_DSN", settings.dsn)
-    monkeypatch.setenv("FACE_PIPELINE_WORKERS", "1")
-    return settings
 
 
 @needs_datasets

@@ -21,6 +21,7 @@ from face_pipeline.lib.bundled_files import demo_dir
 from face_pipeline.lib.report import matches_text
 from face_pipeline.lib.search import LookupRequest, UnanswerableLookup, lookup
 from face_pipeline.lib.settings import Settings
+from face_pipeline_tests.conftest import empty_tables
 from face_pipeline_tests.defs.conftest import pipeline_resource
 
 EVENTS = ("event_a_iss_2000_2001", "event_b_iss_2009_2014")
@@ -48,27 +49,22 @@ def _database(store) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("FACE_PIPELINE_PHOTOS_ROOT", str(settings.photos_root))
-    monkeypatch.setenv("FACE_PIPELINE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FACE_PIPELINE_DSN", settings.dsn)
-    monkeypatch.setenv("FACE_PIPELINE_WORKERS", "1")
-    return _with_demo_photos(settings)
+def demo_env(cli_env) -> Settings:
+    """The CLI's settings with the shipped demo events in the photos root."""
+    return _with_demo_photos(cli_env)
 
 
-def test_cli_ingest_and_dagster_ingest_leave_the_same_database(cli_env, store, instance, tmp_path, capsys):
+def test_cli_ingest_and_dagster_ingest_leave_the_same_database(demo_env, store, instance, tmp_path, capsys):
     assert main(["ingest", *EVENTS]) == 0
     out = capsys.readouterr().out
     assert "people (" in out  # the CLI's summary reports the people step it ran
     by_cli = _database(store)
     assert by_cli["people"] and by_cli["face_people"], "the CLI ingest grouped no face into people"
 
-    with store.connect() as conn:
-        conn.execute("TRUNCATE photos, faces, face_vectors, event_models, skipped_files, face_people, people CASCADE")
-        conn.commit()
+    empty_tables(store)
     # A fresh data folder: the Dagster run detects and embeds again instead of reusing stage files.
-    dagster = Settings.from_env(photos_root=cli_env.photos_root, data_dir=tmp_path / "data_dagster",
-                                dsn=cli_env.dsn, workers=1)
+    dagster = Settings.from_env(photos_root=demo_env.photos_root, data_dir=tmp_path / "data_dagster",
+                                dsn=demo_env.dsn, workers=1)
     for event in EVENTS:
         instance.add_dynamic_partitions("events", [event])
         res = dg.materialize(ingest_assets(dagster), partition_key=event, instance=instance,
@@ -103,20 +99,20 @@ def test_every_lookup_option_is_on_the_cli_and_in_the_job_config():
     assert _cli_request(["find", "--person", "Ann"]).person == "Ann"
 
 
-def test_cli_job_and_library_give_the_same_photos(cli_env, store, instance, capsys):
+def test_cli_job_and_library_give_the_same_photos(demo_env, store, instance, capsys):
     assert main(["ingest", *EVENTS]) == 0
     capsys.readouterr()
     reference = str(demo_dir() / "reference" / "mastracchio_portrait.jpg")
     argv = ["find", reference, "-k", "20", "--with-person-photos", "--no-html"]
     request = _cli_request(argv)
-    library = lookup(cli_env, store, request)
+    library = lookup(demo_env, store, request)
     assert len(library.matches) == 3 and library.person  # Mastracchio's three demo photos, one person
 
     assert main(argv) == 0
     assert capsys.readouterr().out.strip() == matches_text(library).strip()
 
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(cli_env)},
+        instance=instance, resources={"pipeline": pipeline_resource(demo_env)},
         run_config={"ops": {"find_photos": {"config": {
             "reference_images": [reference], "k": 20, "with_person_photos": True}}}},
     )
@@ -127,9 +123,9 @@ def test_cli_job_and_library_give_the_same_photos(cli_env, store, instance, caps
     assert [dataclasses.astuple(m) for m in job.matches] == [dataclasses.astuple(m) for m in library.matches]
 
     # by person: the same through all three
-    by_name = lookup(cli_env, store, LookupRequest(person=library.person, k=20))
+    by_name = lookup(demo_env, store, LookupRequest(person=library.person, k=20))
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(cli_env)},
+        instance=instance, resources={"pipeline": pipeline_resource(demo_env)},
         run_config={"ops": {"find_photos": {"config": {"person": library.person, "k": 20}}}},
     )
     assert [dataclasses.astuple(m) for m in run.output_for_node("find_photos", "result").matches] == \
@@ -138,13 +134,13 @@ def test_cli_job_and_library_give_the_same_photos(cli_env, store, instance, caps
     assert capsys.readouterr().out.strip() == matches_text(by_name).strip()
 
     # a picture without a face: the same clear refusal from the job as from the library
-    blank = cli_env.data_dir / "blank.png"
+    blank = demo_env.data_dir / "blank.png"
     Image.new("RGB", (200, 200), (120, 160, 200)).save(blank)
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(cli_env)}, raise_on_error=False,
+        instance=instance, resources={"pipeline": pipeline_resource(demo_env)}, raise_on_error=False,
         run_config={"ops": {"find_photos": {"config": {"reference_images": [str(blank)]}}}},
     )
     assert not run.success
     assert "no face found" in run.failure_data_for_node("find_photos").user_failure_data.description
     with pytest.raises(UnanswerableLookup, match="no face found"):
-        lookup(cli_env, store, LookupRequest(references=(str(blank),)))
+        lookup(demo_env, store, LookupRequest(references=(str(blank),)))

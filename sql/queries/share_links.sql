@@ -3,7 +3,7 @@
 -- name: insert_share_link
 INSERT INTO share_links (link_id, token_sha256, events, expires_at)
 VALUES (%(link_id)s, %(token_sha256)s, %(events)s::text[], now() + %(valid_for)s::interval)
-RETURNING expires_at
+RETURNING created_at, expires_at
 
 -- name: open_share_link
 -- The events of a link that is neither expired nor revoked (no row otherwise: the caller cannot

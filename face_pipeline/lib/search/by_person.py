@@ -1,6 +1,6 @@
 """Finding by person (the people of lib/people): every photo of a named (or numbered) person, and a
-reference lookup told which person it found, optionally with that person's other photos (those its grouping links to the person
-although the reference alone is too far from them)."""
+reference lookup told which person it found, optionally with that person's other photos (those its
+grouping links to the person although the reference alone is too far from them)."""
 
 from __future__ import annotations
 

@@ -76,11 +76,11 @@ def create_link(store: VectorStore, events: Sequence[str], valid_for: timedelta)
     digest = _hash(token)
     link_id = "l" + digest.hex()[:10]
     with store.connect() as conn:
-        [(expires_at,)] = conn.execute(statement("insert_share_link"), {
+        [(created_at, expires_at)] = conn.execute(statement("insert_share_link"), {
             "link_id": link_id, "token_sha256": digest, "events": list(events), "valid_for": valid_for,
         }).fetchall()
         conn.commit()
-    return token, ShareLink(link_id, events, datetime.now(expires_at.tzinfo), expires_at, None, True)
+    return token, ShareLink(link_id, events, created_at, expires_at, None, True)
 
 
 def open_link(store: VectorStore, token: str) -> OpenLink | None:
