@@ -19,6 +19,7 @@ from face_pipeline.defs.maintenance.schedules import reembed_stale_events
 from face_pipeline.defs.people.assets import people
 from face_pipeline.defs.people.jobs import manage_people
 from face_pipeline.defs.resources import FacePipeline
+from face_pipeline.defs.share.jobs import share_links_job
 from face_pipeline.defs.vectors.assets import face_vectors
 from face_pipeline.defs.vectors.checks import serving_vectors_complete
 from face_pipeline.lib.settings import Settings
@@ -33,7 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=ingest_assets(settings),
         asset_checks=[serving_vectors_complete],
-        jobs=[ingest_event_job, find_person_job, manage_people],
+        jobs=[ingest_event_job, find_person_job, manage_people, share_links_job],
         sensors=[new_event_folders],
         schedules=[reembed_stale_events],
         resources={"pipeline": FacePipeline.from_settings(settings)},

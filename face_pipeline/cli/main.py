@@ -17,6 +17,7 @@ from face_pipeline.cli.commands import (
     maintenance,
     models,
     people,
+    share,
     ui,
     worker,
 )
@@ -24,7 +25,7 @@ from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.photos.files import PhotoRejected
 from face_pipeline.lib.settings import VARIABLES, Settings
 
-COMMAND_GROUPS = (demo, ingest, find, people, database, ui, worker, maintenance, models, forget)
+COMMAND_GROUPS = (demo, ingest, find, people, share, database, ui, worker, maintenance, models, forget)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,6 +85,20 @@ class Settings:
         3600.0, "with the celery executor: seconds after which a step taken by a worker that vanished goes "
         "to another worker (above the longest step)")
 
+    public_url: str = setting(
+        "http://127.0.0.1:8080", "the address participants open: share links and their QR codes start with it "
+        "(`face-pipeline serve` listens there)")
+    dagster_ui_url: str = setting(
+        "http://127.0.0.1:3000", "where the Dagster UI answers (`face-pipeline ui`): the people page links into "
+        "its Launchpad")
+    upload_max_bytes: int = setting(
+        20_000_000, "the participant page refuses larger selfies (HTTP 413); pixels are limited by "
+        "MAX_IMAGE_PIXELS")
+    lookups_per_minute_per_link: int = setting(
+        120, "participant page: searches per minute through one share link (over it: HTTP 429)")
+    lookups_per_minute_per_client: int = setting(
+        20, "participant page: searches per minute from one client address (over it: HTTP 429)")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """Settings from FACE_PIPELINE_* variables, then `overrides` (None means "not given"),
@@ -125,8 +139,14 @@ class Settings:
             raise ConfigError(f"{_env('executor')}={self.executor!r} is not an executor; choose one of {list(EXECUTORS)}")
         if self.executor == "celery" and "://" not in self.celery_broker:
             raise ConfigError(f"{_env('celery_broker')}={self.celery_broker!r} is not a broker URL (redis://host:6379/0)")
+        for name in ("public_url", "dagster_ui_url"):
+            if not re.match(r"^https?://[^/\s]+(/\S*)?$", getattr(self, name)):
+                raise ConfigError(f"{_env(name)}={getattr(self, name)!r} is not an http(s) address "
+                                  "(https://photos.example.org)")
         for name, low in (("max_image_pixels", 1), ("max_work_side", 64), ("workers", 0),
-                          ("stable_seconds", 0), ("event_lock_wait", 0), ("celery_redeliver_after", 1)):
+                          ("stable_seconds", 0), ("event_lock_wait", 0), ("celery_redeliver_after", 1),
+                          ("upload_max_bytes", 1024), ("lookups_per_minute_per_link", 1),
+                          ("lookups_per_minute_per_client", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"{_env(name)} must be at least {low}, got {getattr(self, name)}")
         return self

@@ -88,10 +88,12 @@ def test_every_lookup_option_is_on_the_cli_and_in_the_job_config():
     for name in LookupRequest.field_names():
         assert names.get(name, name) in config_fields, f"find_person_job has no config for {name}"
     full = ["find", "me.jpg", "--with-person-photos", "-k", "7", "--threshold", "0.5", "--event", "a",
-            "--event", "b", "--model", "m", "--face-index", "1", "--enrol", "min", "--no-expand"]
+            "--event", "b", "--model", "m", "--face-index", "1", "--enrol", "min", "--no-expand",
+            "--confirmed-face", "f1", "--confirmed-face", "f2", "--candidates", "4"]
     cli = _cli_request(full)
     job = FindPersonConfig(reference_images=["me.jpg"], with_person_photos=True, k=7, threshold=0.5,
-                           events=["a", "b"], model_id="m", face_index=1, enrol="min", expand=False)
+                           events=["a", "b"], model_id="m", face_index=1, enrol="min", expand=False,
+                           confirmed_faces=["f1", "f2"], candidates=4)
     assert cli == job.lookup_request()
     # every field set away from its default by the flags above, so none is silently dropped
     default = LookupRequest()

@@ -272,4 +272,8 @@ def test_people_page_in_a_real_browser(settings, store, request):
         assert section.locator("figure img").first.evaluate("i => i.naturalWidth > 0")
         browser.close()
     assert (out_dir / "people_page.png").stat().st_size > 10_000
-    assert "http://" not in page_path.read_text() and "https://" not in page_path.read_text()
+    text = page_path.read_text()
+    # self-contained: nothing is fetched from anywhere (the only address is the Launchpad link)
+    assert 'src="http' not in text and "url(http" not in text and "<link" not in text
+    assert text.count('class="share"') == 2 and "/jobs/share_links/playground" in text
+    assert "face-pipeline share first" in text

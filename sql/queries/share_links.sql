@@ -18,3 +18,14 @@ FROM share_links ORDER BY created_at, link_id
 -- name: revoke_share_link
 UPDATE share_links SET revoked_at = now() WHERE link_id = %(link_id)s AND revoked_at IS NULL
 RETURNING link_id
+
+-- name: ensure_server_key
+-- The first replica to ask creates the key; the others (and later runs) read the same one.
+INSERT INTO server_keys (name, key) VALUES (%(name)s, %(key)s) ON CONFLICT (name) DO NOTHING
+
+-- name: server_key
+SELECT key FROM server_keys WHERE name = %(name)s
+
+-- name: stored_photo
+-- A photo of an event, for the participant page to send (after its signed URL was checked).
+SELECT path, width, height FROM photos WHERE event = %(event)s AND photo_id = %(photo_id)s

@@ -24,6 +24,10 @@ def add_commands(sub) -> None:
                         "or distance to their mean vector")
     s.add_argument("--no-expand", action="store_true",
                    help="no second search from the confident hits (query expansion, on by default)")
+    s.add_argument("--confirmed-face", action="append", default=[], metavar="FACE_ID",
+                   help="a stored face confirmed as this person (from --candidates): a further reference (repeatable)")
+    s.add_argument("--candidates", type=int, default=0, metavar="N",
+                   help="also list up to N photos just past the threshold, to confirm with --confirmed-face")
     s.add_argument("--html", help="where to write the HTML report (default DATA_DIR/reports/find_person.html)")
     s.add_argument("--no-html", action="store_true")
     s.set_defaults(run=cmd_find)
@@ -35,6 +39,7 @@ def lookup_request(args) -> LookupRequest:
         references=tuple(args.references), person=args.person, with_person_photos=args.with_person_photos,
         k=args.k, threshold=args.threshold, events=tuple(args.event) if args.event else None,
         model_id=args.model, face_index=args.face_index, enrol=args.enrol, expand=not args.no_expand,
+        confirmed_faces=tuple(args.confirmed_face), candidates=args.candidates,
     )
 
 

@@ -36,6 +36,9 @@ class FindPersonConfig(dg.Config):
         default=DEFAULT_ENROL, description="how several references score a face: mean distance to them, "
         "nearest one, or distance to their mean vector")
     expand: bool = Field(default=DEFAULT_EXPAND, description="search again from the confident hits (query expansion)")
+    confirmed_faces: list[str] = Field(default=[], description="stored face ids confirmed as this person "
+                                       "(from candidates): further references")
+    candidates: int = Field(default=0, description="also up to this many photos just past the threshold, to confirm")
     report_path: str | None = Field(default=None, description="where to write the HTML page")
 
     def lookup_request(self) -> LookupRequest:
@@ -44,6 +47,7 @@ class FindPersonConfig(dg.Config):
             with_person_photos=self.with_person_photos, k=self.k, threshold=self.threshold,
             events=tuple(self.events) if self.events else None, model_id=self.model_id,
             face_index=self.face_index, enrol=self.enrol, expand=self.expand,
+            confirmed_faces=tuple(self.confirmed_faces), candidates=self.candidates,
         )
 
 

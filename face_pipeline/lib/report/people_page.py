@@ -4,6 +4,7 @@ a section with that person's photos, the face boxed; hidden people are left out.
 from __future__ import annotations
 
 import html
+import shlex
 from pathlib import Path
 
 from face_pipeline.lib.people.people_store import PeopleStore, PersonFace
@@ -20,6 +21,25 @@ PHOTOS_PER_PERSON = 24
 
 def _as_match(f: PersonFace) -> PhotoMatch:
     return PhotoMatch(f.event, f.photo_id, f.path, 0.0, 1.0, f.box, f.face_id, f.crop_path, f.width, f.height, "")
+
+
+def share_section(settings: Settings, events: list[str]) -> str:
+    """Per event, how to let its participants find their own photos: a link into the Dagster
+    Launchpad of the share_links job (Dagster can not prefill a Launchpad from a URL, so the config
+    to paste is shown beside it), and the same as one command."""
+    if not events:
+        return ""
+    launchpad = f"{settings.dagster_ui_url.rstrip('/')}/locations/face_pipeline/jobs/share_links/playground"
+    rows = []
+    for event in events:
+        e = html.escape(event)
+        config = html.escape(f"ops:\n  manage_share_link:\n    config:\n      events: [{event!r}]\n      expires: 14d")
+        rows.append(f'<li class="share" data-event="{e}"><b>{e}</b>: <a href="{html.escape(launchpad)}">create a '
+                    f"share link in the Launchpad</a> with <pre>{config}</pre> or run "
+                    f"<code>face-pipeline share {html.escape(shlex.quote(event))}</code></li>")
+    return (f'<section id="share"><h2>Let participants find their photos</h2><p>A share link opens the '
+            f"participant page (<code>face-pipeline serve</code>, at {html.escape(settings.public_url)}) for one "
+            f"event: each person takes a selfie and sees the photos they are in.</p><ul>{''.join(rows)}</ul></section>")
 
 
 def write_people_page(settings: Settings, store: VectorStore, out_path: Path | None = None) -> Path:
@@ -46,6 +66,6 @@ def write_people_page(settings: Settings, store: VectorStore, out_path: Path | N
         sections.append(f'<section class="person" id="{p.person_id}"><h2>{label}</h2>'
                         f'<div class="grid">{items}</div>{more}</section>')
     body = (f"<p>{len(shown)} people</p><div class=\"grid\" id=\"people\">{''.join(cards) or '<p>No people yet.</p>'}"
-            f"</div>{''.join(sections)}")
+            f"</div>{share_section(settings, sorted(store.serving_models()))}{''.join(sections)}")
     out_path = Path(out_path) if out_path else make_private_dir(settings.reports_dir) / "people.html"
     return write_page(settings, out_path, page("people", body), photos)

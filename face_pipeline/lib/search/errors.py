@@ -12,7 +12,13 @@ class NoFaceInReference(UnanswerableLookup):
 
 
 class AmbiguousReference(UnanswerableLookup):
-    pass
+    """Several faces of similar size and none clearly the subject. `faces` (largest first, boxes in
+    the pixels of `photo`, the decoded picture held in memory) lets a page ask which one is meant."""
+
+    def __init__(self, message: str, faces=(), photo=None):
+        super().__init__(message)
+        self.faces = list(faces)
+        self.photo = photo
 
 
 class NoVectors(UnanswerableLookup):

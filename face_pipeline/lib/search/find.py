@@ -8,7 +8,7 @@ face), with a calibrated confidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from face_pipeline.lib.models import ModelFolders, UnknownModel, embedder_for_model_id
 from face_pipeline.lib.photos.events import validate_event_name
@@ -19,7 +19,9 @@ from face_pipeline.lib.search.scoring import (
     DEFAULT_EXPAND,
     ENROL_MODES,
     PhotoMatch,
+    candidate_photos,
     collapse_to_photos,
+    confirmed_vectors,
     nearest_faces,
 )
 from face_pipeline.lib.store import VectorStore
@@ -34,6 +36,8 @@ class FindResult:
     faces_considered: int
     person: str | None = None  # the person (lib/people) the matches belong to, when grouped
     person_name: str | None = None
+    #: "Is this you too?": photos just past the threshold (CANDIDATE_MARGIN), nearest first
+    candidates: list[PhotoMatch] = field(default_factory=list)
 
 
 def resolve_serving_models(
@@ -69,12 +73,16 @@ def search_with_references(
     enrol: str | None = None,
     expand: bool | None = None,
     folders: ModelFolders | None = None,
+    confirmed_faces: Sequence[str] = (),
+    candidates: int = 0,
 ) -> FindResult:
     """Embed the reference faces with each serving model, query pgvector, one row per photo.
 
     Several references enrol the person (`enrol`, default DEFAULT_ENROL); `expand` (default
     DEFAULT_EXPAND) adds confident hits as references for a second search. Each photo answers
-    once, by its best face, with the embedder's calibrated confidence.
+    once, by its best face, with the embedder's calibrated confidence. `confirmed_faces` (stored
+    faces the person said are theirs) join the references with their stored vectors; `candidates`
+    asks for up to that many photos just past the threshold ("Is this you too?").
     """
     if k < 1:
         raise UnanswerableLookup(f"k must be at least 1, got {k}")
@@ -82,7 +90,10 @@ def search_with_references(
     expand = DEFAULT_EXPAND if expand is None else expand
     if enrol not in ENROL_MODES:
         raise UnanswerableLookup(f"unknown enrolment {enrol!r}; choose one of {ENROL_MODES}")
+    if candidates < 0:
+        raise UnanswerableLookup(f"candidates must be 0 or more, got {candidates}")
     all_matches: list[PhotoMatch] = []
+    all_candidates: list[PhotoMatch] = []
     considered = 0
     used_threshold = threshold
     for mid, evs in sorted(groups.items()):
@@ -93,11 +104,17 @@ def search_with_references(
         t = threshold if threshold is not None else embedder.default_threshold
         used_threshold = t
         crops = [embedder.crop(r.photo.rgb, r.face) for r in refs]
+        vectors = confirmed_vectors(store, embedder.embed(crops), confirmed_faces, embedder, mid)
         event_filter = evs if (events_limited or len(groups) > 1) else None
-        by_face = nearest_faces(store, embedder.embed(crops), embedder, mid, events=event_filter,
+        by_face = nearest_faces(store, vectors, embedder, mid, events=event_filter,
                                 limit=max(3 * k, 100), enrol=enrol, expand=expand)
         considered += len(by_face)
-        all_matches.extend(collapse_to_photos(list(by_face.values()), embedder, t))
+        faces = list(by_face.values())
+        all_matches.extend(collapse_to_photos(faces, embedder, t))
+        if candidates:
+            all_candidates.extend(candidate_photos(faces, embedder, t))
     all_matches.sort(key=lambda p: (p.distance, p.event, p.path))
-    return FindResult(refs, all_matches[:k], float(used_threshold), groups, considered)
+    all_candidates.sort(key=lambda p: (p.distance, p.event, p.path))
+    return FindResult(refs, all_matches[:k], float(used_threshold), groups, considered,
+                      candidates=all_candidates[:candidates])
 

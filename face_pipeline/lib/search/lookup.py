@@ -41,6 +41,10 @@ class LookupRequest:
     enrol: str | None = None
     #: a second search from the confident hits (None = the default, on)
     expand: bool | None = None
+    #: stored face ids the person confirmed as theirs ("Is this you too?"): further references
+    confirmed_faces: tuple[str, ...] = ()
+    #: also up to this many photos just past the threshold, for the person to confirm
+    candidates: int = 0
 
     def __post_init__(self) -> None:
         # Adapters hand in lists (argparse, Dagster config); keep the request hashable and frozen.
@@ -49,6 +53,7 @@ class LookupRequest:
         object.__setattr__(self, "references", refs)
         if self.events is not None:
             object.__setattr__(self, "events", tuple(self.events) or None)
+        object.__setattr__(self, "confirmed_faces", tuple(self.confirmed_faces))
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -69,9 +74,9 @@ def lookup(settings: Settings, store: VectorStore, request: LookupRequest) -> Fi
     result = search_with_references(
         store, refs, groups, k=request.k, threshold=request.threshold, events_limited=bool(request.events),
         enrol=request.enrol, expand=request.expand, folders=settings.model_folders,
+        confirmed_faces=request.confirmed_faces, candidates=request.candidates,
     )
     return with_person(settings, store, result, add_photos=request.with_person_photos)
-
 
 
 def find_person(settings: Settings, store: VectorStore, references, **options) -> FindResult:

@@ -59,7 +59,7 @@ def choose_face(faces: list[DetectedFace], face_index: int | None, path: str,
         boxes = ", ".join(f"{i}: {f.box}" for i, f in enumerate(faces))
         raise AmbiguousReference(
             f"{path} shows {len(faces)} faces of similar size ({boxes}); choose one with face_index "
-            "(0 = largest)"
+            "(0 = largest)", faces
         )
     return 0, faces[0]
 
@@ -83,7 +83,11 @@ def load_reference(settings: Settings, reference: Reference, *, detector: str | 
         # A reference is one picture: spend more time on it. Twice the size finds faces that were
         # too small for the detector (a thumbnail, a profile photo with a distant face).
         faces = [_halved(f) for f in find_faces(resize(photo.rgb, 2.0), det)]
-    index, face = choose_face(faces, face_index, str(path), photo.rgb.shape)
+    try:
+        index, face = choose_face(faces, face_index, str(path), photo.rgb.shape)
+    except AmbiguousReference as exc:
+        exc.photo = photo  # a page shows the faces to choose from (held in memory only)
+        raise
     return ReferenceFace(str(path), face, len(faces), index, photo)
 
 

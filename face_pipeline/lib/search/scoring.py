@@ -47,6 +47,11 @@ DEFAULT_ENROL = "mean"
 DEFAULT_EXPAND = True
 EXPAND_MIN_CONFIDENCE = 0.5
 EXPAND_MAX_HITS = 10
+# "Is this you too?": photos whose best face lies at most this far past the threshold are shown to
+# the person (the participant page) to confirm or pass over; a confirmed one joins the references.
+# The band is where the evaluation harness finds most of the matches the threshold misses
+# (EVALUATION.md, "Human-confirmed expansion"), per distance metric.
+CANDIDATE_MARGIN = {"cosine": 0.10, "l2": 0.12}
 
 
 def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float) -> list[PhotoMatch]:
@@ -68,6 +73,24 @@ def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold
             m.crop_path, m.width, m.height, m.model_id, count,
         )
     return sorted(best.values(), key=lambda p: (p.distance, p.event, p.path))
+
+
+def candidate_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float) -> list[PhotoMatch]:
+    """The photos whose best face lies just past `threshold` (within CANDIDATE_MARGIN), nearest first."""
+    margin = CANDIDATE_MARGIN.get(embedder.metric, 0.1)
+    return [p for p in collapse_to_photos(faces, embedder, threshold + margin) if p.distance > threshold]
+
+
+def confirmed_vectors(store: VectorStore, references: np.ndarray, confirmed: Sequence[str],
+                      embedder: FaceEmbedder, model_id: str) -> np.ndarray:
+    """The reference vectors with the stored vectors of the faces the person confirmed as theirs.
+    A confirmed face without a vector of this model (another event's model) adds nothing here."""
+    references = np.atleast_2d(np.asarray(references, dtype=np.float32))
+    if not confirmed:
+        return references
+    found = store.vectors_of(list(dict.fromkeys(confirmed)), model_id, embedder.dim)
+    extra = [found[f] for f in dict.fromkeys(confirmed) if f in found]
+    return np.vstack([references, np.asarray(extra, dtype=np.float32)]) if extra else references
 
 
 def enrol_distances(candidates: np.ndarray, references: np.ndarray, metric: str, mode: str = DEFAULT_ENROL) -> np.ndarray:

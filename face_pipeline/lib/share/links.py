@@ -57,6 +57,11 @@ def parse_duration(text: str) -> timedelta:
     return valid_for
 
 
+def share_url(public_url: str, token: str) -> str:
+    """The address a participant opens (PUBLIC_URL, where `face-pipeline serve` answers)."""
+    return f"{public_url.rstrip('/')}/s/{token}"
+
+
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 

@@ -1,0 +1,432 @@
+"""The participant page as an ASGI app (Starlette): routes, limits and headers; the work is lib/share's
+and lib/search's.
+
+Routes (TOKEN is a share link's token; everything under it answers one plain 404 for an expired,
+revoked or made-up token, so a holder learns nothing about what exists):
+    GET  /s/TOKEN                    the page: take or choose a selfie
+    POST /s/TOKEN/find               the selfie in, "your photos" out (an HTML fragment for the page's
+                                     script, a whole page without it)
+    GET  /s/TOKEN/photo/...?sig=     a returned photo: thumbnail with the face boxed, full size, download
+    GET  /s/TOKEN/zip?sig=           every returned photo as one zip, streamed
+    GET  /livez, /readyz             for a load balancer (readyz asks the database)
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import anyio
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.formparsers import MultiPartParser
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from face_pipeline.lib.errors import FacePipelineError, SystemFault
+from face_pipeline.lib.photos.files import PhotoRejected
+from face_pipeline.lib.search import (
+    AmbiguousReference,
+    NoFaceInReference,
+    NoVectors,
+    PhotoMatch,
+    lookup,
+)
+from face_pipeline.lib.search.errors import UnanswerableLookup
+from face_pipeline.lib.settings import Settings
+from face_pipeline.lib.share import participant as P
+from face_pipeline.lib.share.links import OpenLink, open_link
+from face_pipeline.lib.share.signing import signed, unsigned, url_key, verify
+from face_pipeline.lib.store import VectorStore, statement
+
+log = logging.getLogger("face_pipeline.serve")
+HERE = Path(__file__).parent
+
+#: No script, style, image or font from anywhere but this server (the page works offline); the
+#: face crops of a group selfie come inline as data: images, never stored.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # the token is in the URL: never hand it to another site
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+}
+NOT_FOUND_TEXT = "This link does not open anything: it may have expired or been withdrawn. Ask the organiser."
+
+
+@dataclass
+class Served:
+    """What one process of `serve` holds: settings, the store, counters, and a limit on how many
+    lookups run the models at once (more would only share the same cores slower)."""
+
+    settings: Settings
+    store: VectorStore
+    templates: Environment
+    limiter: anyio.CapacityLimiter
+    link_hits: object
+    client_hits: object
+
+
+def _templates() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals["quote"] = quote
+    return env
+
+
+def render(served: Served, name: str, status: int = 200, **context) -> HTMLResponse:
+    body = served.templates.get_template(name).render(**context)
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def not_found(served: Served) -> HTMLResponse:
+    return render(served, "not_found.html", 404, text=NOT_FOUND_TEXT)
+
+
+def _served(request: Request) -> Served:
+    return request.app.state.served
+
+
+async def _open(request: Request) -> OpenLink | None:
+    served = _served(request)
+    return await anyio.to_thread.run_sync(open_link, served.store, request.path_params["token"])
+
+
+# ---------------------------------------------------------------- the page
+
+
+async def page(request: Request) -> Response:
+    served = _served(request)
+    link = await _open(request)
+    if link is None:
+        return not_found(served)
+    return render(served, "page.html", link=link, token=request.path_params["token"], answer=None)
+
+
+@dataclass
+class Shown:
+    """One photo on the page, with the signed URLs that fetch it."""
+
+    match: PhotoMatch
+    thumb: str
+    full: str
+    download: str
+    file_name: str
+    confirm: str = ""  # candidates: the signed face the person can confirm
+
+
+def _photo_urls(served: Served, key: bytes, token: str, link: OpenLink, m: PhotoMatch) -> Shown:
+    until = int(link.expires_at.timestamp())
+    box = ",".join(str(int(v)) for v in m.box)
+    sig = signed(key, f"{m.event}/{m.photo_id}/{box}/{until}", link.link_id, "photo")
+    base = f"/s/{quote(token)}/photo/{quote(m.event)}/{quote(m.photo_id)}"
+    query = urlencode({"box": box, "until": until, "sig": sig.rpartition(".")[2]})
+    name = m.path.rsplit("/", 1)[-1]
+    return Shown(m, f"{base}/thumb?{query}", f"{base}/full?{query}", f"{base}/download?{query}", name)
+
+
+def _zip_url(key: bytes, token: str, link: OpenLink, matches: Sequence[PhotoMatch]) -> str:
+    until = int(link.expires_at.timestamp())
+    items = ",".join(f"{m.event}:{m.photo_id}" for m in matches)
+    sig = signed(key, f"{items}/{until}", link.link_id, "zip").rpartition(".")[2]
+    return f"/s/{quote(token)}/zip?" + urlencode({"items": items, "until": until, "sig": sig})
+
+
+def _data_uri(img) -> str:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def _read_upload(request: Request, limit: int) -> bytes | None:
+    """The request body, at most `limit` bytes (None when it is larger): read into memory only."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit + 64 * 1024:  # room for the form's own fields and boundaries
+            return None
+    return bytes(body)
+
+
+async def find(request: Request) -> Response:
+    served = _served(request)
+    settings = served.settings
+    token = request.path_params["token"]
+    fragment = request.headers.get("x-requested-with") == "fetch"
+    started = time.perf_counter()
+    link = await _open(request)
+    if link is None:
+        return not_found(served)
+
+    def answer(status: int, *, outcome: str, headers: dict | None = None, **context) -> HTMLResponse:
+        ms = (time.perf_counter() - started) * 1000
+        shown = len(context.get("photos") or ())
+        # No image data, no token, no name: which link, what came out, how long it took.
+        log.info("lookup link=%s outcome=%s photos=%d candidates=%d status=%d ms=%.0f", link.link_id, outcome,
+                 shown, len(context.get("candidates") or ()), status, ms)
+        response = render(served, "results.html" if fragment else "page.html", status,
+                          link=link, token=token, answer=outcome, **context)
+        response.headers.update(headers or {})
+        return response
+
+    for key, limit in ((f"link:{link.link_id}", settings.lookups_per_minute_per_link),
+                       (f"client:{_client(request)}", settings.lookups_per_minute_per_client)):
+        wait = (served.link_hits if key.startswith("link") else served.client_hits).retry_after(key, limit)
+        if wait:
+            return answer(429, outcome="rate_limited", headers={"Retry-After": str(wait)},
+                          message=f"Too many searches just now: please wait {wait} seconds and try again.")
+    body = await _read_upload(request, settings.upload_max_bytes)
+    if body is None:
+        return answer(413, outcome="too_large", message=(
+            f"This picture is too large to send (over {settings.upload_max_bytes // 1_000_000} MB): "
+            "take a new selfie, or choose a smaller photo."))
+    request._body = body  # the form parser reads the body kept here, in memory
+    try:
+        form = await request.form(max_files=2, max_fields=40)
+    except Exception:
+        return answer(400, outcome="bad_form", message="The picture did not arrive: please choose it again.")
+    uploads = [f for f in form.getlist("selfie") if hasattr(f, "read")]
+    data, name = b"", "selfie"
+    for f in uploads:
+        data = await f.read()
+        name = (f.filename or "selfie").rsplit("/", 1)[-1][:100]
+        if data:
+            break
+    await form.close()
+    if not data:
+        return answer(400, outcome="empty", message=(
+            "No picture arrived (the file is empty): take a selfie or choose a photo of yourself."))
+    face_index = form.get("face_index")
+    face_index = int(face_index) if isinstance(face_index, str) and face_index.isdigit() else None
+    key = url_key(served.store)
+    confirmed = [v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist("confirmed")) if v]
+    request_ = P.participant_request(link, (name, data), face_index=face_index, confirmed_faces=confirmed)
+    del data, body, form  # nothing of the selfie outlives the lookup
+    try:
+        result = await anyio.to_thread.run_sync(lookup, settings, served.store, request_, limiter=served.limiter)
+    except AmbiguousReference as exc:
+        faces = [_data_uri(img) for img in P.selfie_faces(exc.photo, exc.faces)] if exc.photo else []
+        return answer(200, outcome="which_face", faces=faces, confirmed=form_confirmed(key, link, confirmed),
+                      message=f"There are {len(exc.faces)} faces in this picture. Which one is you?")
+    except NoFaceInReference:
+        return answer(422, outcome="no_face", message=(
+            "We could not find a face in this picture. Face the camera, in good light, with your face "
+            "filling a good part of the picture, and try again."))
+    except PhotoRejected as exc:
+        if exc.reason == "too_many_pixels":
+            return answer(413, outcome="too_many_pixels", message=(
+                f"This picture has too many pixels (more than {settings.max_image_pixels // 1_000_000} "
+                "megapixels): take a selfie, or choose a smaller photo."))
+        return answer(400, outcome="not_a_photo", message=(
+            "This file is not a photo we can read. Choose a JPEG, PNG or WebP photo of yourself "
+            "(HEIC where the server supports it)."))
+    except NoVectors:
+        return answer(200, outcome="no_photos", message="The photos of this event are not available any more.")
+    except SystemFault:
+        log.exception("lookup link=%s failed: service fault", link.link_id)
+        return answer(503, outcome="unavailable", headers={"Retry-After": "30"},
+                      message="The photo service is not available right now: please try again in a minute.")
+    except (UnanswerableLookup, FacePipelineError) as exc:
+        log.info("lookup link=%s refused: %s", link.link_id, type(exc).__name__)
+        return answer(400, outcome="refused", message="This picture can not be searched: try another selfie.")
+    photos = [_photo_urls(served, key, token, link, m) for m in result.matches]
+    candidates = []
+    for m in result.candidates:
+        shown = _photo_urls(served, key, token, link, m)
+        shown.confirm = signed(key, m.face_id, link.link_id, "face")
+        candidates.append(shown)
+    advice = P.selfie_advice(result.references[0]) if result.references else []
+    return answer(200, outcome="found" if photos else "none", photos=photos, candidates=candidates, advice=advice,
+                  person_name=result.person_name,
+                  zip_url=_zip_url(key, token, link, result.matches) if photos else "",
+                  confirmed=form_confirmed(key, link, confirmed),
+                  face_index=face_index)
+
+
+def form_confirmed(key: bytes, link: OpenLink, confirmed: Sequence[str]) -> list[str]:
+    """The confirmed faces as the page sends them back (signed again)."""
+    return [signed(key, f, link.link_id, "face") for f in confirmed]
+
+
+# ---------------------------------------------------------------- pictures
+
+
+async def photo(request: Request) -> Response:
+    served = _served(request)
+    link = await _open(request)
+    if link is None:
+        return not_found(served)
+    p = request.path_params
+    event, photo_id, kind = p["event"], p["photo_id"], p["kind"]
+    q = request.query_params
+    box, until, sig = q.get("box", ""), q.get("until", ""), q.get("sig", "")
+    key = url_key(served.store)
+    if (kind not in ("thumb", "full", "download") or event not in link.events or not until.isdigit()
+            or int(until) < time.time()
+            or not verify(key, sig, f"{event}/{photo_id}/{box}/{until}", link.link_id, "photo")):
+        return not_found(served)
+    stored = await anyio.to_thread.run_sync(P.stored_photo, served.store, event, photo_id)
+    if stored is None:
+        return not_found(served)
+    headers = {"Cache-Control": "private, max-age=3600"}
+    try:
+        if kind == "thumb":
+            face = tuple(int(v) for v in box.split(",")) if box else None
+            data = await anyio.to_thread.run_sync(P.thumbnail_jpeg, served.settings, stored, face)
+            return Response(data, media_type="image/jpeg", headers=headers)
+        data = await anyio.to_thread.run_sync(P.photo_bytes, served.settings, stored)
+    except (OSError, FacePipelineError):
+        return not_found(served)  # moved or deleted since it was ingested
+    if kind == "download":
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(stored.file_name)}"
+    return Response(data, media_type=_media_type(stored.file_name), headers=headers)
+
+
+def _media_type(name: str) -> str:
+    suffix = name.rsplit(".", 1)[-1].lower()
+    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
+            "tif": "image/tiff", "tiff": "image/tiff", "bmp": "image/bmp", "heic": "image/heic"}.get(
+        suffix, "application/octet-stream")
+
+
+async def zip_all(request: Request) -> Response:
+    served = _served(request)
+    link = await _open(request)
+    if link is None:
+        return not_found(served)
+    q = request.query_params
+    items, until, sig = q.get("items", ""), q.get("until", ""), q.get("sig", "")
+    key = url_key(served.store)
+    if (not items or not until.isdigit() or int(until) < time.time()
+            or not verify(key, sig, f"{items}/{until}", link.link_id, "zip")):
+        return not_found(served)
+    wanted = [tuple(i.split(":", 1)) for i in items.split(",") if ":" in i]
+    photos = []
+    for event, photo_id in wanted:
+        if event in link.events:
+            stored = await anyio.to_thread.run_sync(P.stored_photo, served.store, event, photo_id)
+            if stored:
+                photos.append(stored)
+    if not photos:
+        return not_found(served)
+    stamp = time.strftime("%Y%m%d")
+    return StreamingResponse(P.zip_stream(served.settings, photos), media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="my-photos-{stamp}.zip"', "Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- probes and errors
+
+
+async def livez(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers and holds the share-link tables (migrations applied)."""
+    served = _served(request)
+
+    def check() -> bool:
+        with served.store.connect() as conn:
+            conn.execute(statement("liveness_probe")).fetchone()
+            return bool(conn.execute(statement("relation_exists"), {"name": "share_links"}).fetchone()[0])
+
+    try:
+        ok = await anyio.to_thread.run_sync(check)
+    except Exception as exc:  # noqa: BLE001 - not ready, whatever the reason; the probe says which
+        return PlainTextResponse(f"database not reachable: {type(exc).__name__}", status_code=503)
+    return PlainTextResponse("ready" if ok else "database not migrated", status_code=200 if ok else 503)
+
+
+async def _not_found_handler(request: Request, exc) -> Response:
+    return not_found(request.app.state.served)
+
+
+async def _server_error(request: Request, exc) -> Response:
+    log.exception("request failed: %s %s", request.method, request.url.path.split("/")[1] if request.url.path else "")
+    return render(request.app.state.served, "message_page.html", 500,
+                  message="Something went wrong on our side: please try again.")
+
+
+class SecurityHeaders:
+    """Adds the headers of SECURITY_HEADERS to every response (pages, pictures, errors, statics)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                            if k.lower().encode() not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def warm_up(settings: Settings, store: VectorStore) -> None:
+    """Open the detector and the serving embedders before the first selfie arrives, so that the
+    first participant does not pay for loading them."""
+    import numpy as np
+
+    from face_pipeline.lib.models import embedder_for_model_id, find_faces, get_detector
+
+    find_faces(np.zeros((64, 64, 3), dtype=np.uint8), get_detector(settings.detector, settings.model_folders))
+    for model_id in sorted(set(store.serving_models().values())):
+        try:
+            embedder_for_model_id(model_id, settings.model_folders)
+        except FacePipelineError as exc:
+            log.warning("model %s of a stored event is not available here: %s", model_id, exc)
+    url_key(store)
+
+
+def create_app(settings: Settings, store: VectorStore, *, warm: bool = True) -> Starlette:
+    from face_pipeline.web.rate_limit import SlidingWindow
+
+    # Uploads are parsed in memory: the selfie is never spooled to a temporary file on disk.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.upload_max_bytes + 1)
+    served = Served(settings, store, _templates(), anyio.CapacityLimiter(max(1, settings.worker_count())),
+                    SlidingWindow(), SlidingWindow())
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if warm:
+            await anyio.to_thread.run_sync(warm_up, settings, store)
+        log.info("participant page ready on %s", settings.public_url)
+        yield
+
+    app = Starlette(routes=[
+        Route("/livez", livez), Route("/readyz", readyz),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        Route("/s/{token}", page), Route("/s/{token}/", page),
+        Route("/s/{token}/find", find, methods=["POST"]),
+        Route("/s/{token}/photo/{event}/{photo_id}/{kind}", photo),
+        Route("/s/{token}/zip", zip_all),
+    ], exception_handlers={404: _not_found_handler, 405: _not_found_handler, 500: _server_error},
+        lifespan=lifespan)
+    app.state.served = served
+    app.add_middleware(SecurityHeaders)
+    return app
