@@ -427,3 +427,27 @@ def test_helm_template_renders_the_values():
     limits = instance["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "face_pipeline/event", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
     assert instance["telemetry"]["enabled"] is False
+
+
+def test_the_participant_page_deployment_probes_routes_that_exist():
+    """deploy/participant: `face-pipeline serve` behind a Service, probed on routes the app has, with
+    the same Secret as the code location and settings only by their FACE_PIPELINE_* names."""
+    from starlette.routing import Route
+
+    from face_pipeline.lib.settings import Settings
+    from face_pipeline.lib.store import VectorStore
+    from face_pipeline.web.app import create_app
+
+    docs = list(yaml.safe_load_all((DEPLOY / "participant" / "participant-page.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert next(d for d in docs if d["kind"] == "Service")["spec"]["selector"] == \
+        deployment["spec"]["selector"]["matchLabels"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:2] == ["face-pipeline", "serve"] and deployment["spec"]["replicas"] >= 2
+    app = create_app(Settings.from_env({}), VectorStore("postgresql://unused@127.0.0.1:1/x"), warm=False)
+    paths = {r.path for r in app.routes if isinstance(r, Route)}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz" in paths
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez" in paths
+    env = {e["name"] for e in container["env"]}
+    assert env <= SETTING_NAMES and "FACE_PIPELINE_PUBLIC_URL" in env and "FACE_PIPELINE_DSN" not in env
+    assert container["envFrom"][0]["secretRef"]["name"] == user_deployment(load_values())["envSecrets"][0]["name"]
