@@ -29,7 +29,7 @@ def test_cli_ingest_find_events_status(cli_env, celeb_settings, store, capsys):
 def test_cli_errors_are_one_clear_line(cli_env, store, capsys, tmp_path):
     assert main(["ingest", "Bad,Name"]) == 2
     assert "invalid event name" in capsys.readouterr().err
-    assert main(["ingest", "nothere"]) == 1  # per-event failure: reported, other events go on
+    assert main(["ingest", "nothere"]) == 2  # nothing done: the failure's own code, as a missing photos root
     assert "nothere does not exist" in capsys.readouterr().err
     assert main(["find", str(tmp_path / "missing.jpg")]) == 2
     assert "no face vectors yet" in capsys.readouterr().err

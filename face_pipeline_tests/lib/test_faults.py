@@ -30,7 +30,7 @@ from face_pipeline.lib import ingest
 from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.ingest import event_lock
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store import VectorStore, embedded_postgres
+from face_pipeline.lib.store import ConnectionLost, VectorStore, embedded_postgres
 from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 from face_pipeline_tests.lib.reliability_inputs import event_rows, ingest_event
 
@@ -142,7 +142,7 @@ def test_database_stopping_in_the_middle_of_a_write_loses_nothing(tmp_path, faul
         thread.join(60)
     assert not thread.is_alive()
     (error,) = errors
-    assert isinstance(error, SystemFault)
+    assert isinstance(error, ConnectionLost) and isinstance(error, SystemFault) and error.exit_code == 4
     assert "gala" in str(error) and "previous rows" in str(error)
 
     embedded_postgres.start(pg_dir)

@@ -13,11 +13,15 @@ import shutil
 import sys
 from pathlib import Path
 
-import dagster as dg
-
-from face_pipeline.cli.commands.ingest import QUIET_RUN, run_ingest_jobs
+from face_pipeline.cli.commands.ingest import (
+    QUIET_RUN,
+    batch_exit_code,
+    run_failure,
+    run_ingest_jobs,
+)
+from face_pipeline.cli.commands.store_access import dagster_instance
 from face_pipeline.lib.bundled_files import demo_dir
-from face_pipeline.lib.errors import UserError
+from face_pipeline.lib.errors import EXIT_CONNECTION_LOST, UserError
 from face_pipeline.lib.maintenance import load_active_models
 from face_pipeline.lib.photos.events import list_event_folders
 from face_pipeline.lib.report import matches_text
@@ -63,11 +67,13 @@ def cmd_demo(args, settings: Settings) -> int:
     if applied:
         print(f"migrations applied: {', '.join(applied)}")
     definitions = build_definitions(settings)
-    instance = dg.DagsterInstance.get()
+    instance = dagster_instance()
     events, invalid = list_event_folders(settings.photos_root)
     for name in invalid:
         print(f"skipping folder {name!r}: not a valid event name")
     outcome = run_ingest_jobs(definitions, instance, events, trigger="demo")
+    if EXIT_CONNECTION_LOST in outcome.values():
+        return EXIT_CONNECTION_LOST  # the lookup would fail the same way (the ingest said why)
     reference = Path(args.reference) if args.reference else demo_dir() / DEMO_REFERENCE
     if not reference.is_file():
         raise UserError(f"no reference picture at {reference}")
@@ -78,10 +84,11 @@ def cmd_demo(args, settings: Settings) -> int:
             "reference_images": [str(reference)], "k": 20, "report_path": str(report)}}}},
     )
     if not res.success:
-        print(f"find_person run {res.run_id} failed", file=sys.stderr)
-        return 1
+        code, why = run_failure(res)
+        print(f"find_person run {res.run_id} failed: {why}", file=sys.stderr)
+        return code
     print(matches_text(res.output_for_node("find_photos", "result")))
     print(f"report: {report}")
     print(f"next: FACE_PIPELINE_PHOTOS_ROOT={settings.photos_root} face-pipeline ui  "
           "(the Dagster UI on the same database)")
-    return 0 if all(outcome.values()) else 1
+    return batch_exit_code(list(outcome.values()))

@@ -28,7 +28,12 @@ import psycopg
 from face_pipeline.lib.errors import ConfigError, SystemFault
 from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.settings import Settings
-from face_pipeline.lib.store.connection import first_line, open_connection
+from face_pipeline.lib.store.connection import (
+    ConnectionLost,
+    first_line,
+    is_connection_loss,
+    open_connection,
+)
 from face_pipeline.lib.store.statements import statement
 
 #: The first of the lock's two int4 keys: "face_pipeline event run" (no other lock uses it).
@@ -68,9 +73,9 @@ def event_lock(settings: Settings, event: str, *, wait: float | None = None) -> 
         _acquire(conn, key, event, wait)
     except BaseException as exc:
         conn.close()
-        if isinstance(exc, psycopg.OperationalError):
-            raise SystemFault(f"lost the connection to PostgreSQL while taking the run lock of "
-                                      f"{event!r}: {first_line(exc)}") from None
+        if is_connection_loss(exc):
+            raise ConnectionLost(f"lost the connection to PostgreSQL while taking the run lock of "
+                                 f"{event!r}: {first_line(exc)}") from None
         raise
     try:
         yield

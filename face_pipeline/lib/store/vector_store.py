@@ -18,8 +18,10 @@ from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.settings import Settings, redact_dsn
 from face_pipeline.lib.store import binary_copy, embedded_postgres, migrations
 from face_pipeline.lib.store.connection import (
+    ConnectionLost,
     KeptConnections,
     first_line,
+    is_connection_loss,
     open_connection,
 )
 from face_pipeline.lib.store.records import (
@@ -114,8 +116,10 @@ class VectorStore:
             return self._replace_event(write)
         except psycopg.OperationalError as exc:  # the server went away in the middle of the write
             self._kept.drop()
-            raise SystemFault(
-                f"lost the connection to PostgreSQL at {self.redacted_dsn} while writing event {write.event!r} "
+            lost = is_connection_loss(exc)  # else a statement timeout, a deadlock: the connection is still there
+            raise (ConnectionLost if lost else SystemFault)(
+                f"{'lost the connection to PostgreSQL' if lost else 'PostgreSQL failed'} at {self.redacted_dsn} "
+                f"while writing event {write.event!r} "
                 f"({first_line(exc)}). Nothing half-written is kept: the event still holds its previous rows (or "
                 "the new ones, if the commit itself had reached the server). Running it again is safe."
             ) from exc
