@@ -4,6 +4,7 @@
     python -m face_pipeline.benchmarks --part search --million
     python -m face_pipeline.benchmarks --part ingest --runs 5
     python -m face_pipeline.benchmarks --part people --people-scales 100000,1000000
+    python -m face_pipeline.benchmarks --part participant   # the participant page, 1 and 20 users
 
 Everything it writes lives in --data-dir (default: a folder under the system temp dir), with its
 own embedded PostgreSQL: it never touches the project's data. Results go to BENCHMARKS.md.
@@ -153,6 +154,14 @@ def run(args: argparse.Namespace) -> int:
             (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
             # One section per scale, so a run of one scale keeps the others' figures.
             results.replace_section(output, f"people-{n}", people_bench.people_markdown([figs], head))
+    if "participant" in parts:
+        from face_pipeline.benchmarks import participant_bench
+
+        figs = participant_bench.run_participant_benchmark(
+            data_dir=data_dir, dsn=dsn, photos=args.participant_photos, alone=args.participant_alone,
+            concurrent_users=args.participant_users, per_user=args.participant_per_user,
+            baseline_runs=args.participant_baseline_runs, log=log)
+        results.replace_section(output, "participant", participant_bench.participant_markdown(figs, head))
     log(f"results written to {output}")
     return 0
 
@@ -160,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks",
                                 description="Ingest and search benchmarks; results go to BENCHMARKS.md.")
-    p.add_argument("--part", choices=["all", "ingest", "search", "people"], default="all")
+    p.add_argument("--part", choices=["all", "ingest", "search", "people", "participant"], default="all")
     p.add_argument("--data-dir", default=str(_default_data_dir()),
                    help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)")
     p.add_argument("--datasets", default=str(_default_datasets()), help="shared/datasets (default: %(default)s)")
@@ -190,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["single", "by-model", "by-event-hash"], default="single",
                    help="search: face_vectors as the migrations make it, or partitioned by model or by event hash")
     p.add_argument("--partitions", type=int, default=8, help="search: partitions of --layout by-event-hash")
+    p.add_argument("--participant-photos", type=int, default=2000, help="participant: photos in the event")
+    p.add_argument("--participant-alone", type=int, default=30, help="participant: lookups of the one user")
+    p.add_argument("--participant-users", type=int, default=20, help="participant: users at once")
+    p.add_argument("--participant-per-user", type=int, default=5, help="participant: lookups per concurrent user")
+    p.add_argument("--participant-baseline-runs", type=int, default=3,
+                   help="participant: `face-pipeline find` runs, the baseline")
     p.add_argument("--people-scales", default="100000,1000000",
                    help="people: stored faces for each run (default: %(default)s)")
     p.add_argument("--people-link-ef", default="200,64",

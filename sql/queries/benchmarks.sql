@@ -121,3 +121,25 @@ TRUNCATE face_people, people CASCADE
 
 -- name: bench_face_people
 SELECT face_id, person_id FROM face_people WHERE person_id IS NOT NULL
+
+-- name: bench_crowd_photo
+-- The participant benchmark's crowd: photos of other people, written straight into an ingested
+-- event so that it holds thousands of photos (their files are never opened: nobody matches them).
+INSERT INTO photos (event, photo_id, path, size_bytes, width, height, detector_model, face_count)
+VALUES (%(event)s, %(photo_id)s, %(path)s, 0, 4000, 3000, %(detector_model)s, %(face_count)s)
+
+-- name: bench_crowd_face
+INSERT INTO faces (face_id, event, photo_id, face_index, detector_model, box_left, box_top, box_right, box_bottom,
+                   score, landmarks, crop_path)
+VALUES (%(face_id)s, %(event)s, %(photo_id)s, %(face_index)s, %(detector_model)s, 100, 100, 300, 300, 0.9,
+        '{}'::real[], '')
+
+-- name: bench_crowd_vector
+INSERT INTO face_vectors (face_id, model_id, event, embedding) VALUES (%(face_id)s, %(model_id)s, %(event)s,
+                                                                      %(embedding)s::vector)
+
+-- name: bench_event_size
+SELECT (SELECT count(*) FROM photos WHERE event = %(event)s), (SELECT count(*) FROM faces WHERE event = %(event)s)
+
+-- name: bench_serving_model
+SELECT model_id, detector_model FROM event_models WHERE event = %(event)s AND serving
