@@ -114,6 +114,28 @@ def cli_env(settings, monkeypatch) -> Settings:
 
 
 @pytest.fixture
+def onnx_sessions(monkeypatch) -> list[str]:
+    """The model files of every ONNX Runtime session opened during the test, in a process whose
+    registry has built no model yet (as a code server or CLI process that just started)."""
+    import onnxruntime
+
+    from face_pipeline.lib.models import get_detector, get_embedder
+
+    opened: list[str] = []
+    real_session = onnxruntime.InferenceSession
+
+    class CountedSession(real_session):
+        def __init__(self, path, *args, **kwargs):
+            opened.append(str(path))
+            super().__init__(path, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", CountedSession)
+    get_detector.cache_clear()
+    get_embedder.cache_clear()
+    return opened
+
+
+@pytest.fixture
 def celeb_settings(settings) -> Settings:
     """Settings whose photos root holds the celeb scenes as the event `celeb`."""
     if not CELEB.is_dir():

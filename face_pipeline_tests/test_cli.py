@@ -71,3 +71,17 @@ def test_cli_enrol_choices_are_the_library_modes():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     enrol = next(a for a in sub.choices["find"]._actions if a.dest == "enrol")
     assert tuple(enrol.choices) == ENROL_MODES
+
+
+def test_cli_models_lists_every_card_without_building_a_model(cli_env, capsys, onnx_sessions):
+    from face_pipeline.lib.models import CATALOGUE, get_detector, get_embedder
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for c in CATALOGUE:
+        assert f" {c.name} " in out and f"model id: {c.model_id}" in out and f"evidence: {c.evidence}" in out
+        for f in c.files:
+            assert f"file: {f.name} (" in out and f"sha256 {f.sha256}" in out
+    assert "* retinaface-mnet025-rot3" in out and "* facenet-v1-flip" in out  # the active pair
+    assert onnx_sessions == []
+    assert get_detector.cache_info().currsize == get_embedder.cache_info().currsize == 0  # read from the cards only

@@ -85,13 +85,15 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     from pgvector.psycopg import register_vector
     from PIL import Image
 
-    from face_pipeline.lib.models.package_files import dlib_model_path
+    from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5
+    from face_pipeline.lib.models.embedders.dlib_resnet import WEIGHTS as RESNET
+    from face_pipeline.lib.models.package_files import packaged_path
     from face_pipeline.lib.photos.files import scan_event_folder
     from face_pipeline.lib.store.statements import statement
 
     detector = dlib.get_frontal_face_detector()
-    pose_predictor_5 = dlib.shape_predictor(dlib_model_path("shape_predictor_5_face_landmarks.dat"))
-    encoder = dlib.face_recognition_model_v1(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+    pose_predictor_5 = dlib.shape_predictor(str(packaged_path(SHAPE5, "baseline")))
+    encoder = dlib.face_recognition_model_v1(str(packaged_path(RESNET, "baseline")))
     files, _ = scan_event_folder(photos_root / EVENT)
     t_models = time.perf_counter() - t_start
 

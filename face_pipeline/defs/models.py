@@ -1,7 +1,8 @@
 """The active models' ids are the code versions of face_crops and face_embeddings, so a model
 change marks those assets of every event as stale in the UI. Both come from the one Settings object
-the code location was built from; a run whose resource names other models is refused, instead of
-writing faces under a code version that does not describe them."""
+the code location was built from, and are read from the models' catalogue cards: loading the code
+location reads no weight file and opens no ONNX session. A run whose resource names other models is
+refused, instead of writing faces under a code version that does not describe them."""
 
 from collections.abc import Callable
 
@@ -12,24 +13,20 @@ from face_pipeline.defs.resources import FacePipeline
 from face_pipeline.lib.models import (
     ModelFilesMissing,
     crop_kind_of,
+    detector_model_id,
     embedder_model_id,
-    get_detector,
 )
 from face_pipeline.lib.settings import Settings
 
 
 def detector_code_version(settings: Settings) -> str:
-    try:
-        detector = get_detector(settings.detector, settings.model_folders).model_id
-    except ModelFilesMissing:  # the code location still loads; the run says how to install it
-        detector = f"{settings.detector}-not-installed"
-    return f"{detector}+{crop_kind_of(settings.embedder)}"
+    return f"{detector_model_id(settings.detector)}+{crop_kind_of(settings.embedder)}"
 
 
 def embedder_code_version(settings: Settings) -> str:
     try:
         return embedder_model_id(settings.embedder, settings.model_folders)
-    except ModelFilesMissing:
+    except ModelFilesMissing:  # CLIP without its folder: the code location still loads, the run says why
         return f"{settings.embedder}-not-installed"
 
 

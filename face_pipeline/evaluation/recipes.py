@@ -6,6 +6,9 @@
 - ours: the models of the run's Settings (the same object and the same variables the CLI and the
   Dagster assets use) with the library's search defaults and the embedder's calibrated threshold;
 - candidates: other (detector, embedder) pairs given with --candidate, measured the same way as ours.
+
+Every model a run measures comes from the catalogue (lib/models/registry.py): a registered name, or a
+variant `name:key=value,...` that the catalogue builds from that model's card with those arguments.
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from face_pipeline.lib.models import DETECTORS, ModelFolders, get_detector
-from face_pipeline.lib.models.weights import verified_path
+from face_pipeline.lib.models import ModelFolders, get_detector
 from face_pipeline.lib.search import DEFAULT_ENROL, DEFAULT_EXPAND
 from face_pipeline.lib.settings import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, Settings
 
@@ -25,7 +27,7 @@ BEFORE = ("dlib-hog", "dlib-resnet-v1")  # the defaults until this round
 class Recipe:
     key: str
     title: str
-    detector: str  # registry name, or "name:arg=value,..." for a variant the harness builds
+    detector: str  # registry name, or "name:arg=value,..." for a variant of it (detector_from_spec)
     embedder: str
     threshold: float | None = None  # None: the embedder's default_threshold
     enrol: str = DEFAULT_ENROL
@@ -56,14 +58,10 @@ def recipes_for(settings: Settings, candidates: tuple[tuple[str, str], ...] = ()
 
 @cache
 def detector_from_spec(spec: str, folders: ModelFolders):
-    """A registered detector by name, or a variant `name:key=value,...` built with those arguments."""
-    if ":" not in spec:
-        return get_detector(spec, folders)
-    name, args = spec.split(":", 1)
-    kwargs = {}
+    """A registered detector by name, or the catalogue's variant `name:key=value,...` of it."""
+    name, _, args = spec.partition(":")
+    params = {}
     for part in filter(None, args.split(",")):
         key, value = part.split("=", 1)
-        kwargs[key.strip()] = float(value) if "." in value else int(value)
-    entry = DETECTORS[name]
-    paths = [verified_path(folders.model_dir, f, name) for f in entry.weight_files]
-    return entry.model_class(*paths, **kwargs)
+        params[key.strip()] = float(value) if "." in value else int(value)
+    return get_detector(name, folders, **params)

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from face_pipeline.lib.models import embedder_model_id, get_detector, get_embedder
+from face_pipeline.lib.models import (
+    detector_model_id,
+    embedder_model_id,
+    get_detector,
+    get_embedder,
+)
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import VectorStore
 
 
 def load_active_models(settings: Settings) -> None:
-    """Load the selected detector and embedder now, so that a missing or damaged model file is
-    reported once, before any event is touched (ModelFilesMissing names the command that fixes it)."""
+    """Build the selected detector and embedder now, checking their files, so that a missing or
+    damaged model file is reported once, before any event is touched (ModelFilesMissing names the
+    command that fixes it). Their weights are read on first use."""
     get_detector(settings.detector, settings.model_folders)
     get_embedder(settings.embedder, settings.model_folders)
 
 
 def active_model_ids(settings: Settings) -> tuple[str, str]:
-    """(embedder model_id, detector model_id) of the active settings."""
-    folders = settings.model_folders
-    return embedder_model_id(settings.embedder, folders), get_detector(settings.detector, folders).model_id
+    """(embedder model_id, detector model_id) of the active settings, from the models' cards (a
+    schedule tick asks this: it builds no model)."""
+    return embedder_model_id(settings.embedder, settings.model_folders), detector_model_id(settings.detector)
 
 
 def stale_events(settings: Settings, store: VectorStore) -> list[str]:

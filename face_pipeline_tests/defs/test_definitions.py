@@ -53,3 +53,38 @@ def test_a_run_whose_resource_names_other_models_is_refused(settings, instance):
     assert not result.success
     message = result.failure_data_for_node("face_crops").user_failure_data.description
     assert "is defined for models" in message and "haar" in message
+
+
+def test_loading_the_definitions_and_ticking_the_schedule_and_sensor_open_no_onnx_session(
+        settings, store, instance, onnx_sessions):
+    """A Dagster code server loads these definitions, and the daemon ticks the schedule and the sensor,
+    all day long: model ids come from the catalogue's cards, and no ONNX session is opened for them
+    (each one holds a network's weights in memory, ~100 MB for FaceNet)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from face_pipeline.definitions import build_definitions
+    from face_pipeline.defs.ingest.sensors import new_event_folders
+    from face_pipeline.defs.maintenance.schedules import reembed_stale_events
+    from face_pipeline.lib.settings import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+    from face_pipeline.lib.store.records import EventWrite
+    from face_pipeline_tests.defs.conftest import pipeline_resource
+
+    assert (settings.detector, settings.embedder) == (DEFAULT_DETECTOR, DEFAULT_EMBEDDER)  # both ONNX models
+    d = build_definitions(settings)
+    d.resolve_asset_graph()
+    d.resolve_all_job_defs()
+    defs()
+    # An event embedded by the previous defaults: the tick asks the active model ids and requests it.
+    store.replace_event(EventWrite("old", "dlib-hog-up1", "dlib-resnet-v1", [], [], np.zeros((0, 128), np.float32)))
+    resource = pipeline_resource(settings)
+    tick = reembed_stale_events(dg.build_schedule_context(
+        instance=instance, resources={"pipeline": resource},
+        scheduled_execution_time=datetime(2026, 12, 1, 3, 15, tzinfo=UTC)))
+    sensed = new_event_folders(dg.build_sensor_context(instance=instance, resources={"pipeline": resource}))
+
+    assert [r.partition_key for r in tick] == ["old"]
+    assert "facenet-v1-flip" in tick[0].run_key and "retinaface-mnet025-v1-s1024" in tick[0].run_key
+    assert sensed.run_requests == []
+    assert onnx_sessions == [], f"ONNX sessions opened while loading definitions and ticking: {onnx_sessions}"

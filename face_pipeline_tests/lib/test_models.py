@@ -22,6 +22,7 @@ from face_pipeline.evaluation.datasets import (
 )
 from face_pipeline.evaluation.metrics import iou
 from face_pipeline.lib.models import ModelFilesMissing
+from face_pipeline.lib.models.detectors import retinaface
 from face_pipeline.lib.models.face_finder import find_faces
 from face_pipeline.lib.models.faces import DLIB5, FIVE_POINT
 from face_pipeline.lib.models.registry import (
@@ -173,10 +174,10 @@ def test_embedder_puts_one_person_closer_than_two_people(name, lfw_pairs):
 # ---- weight files --------------------------------------------------------------------------------
 
 
-def _copy_installed(tmp_path: Path, name: str) -> Path:
+def _copy_installed(tmp_path: Path, file) -> Path:
     source = default_model_dir()
     try:
-        verified_path(source, name, "test")
+        verified_path(source, file, "test")
     except ModelFilesMissing as exc:
         pytest.skip(str(exc))
     folder = tmp_path / "models"
@@ -188,12 +189,13 @@ def _copy_installed(tmp_path: Path, name: str) -> Path:
 
 
 def test_a_damaged_weight_file_is_refused_with_the_command_that_replaces_it(tmp_path):
-    folder = _copy_installed(tmp_path, "retinaface-mnet025.onnx")
-    path = folder / "retinaface-mnet025.onnx"
+    folder = _copy_installed(tmp_path, retinaface.WEIGHTS)
+    path = folder / retinaface.WEIGHTS.name
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: still loads in onnxruntime, wrong weights
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelFilesMissing, match=r"damaged.*face-pipeline models install retinaface-mnet025`"):
+    # the command names the model that was asked for (installing it replaces the file it shares)
+    with pytest.raises(ModelFilesMissing, match=r"damaged.*face-pipeline models install retinaface-mnet025-rot`"):
         get_detector("retinaface-mnet025-rot", ModelFolders(folder))
 
 

@@ -1,10 +1,16 @@
-"""`models`: every model with its id, files, sha256, licence and source; `models install [NAME ...]`."""
+"""`models`: every model of the catalogue with its id, input, files (sha256, source), licence and
+evidence, read from the cards (no model is built, no session opened; installed files get their sha256
+checked); `models install [NAME ...]` installs the weight files of those models."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from face_pipeline.lib.errors import UserError
-from face_pipeline.lib.models.registry import DETECTORS, EMBEDDERS, ModelEntry, entry
-from face_pipeline.lib.models.weights import WEIGHT_FILES, ModelFilesMissing, install, verified_path
+from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.package_files import PackagedFile, packaged_path
+from face_pipeline.lib.models.registry import DETECTORS, EMBEDDERS, card
+from face_pipeline.lib.models.weights import ModelFilesMissing, WeightFile, install, verified_path
 from face_pipeline.lib.settings import Settings
 
 
@@ -16,23 +22,23 @@ def add_commands(sub) -> None:
 
 
 def default_install_names() -> list[str]:
-    return [e.name for e in (*DETECTORS.values(), *EMBEDDERS.values()) if e.default_install and e.weight_files]
+    return [c.name for c in (*DETECTORS.values(), *EMBEDDERS.values()) if c.default_install and c.installed_files]
 
 
 def cmd_models(args, settings: Settings) -> int:
     folders = settings.model_folders
     if args.action == "install":
         names = args.names or default_install_names()
-        entries = [entry(n) for n in names]
-        for e in entries:
-            if not e.commercial_use:
-                print(f"NOTE {e.name}: {e.licence}. Installing it is an explicit choice; do not use it for a "
+        cards = [card(n) for n in names]
+        for c in cards:
+            if not c.commercial_use:
+                print(f"NOTE {c.name}: {c.licence}. Installing it is an explicit choice; do not use it for a "
                       "company's own photos.")
-        files = sorted({f for e in entries for f in e.weight_files})
+        files = sorted({f for c in cards for f in c.installed_files}, key=lambda f: f.name)
         if not files:
             print(f"nothing to install: {', '.join(names)} need no weight files of ours")
             return 0
-        print(f"installing {', '.join(files)} into {folders.model_dir}")
+        print(f"installing {', '.join(f.name for f in files)} into {folders.model_dir}")
         written = install(files, folders.model_dir)
         print(f"done: {len(written)} file(s) written, {len(files) - len(written)} already there")
         return 0
@@ -41,28 +47,36 @@ def cmd_models(args, settings: Settings) -> int:
     for title, registry, active in (("detectors", DETECTORS, settings.detector),
                                     ("embedders", EMBEDDERS, settings.embedder)):
         print(f"{title}:")
-        for e in registry.values():
-            print(describe(e, folders.model_dir, active))
+        for c in registry.values():
+            print(describe(c, folders.model_dir, active))
     print(f"model folder: {folders.model_dir} (FACE_PIPELINE_MODEL_DIR)")
     return 0
 
 
-def describe(e: ModelEntry, model_dir, active: str) -> str:
-    mark = "*" if e.name == active else " "
-    extra = "" if e.default_install else "  [opt-in]"
-    lines = [f" {mark} {e.name:<24} {e.description()}{extra}", f"     licence: {e.licence}"]
-    cls = e.model_class
-    if e.kind == "embedder" and isinstance(getattr(cls, "model_id", None), str):
-        lines.append(f"     model id: {cls.model_id}; {cls.dim}-d, {cls.metric}; crop {cls.crop_kind}")
-    for name in e.weight_files:
-        spec = WEIGHT_FILES[name]
-        try:
-            verified_path(model_dir, name, e.name)
-            state = "installed, sha256 checked"
-        except ModelFilesMissing as exc:
-            state = "damaged" if "damaged" in str(exc) else f"not installed: face-pipeline models install {e.name}"
-        lines.append(f"     file: {name} ({state})\n       sha256 {spec.sha256}\n       from {spec.source}"
-                     f"\n       {spec.archive.filename} sha256 {spec.archive.sha256}")
-    if not e.weight_files:
-        lines.append("     files: shipped by a dependency (face_recognition_models, OpenCV) or given by you (CLIP)")
+def describe(c: ModelCard, model_dir: Path, active: str) -> str:
+    mark = "*" if c.name == active else " "
+    extra = "" if c.default_install else "  [opt-in]"
+    crop = f"; crop {c.crop_kind}" if c.crop_kind else ""
+    lines = [f" {mark} {c.name:<24} {c.summary}{extra}", f"     model id: {c.model_id}{crop}",
+             f"     input: {c.input_size}", f"     licence: {c.licence}", f"     evidence: {c.evidence}"]
+    for f in c.files:
+        lines.append(f"     file: {f.name} ({file_state(f, model_dir, c.name)})\n       sha256 {f.sha256}"
+                     f"\n       from {f.source}")
+        if isinstance(f, WeightFile):
+            lines.append(f"       {f.archive.filename} sha256 {f.archive.sha256}")
+    if c.user_files:
+        lines.append(f"     files: supplied by you: {c.user_files}")
     return "\n".join(lines)
+
+
+def file_state(f: WeightFile | PackagedFile, model_dir: Path, model: str) -> str:
+    try:
+        if isinstance(f, PackagedFile):
+            packaged_path(f, model)
+        else:
+            verified_path(model_dir, f, model)
+        return "installed, sha256 checked"
+    except ModelFilesMissing as exc:
+        if isinstance(f, PackagedFile):
+            return "missing or changed: pip install -r requirements.lock"
+        return "damaged" if "damaged" in str(exc) else f"not installed: face-pipeline models install {model}"

@@ -19,7 +19,7 @@ from face_pipeline.evaluation.retrieval import (
     sweep_grid,
     write_event,
 )
-from face_pipeline.lib.models import distance, get_embedder
+from face_pipeline.lib.models import card, distance, get_embedder
 
 
 def comparison_embedders(h: Harness) -> tuple[str, ...]:
@@ -99,7 +99,7 @@ def model_comparison(h: Harness, s: Section) -> None:
         answers = run_queries(store, event, emb, queries_for(h, faces, emb.model_id), enrol=h.ours.enrol,
                               expand=h.ours.expand)
         h.answers[("LFW", emb.model_id)] = answers
-        row = retrieval_row(f"{name} ({emb.licence})", answers, emb.default_threshold, sweep_grid(emb.metric))
+        row = retrieval_row(f"{name} ({card(name).licence})", answers, emb.default_threshold, sweep_grid(emb.metric))
         model_rows.append(retrieval_cells(row))
     s.table(("identity model", *RETRIEVAL_HEADER[1:]), model_rows,
             f"**Identity models side by side**: the faces and landmarks of ours' detector ({h.ours.detector}), "

@@ -166,6 +166,8 @@ def detect_faces(
     event = manifest.event
     detector_name = detector or settings.detector
     embedder_name = embedder or settings.embedder
+    # Built here first so that a missing or damaged weight file stops the event before any photo is
+    # dispatched (building checks the files; the workers' copies read the weights on first use).
     detector_model = get_detector(detector_name, settings.model_folders).model_id
     crop_kind = crop_kind_of(embedder_name)
     make_private_dir(settings.crops_dir / event)

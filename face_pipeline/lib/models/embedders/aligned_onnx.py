@@ -4,6 +4,7 @@ image's vectors, a second pass per face)."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,13 @@ class AlignedOnnxEmbedder:
     conf_scale: float
 
     def __init__(self, onnx_path: Path):
-        self._session = onnx_session(onnx_path)
-        self._input = self._session.get_inputs()[0].name
+        self.onnx_path = onnx_path
+
+    @cached_property
+    def _net(self) -> tuple[object, str]:
+        """The session (opened on the first embedding) and its input's name."""
+        session = onnx_session(self.onnx_path)
+        return session, session.get_inputs()[0].name
 
     def crop(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
         return align_face(rgb, face, self.chip_size, zoom=self.zoom)
@@ -37,7 +43,8 @@ class AlignedOnnxEmbedder:
 
     def raw_vectors(self, crops: list[np.ndarray]) -> np.ndarray:
         chips = np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
-        out = [self._session.run(None, {self._input: self.preprocess(chips[i:i + self.batch_size])})[0]
+        session, input_name = self._net
+        out = [session.run(None, {input_name: self.preprocess(chips[i:i + self.batch_size])})[0]
                for i in range(0, len(chips), self.batch_size)]
         return np.concatenate(out).astype(np.float32)
 

