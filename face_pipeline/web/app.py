@@ -388,16 +388,17 @@ class SecurityHeaders:
 
 
 def warm_up(settings: Settings, store: VectorStore) -> None:
-    """Open the detector and the serving embedders before the first selfie arrives, so that the
-    first participant does not pay for loading them."""
-    import numpy as np
+    """Load the detector and the serving embedders (their sessions open on first use) on the shipped
+    demo portrait, before the first selfie arrives, so that the first participant does not pay for it."""
+    from face_pipeline.lib.bundled_files import demo_dir
+    from face_pipeline.lib.models import embedder_for_model_id
+    from face_pipeline.lib.search import load_reference
 
-    from face_pipeline.lib.models import embedder_for_model_id, find_faces, get_detector
-
-    find_faces(np.zeros((64, 64, 3), dtype=np.uint8), get_detector(settings.detector, settings.model_folders))
+    ref = load_reference(settings, demo_dir() / "reference" / "mastracchio_portrait.jpg")
     for model_id in sorted(set(store.serving_models().values())):
         try:
-            embedder_for_model_id(model_id, settings.model_folders)
+            embedder = embedder_for_model_id(model_id, settings.model_folders)
+            embedder.embed([embedder.crop(ref.photo.rgb, ref.face)])
         except FacePipelineError as exc:
             log.warning("model %s of a stored event is not available here: %s", model_id, exc)
     url_key(store)
