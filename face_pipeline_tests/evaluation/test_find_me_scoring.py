@@ -64,3 +64,22 @@ def test_query_expansion_reaches_a_face_through_a_confident_hit(store):
     assert got == pytest.approx({"a.jpg": 0.20, "b.jpg": 0.35, "c.jpg": 0.75}, abs=1e-5)
     answered = [p.path for p in collapse_to_photos(list(expanded.values()), emb, emb.default_threshold)]
     assert answered == ["a.jpg", "b.jpg"]
+
+
+def test_a_reference_subject_is_a_confident_face_not_the_largest_shadow():
+    """A blurred selfie: a sure face (0.99) and a larger false one on the shirt (0.8). The subject
+    is the sure face; two sure faces of a size still ask which one."""
+    from face_pipeline.lib.models import DetectedFace
+    from face_pipeline.lib.search import AmbiguousReference, choose_face
+
+    shirt = DetectedFace((100, 600, 600, 1000), 0.8)
+    face = DetectedFace((230, 140, 440, 440), 0.99)
+    assert choose_face([shirt, face], None, "selfie.jpg", (1024, 683, 3)) == (1, face)
+    friend = DetectedFace((20, 20, 230, 320), 0.98)
+    beside = DetectedFace((460, 20, 670, 320), 0.99)
+    with pytest.raises(AmbiguousReference) as asked:
+        choose_face([friend, beside], None, "group.jpg", (400, 700, 3))
+    assert asked.value.faces == [friend, beside]
+    # detectors whose scores are not probabilities (dlib's) keep choosing by size
+    assert choose_face([DetectedFace((0, 0, 300, 300), 2.5), DetectedFace((400, 0, 500, 100), 3.0)], None, "x",
+                       (600, 600, 3))[0] == 0

@@ -412,3 +412,21 @@ def test_uploads_are_parsed_in_memory():
     settings = Settings.from_env({}, upload_max_bytes=5_000_000)
     create_app(settings, VectorStore("postgresql://unused@127.0.0.1:1/x"), warm=False)
     assert MultiPartParser.spool_max_size > settings.upload_max_bytes
+
+
+def test_a_blurred_or_small_selfie_gets_advice_with_its_results(site):
+    from PIL import ImageFilter
+
+    _, url = site.link()
+    portrait = Image.open(MASTRACCHIO)
+    said = {}
+    for name, img in (("blurred", portrait.filter(ImageFilter.GaussianBlur(6))),
+                      ("small", portrait.resize((portrait.width // 5, portrait.height // 5)))):
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=90)
+        r = httpx.post(f"{url}/find", files={"selfie": (f"{name}.jpg", buf.getvalue(), "image/jpeg")},
+                       headers={"X-Requested-With": "fetch"}, timeout=60)
+        assert r.status_code == 200
+        said[name] = r.text
+    assert "looks blurred" in said["blurred"] and "small in this picture" not in said["blurred"]
+    assert "Your face is small in this picture" in said["small"] and "looks blurred" not in said["small"]
