@@ -359,6 +359,15 @@ async def _not_found_handler(request: Request, exc) -> Response:
     return not_found(request.app.state.served)
 
 
+async def _service_unavailable(request: Request, exc) -> Response:
+    """The database (or another service) is down: say so, and when to try again."""
+    log.warning("request refused: service fault (%s)", type(exc).__name__)
+    response = render(request.app.state.served, "message_page.html", 503,
+                      message="The photo service is not available right now: please try again in a minute.")
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 async def _server_error(request: Request, exc) -> Response:
     log.exception("request failed: %s %s", request.method, request.url.path.split("/")[1] if request.url.path else "")
     return render(request.app.state.served, "message_page.html", 500,
@@ -426,7 +435,8 @@ def create_app(settings: Settings, store: VectorStore, *, warm: bool = True) -> 
         Route("/s/{token}/find", find, methods=["POST"]),
         Route("/s/{token}/photo/{event}/{photo_id}/{kind}", photo),
         Route("/s/{token}/zip", zip_all),
-    ], exception_handlers={404: _not_found_handler, 405: _not_found_handler, 500: _server_error},
+    ], exception_handlers={404: _not_found_handler, 405: _not_found_handler, SystemFault: _service_unavailable,
+                        500: _server_error},
         lifespan=lifespan)
     app.state.served = served
     app.add_middleware(SecurityHeaders)

@@ -430,3 +430,20 @@ def test_a_blurred_or_small_selfie_gets_advice_with_its_results(site):
         said[name] = r.text
     assert "looks blurred" in said["blurred"] and "small in this picture" not in said["blurred"]
     assert "Your face is small in this picture" in said["small"] and "looks blurred" not in said["small"]
+
+
+def test_the_database_down_is_a_503_with_retry_after_and_not_ready():
+    from starlette.testclient import TestClient
+
+    from face_pipeline.web.app import create_app
+
+    settings = Settings.from_env({})
+    dead = VectorStore("postgresql://nobody@127.0.0.1:1/face_pipeline", connect_timeout=2)
+    with TestClient(create_app(settings, dead, warm=False), raise_server_exceptions=False) as client:
+        page = client.get(f"/s/{'a' * 32}")
+        assert page.status_code == 503 and page.headers["retry-after"] == "30"
+        assert "not available right now" in page.text and "127.0.0.1" not in page.text
+        assert client.post(f"/s/{'a' * 32}/find", files={"selfie": ("m.jpg", b"x")}).status_code == 503
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "database not reachable" in ready.text
+        assert client.get("/livez").status_code == 200
