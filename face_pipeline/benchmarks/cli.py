@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         figs = participant_bench.run_participant_benchmark(
             data_dir=data_dir, dsn=dsn, photos=args.participant_photos, alone=args.participant_alone,
             concurrent_users=args.participant_users, per_user=args.participant_per_user,
-            baseline_runs=args.participant_baseline_runs, log=log)
+            baseline_runs=args.participant_baseline_runs, quiet_wait_s=args.quiet_wait, log=log)
         results.replace_section(output, "participant", participant_bench.participant_markdown(figs, head))
     log(f"results written to {output}")
     return 0
