@@ -75,9 +75,11 @@ def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold
     return sorted(best.values(), key=lambda p: (p.distance, p.event, p.path))
 
 
-def candidate_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float) -> list[PhotoMatch]:
-    """The photos whose best face lies just past `threshold` (within CANDIDATE_MARGIN), nearest first."""
-    margin = CANDIDATE_MARGIN.get(embedder.metric, 0.1)
+def candidate_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float,
+                     margin: float | None = None) -> list[PhotoMatch]:
+    """The photos whose best face lies just past `threshold` (within `margin`, default
+    CANDIDATE_MARGIN of the embedder's metric), nearest first."""
+    margin = CANDIDATE_MARGIN.get(embedder.metric, 0.1) if margin is None else margin
     return [p for p in collapse_to_photos(faces, embedder, threshold + margin) if p.distance > threshold]
 
 
