@@ -49,8 +49,11 @@ EXPAND_MIN_CONFIDENCE = 0.5
 EXPAND_MAX_HITS = 10
 # "Is this you too?": photos whose best face lies at most this far past the threshold are shown to
 # the person (the participant page) to confirm or pass over; a confirmed one joins the references.
-# The band is where the evaluation harness finds most of the matches the threshold misses
-# (EVALUATION.md, "Human-confirmed expansion"), per distance metric.
+# Cosine (the shipped FaceNet): the band holds 22 of the 32 LFW matches the threshold misses (69 %;
+# 47 % within 0.05, 84 % within 0.15), and a participant who answers right takes LFW recall from
+# 0.973 to 0.997 in three rounds for 1.8 questions per query; 0.08 and 0.10 were the margins chosen
+# on either half of the identities, and wider bands add at most 0.003 recall for 1.4-10x the
+# questions (EVALUATION.md, "Human-confirmed expansion"). L2 (the dlib models): not measured there.
 CANDIDATE_MARGIN = {"cosine": 0.10, "l2": 0.12}
 
 
