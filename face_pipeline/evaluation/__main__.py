@@ -15,7 +15,7 @@ from pathlib import Path
 
 from face_pipeline.evaluation.context import HarnessConfig
 from face_pipeline.evaluation.render import to_markdown
-from face_pipeline.evaluation.run import run
+from face_pipeline.evaluation.run import SECTION_KEYS, run
 from face_pipeline.lib.bundled_files import demo_dir
 from face_pipeline.lib.settings import Settings
 
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", type=Path, default=demo_dir(), help="the demo photos folder (bundled)")
     for name in ("lfw", "wider", "scenes", "demo"):
         parser.add_argument(f"--no-{name}", action="store_true")
+    parser.add_argument("--only", action="append", default=[], choices=SECTION_KEYS, metavar="SECTION",
+                        help=f"run only this section (repeatable; one of {', '.join(SECTION_KEYS)})")
     parser.add_argument("--out", type=Path, default=REPO / "EVALUATION.md", help="report file ('-': stdout only)")
     parser.add_argument("--quick", action="store_true", help="subsets (a quarter of each set), for development")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: the setting)")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         demo=None if args.no_demo else args.demo,
         quick=args.quick, workers=settings.workers, cache_dir=args.cache_dir, synthetic=args.synthetic,
         dsn=args.dsn, candidates=tuple(args.candidate), detectors=tuple(args.compare_detector),
-        embedders=tuple(args.compare_embedder),
+        embedders=tuple(args.compare_embedder), only=tuple(args.only),
     )
     report = run(config, list(argv if argv is not None else sys.argv[1:]))
     out = None if str(args.out) == "-" else args.out

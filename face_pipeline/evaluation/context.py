@@ -37,6 +37,7 @@ class HarnessConfig:
     candidates: tuple[tuple[str, str], ...] = ()
     detectors: tuple[str, ...] = ()  # more rows for the detection tables
     embedders: tuple[str, ...] = ()  # more rows for the identity-model comparison (on ours' detector)
+    only: tuple[str, ...] = ()  # run only these sections (run.SECTION_KEYS); empty: all
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""A harness run: the sections in order, each on the data it needs (skipped, with a note, without it)."""
+"""A harness run: the sections in order, each on the data it needs (skipped, with a note, without it),
+or only those named with --only (SECTION_KEYS)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from face_pipeline.evaluation.report import Report, Section
 from face_pipeline.evaluation.sections.demo import demo_retrieval_section
 from face_pipeline.evaluation.sections.detection import demo_section, wider_section
 from face_pipeline.evaluation.sections.lfw import lfw_section
+from face_pipeline.evaluation.sections.participant import participant_section
 from face_pipeline.evaluation.sections.people import people_section
 from face_pipeline.evaluation.sections.scenes import scenes_section
 from face_pipeline.evaluation.sections.synthetic import synthetic_section
 from face_pipeline.evaluation.sections.thresholds import thresholds_section
 from face_pipeline.evaluation.sections.timing import timing_section
 from face_pipeline.lib.settings import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+
+# The sections in the order they run, by the names --only takes.
+SECTION_KEYS = ("wider", "demo-detection", "lfw", "synthetic", "scenes", "participant", "demo-retrieval", "people",
+                "thresholds", "timing")
 
 
 def header_lines(config: HarnessConfig, argv: Sequence[str], started: datetime) -> list[str]:
@@ -38,20 +44,26 @@ def run(config: HarnessConfig, argv: Sequence[str] = ()) -> Report:
     started = datetime.now(UTC)
     report = Report(started, header_lines(config, argv, started))
     t0 = time.perf_counter()
-    steps: list[tuple[str, Callable[[Harness], Section | list[Section] | None], bool]] = [
-        ("WIDER detection", wider_section, config.wider is not None),
-        ("demo detection", demo_section, config.demo is not None),
-        ("LFW retrieval", lfw_section, config.lfw is not None),
-        ("synthetic event photos", synthetic_section, config.lfw is not None and config.synthetic > 0),
-        ("real scenes", scenes_section, config.scenes is not None),
-        ("demo retrieval", demo_retrieval_section, config.demo is not None),
-        ("people", people_section, config.lfw is not None),
-        ("operating points", thresholds_section, True),
-        ("time per photo", timing_section, True),
+    steps: list[tuple[str, str, Callable[[Harness], Section | list[Section] | None], bool]] = [
+        ("wider", "WIDER detection", wider_section, config.wider is not None),
+        ("demo-detection", "demo detection", demo_section, config.demo is not None),
+        ("lfw", "LFW retrieval", lfw_section, config.lfw is not None),
+        ("synthetic", "synthetic event photos", synthetic_section, config.lfw is not None and config.synthetic > 0),
+        ("scenes", "real scenes", scenes_section, config.scenes is not None),
+        ("participant", "human-confirmed expansion", participant_section,
+         config.lfw is not None or config.scenes is not None),
+        ("demo-retrieval", "demo retrieval", demo_retrieval_section, config.demo is not None),
+        ("people", "people", people_section, config.lfw is not None),
+        ("thresholds", "operating points", thresholds_section, True),
+        ("timing", "time per photo", timing_section, True),
     ]
+    assert tuple(k for k, *_ in steps) == SECTION_KEYS
     try:
         h.runnable()
-        for name, fn, enabled in steps:
+        for key, name, fn, enabled in steps:
+            if config.only and key not in config.only:
+                report.notes.append(f"{name}: skipped (not in --only)")
+                continue
             if not enabled:
                 report.notes.append(f"{name}: skipped (no data folder given or found)")
                 continue
