@@ -218,7 +218,9 @@ async def find(request: Request) -> Response:
     face_index = int(face_index) if isinstance(face_index, str) and face_index.isdigit() else None
     key = url_key(served.store)
     confirmed = [v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist("confirmed")) if v]
-    request_ = P.participant_request(link, (name, data), face_index=face_index, confirmed_faces=confirmed)
+    declined = {v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist("declined")) if v}
+    request_ = P.participant_request(link, (name, data), face_index=face_index, confirmed_faces=confirmed,
+                                     declined=len(declined))
     del data, body, form  # nothing of the selfie outlives the lookup
     try:
         result = await anyio.to_thread.run_sync(lookup, settings, served.store, request_, limiter=served.limiter)
@@ -249,7 +251,7 @@ async def find(request: Request) -> Response:
         return answer(400, outcome="refused", message="This picture can not be searched: try another selfie.")
     photos = [_photo_urls(served, key, token, link, m) for m in result.matches]
     candidates = []
-    for m in result.candidates:
+    for m in [c for c in result.candidates if c.face_id not in declined][:P.CANDIDATES_ASKED]:
         shown = _photo_urls(served, key, token, link, m)
         shown.confirm = signed(key, m.face_id, link.link_id, "face")
         candidates.append(shown)

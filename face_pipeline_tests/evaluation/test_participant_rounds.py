@@ -1,5 +1,5 @@
 """The harness's simulated participant ('Is this you too?') on vectors placed by hand in a real pgvector
-store, searched through the library's own nearest_faces / candidate_photos / confirmed_vectors."""
+store, searched through the library's own with_confirmed_faces / candidate_photos."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import pytest
 
 from face_pipeline.evaluation.sections.participant import Round, choose_margin, round_rows, simulate
 from face_pipeline.lib.models import get_embedder
-from face_pipeline.lib.search import collapse_to_photos, nearest_faces
-from face_pipeline.lib.search.scoring import CANDIDATE_MARGIN, candidate_photos, confirmed_vectors
+from face_pipeline.lib.search import collapse_to_photos
+from face_pipeline.lib.search.scoring import (
+    CANDIDATE_MARGIN,
+    candidate_photos,
+    with_confirmed_faces,
+)
 from face_pipeline.lib.store import EventWrite, FaceRow, PhotoRow, face_id_for
 
 EVENT = "participant"
@@ -37,8 +41,8 @@ def _search(store, emb, ref, threshold):
 
     def search(confirmed):
         calls.append(confirmed)
-        refs = confirmed_vectors(store, ref, confirmed, emb, emb.model_id)
-        found = list(nearest_faces(store, refs, emb, emb.model_id, events=[EVENT], limit=10, expand=False).values())
+        found = list(with_confirmed_faces(store, ref, confirmed, emb, emb.model_id, events=[EVENT], limit=10,
+                                          expand=False).values())
         return collapse_to_photos(found, emb, threshold), candidate_photos(found, emb, threshold)
 
     return search, calls
@@ -48,11 +52,11 @@ def test_a_confirmed_candidate_is_found_and_leads_to_more(store):
     emb = get_embedder("dlib-resnet-v1-flip")
     t, margin = emb.default_threshold, CANDIDATE_MARGIN[emb.metric]
     # From the reference: A within the threshold; B just past it (a candidate, truly the person); C
-    # further out than the band, but close to B: found only once B is a reference (mean of the two
-    # distances); D an impostor in the band, nearer than B, and as far from B as B from the reference:
-    # still in the band once B is a reference.
+    # further out than the band, but close to B: found only once B is confirmed (a face counts at its
+    # distance to the nearest confirmed face when that is smaller); D an impostor in the band, nearer
+    # than B, and as far from B as B from the reference: still in the band once B is confirmed.
     b, c, d = t + margin / 2, t + margin + 0.05, t + margin / 4
-    assert (c + (c - b)) / 2 <= t and t < (d + b) / 2 <= t + margin
+    assert c - b <= t and t < min(d, b) <= t + margin
     dx = d * d / (2 * b)
     _write(store, {"a": _vec(t - 0.1), "b": _vec(b), "c": _vec(c), "d": _vec(dx, float(np.sqrt(d * d - dx * dx)))})
     relevant = frozenset({"a.jpg", "b.jpg", "c.jpg"})
@@ -66,12 +70,12 @@ def test_a_confirmed_candidate_is_found_and_leads_to_more(store):
     # round 1 asks about B and D (nearest first), confirms B; D is declined and never asked again
     assert [(r.shown, r.confirmed) for r in rounds] == [(0, 0), (2, 1), (0, 0), (0, 0)]
     assert len(calls) == 2  # the search runs again only after a confirmation
-    assert not any(r.dropped for r in rounds)  # B as a reference keeps A within the threshold
+    assert not any(r.dropped for r in rounds)  # a confirmation only adds: A stays
 
     rows = round_rows("set", [rounds], [relevant])
     assert rows[1][4] == f"{2 / 3:+.3f}" and rows[1][6] == 2 and rows[1][8] == "1/1" and rows[1][9] == "0 / 0"
 
-    # the page today forgets the decline: after the search that B's confirmation started, D is shown
+    # a page that forgot the decline: after the search that B's confirmation started, D is shown
     # again, and a person who finds nothing of theirs among the questions stops
     page = simulate(search, lambda p: p.path in relevant, relevant, remember_declined=False)
     assert [(r.shown, r.confirmed) for r in page] == [(0, 0), (2, 1), (1, 0), (0, 0)]
@@ -103,3 +107,17 @@ def test_choose_margin_takes_the_smallest_reaching_the_share_of_the_widest_gain(
                  0.06: [run(0.5, 0.7), run(0.5, 0.7)]}
     assert choose_margin(by_margin, [0, 1]) == 0.04
     assert choose_margin({m: [run(0.5, 0.5)] for m in (0.02, 0.04)}, [0]) == CANDIDATE_MARGIN["cosine"]
+
+
+def test_a_confirmation_never_takes_away_a_photo_the_reference_found(store):
+    """A confirmed face far from the reference (the person from another side) must not push the
+    reference's own matches past the threshold, as mixing it into the mean did."""
+    emb = get_embedder("dlib-resnet-v1-flip")
+    t = emb.default_threshold
+    _write(store, {"a": _vec(t - 0.02), "far": _vec(0.0, t + 0.05), "near_far": _vec(0.0, 2 * t + 0.04)})
+    search, _ = _search(store, emb, _vec(0.0)[None, :], t)
+    first, _ = search(())
+    assert {m.path for m in first} == {"a.jpg"}
+    far = face_id_for(EVENT, "far".ljust(32, "0"), "test", 0)
+    after, _ = search((far,))
+    assert {m.path for m in after} == {"a.jpg", "far.jpg", "near_far.jpg"}

@@ -5,10 +5,10 @@ Round 0 is the normal lookup at the shipped threshold. In each further round the
 CANDIDATES_ASKED photos that are not yet theirs, whose best face lies just past the threshold (the
 library's `candidate_photos`, nearest first), confirms exactly those that truly show them and declines
 the rest (a declined photo is not asked again); the confirmed faces join the references with their
-stored vectors (`confirmed_vectors`) and the search runs again. A confirmed photo counts as found.
+stored vectors (`with_confirmed_faces`) and the search runs again. A confirmed photo counts as found.
 
 LFW: the queries of the LFW retrieval section, each searching the other photos stored as one event,
-through the library's `nearest_faces` / `collapse_to_photos` / `candidate_photos` / `confirmed_vectors`
+through the library's `with_confirmed_faces` / `collapse_to_photos` / `candidate_photos`
 (the query photo excluded, as there). Real scenes: ingested by the library as one event and searched
 through `find_person` with `confirmed_faces` and `candidates`, the lookup the page makes.
 """
@@ -32,8 +32,12 @@ from face_pipeline.evaluation.sections.scenes import ANY_DISTANCE, query_definit
 from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.ingest import ingest_event
 from face_pipeline.lib.models import get_embedder
-from face_pipeline.lib.search import PhotoMatch, collapse_to_photos, find_person, nearest_faces
-from face_pipeline.lib.search.scoring import CANDIDATE_MARGIN, candidate_photos, confirmed_vectors
+from face_pipeline.lib.search import PhotoMatch, collapse_to_photos, find_person
+from face_pipeline.lib.search.scoring import (
+    CANDIDATE_MARGIN,
+    candidate_photos,
+    with_confirmed_faces,
+)
 from face_pipeline.lib.share.participant import CANDIDATES_ASKED, PAGE_PHOTOS
 from face_pipeline.lib.store import face_id_for
 
@@ -69,7 +73,7 @@ def simulate(search: Search, is_them: Callable[[PhotoMatch], bool], relevant: fr
 
     Each round shows up to `asked` candidates the person has not got yet (nor declined, with
     `remember_declined`); the ones `is_them` accepts join the references and the search runs again.
-    Without `remember_declined` (the page today: a new search shows declined photos again) the person
+    Without `remember_declined` (a page that forgets: a new search shows declined photos again) the person
     stops after a round in which nothing was theirs, as the same questions would come back.
     """
     confirmed_faces: list[str] = []
@@ -178,10 +182,9 @@ def _lfw_runs(h: Harness, emb, threshold: float, margin_of: Callable[[], float])
             if len(refs) == 0:
                 return [], []
             if confirmed not in cache:
-                vectors = confirmed_vectors(store, refs, confirmed, emb, emb.model_id)
-                cache[confirmed] = list(nearest_faces(store, vectors, emb, emb.model_id, events=[LFW_EVENT],
-                                                      limit=CANDIDATES, enrol=h.ours.enrol, expand=h.ours.expand,
-                                                      exclude_paths=excluded).values())
+                cache[confirmed] = list(with_confirmed_faces(
+                    store, refs, confirmed, emb, emb.model_id, events=[LFW_EVENT], limit=CANDIDATES,
+                    enrol=h.ours.enrol, expand=h.ours.expand, exclude_paths=excluded).values())
             found = cache[confirmed]
             return (collapse_to_photos(found, emb, threshold),
                     candidate_photos(found, emb, threshold, margin_of()))
@@ -298,8 +301,8 @@ def participant_section(h: Harness) -> Section:
              "questions in all", "confirmations per query", "queries shown any candidate",
              "no longer returned: theirs / others'"), rows,
             "Per round (round 0: the plain lookup; the person's answers after each round's search). The last "
-            "column counts photos of the previous round's answer that the new search (more references, mean "
-            "enrolment) no longer returns: a photo of theirs that drops out can come back as a question.")
+            "column counts photos of the previous round's answer that the new search no longer returns (a "
+            "confirmed face only widens the search, `with_confirmed_faces`: it should stay 0).")
     s.table(("set", "missed matches", *(f"within t + {st:g}" + (" (the band)" if st == shipped else "")
                                         for st in steps),
              "not ranked (no face / beyond the candidates)", "band precision: the person / photos in the band"),
@@ -308,8 +311,9 @@ def participant_section(h: Harness) -> Section:
             "cumulative shares of the missed matches); band precision: of all photos in (t, t + margin] that "
             "round 0 did not return, the share labelled as the person:")
     s.table(("set", f"mean precision after {ROUNDS} rounds", f"mean recall after {ROUNDS} rounds",
-             "questions per query", "(remembering declines)"), page_rows,
-            "As the page behaves today (a declined photo is only hidden: the next search shows it again, so a "
+             "questions per query, declines forgotten", "questions per query, remembered (the page)"), page_rows,
+            "Declines remembered or not (the page remembers them for the visit; forgotten, the next search shows a "
+            "declined photo again, so a "
             "person who finds nothing of theirs among the questions stops), same candidates and answers:")
     if lfw_runs:
         margin_tables(s, lfw_runs, threshold, shipped, current)

@@ -21,8 +21,7 @@ from face_pipeline.lib.search.scoring import (
     PhotoMatch,
     candidate_photos,
     collapse_to_photos,
-    confirmed_vectors,
-    nearest_faces,
+    with_confirmed_faces,
 )
 from face_pipeline.lib.store import VectorStore
 
@@ -104,10 +103,9 @@ def search_with_references(
         t = threshold if threshold is not None else embedder.default_threshold
         used_threshold = t
         crops = [embedder.crop(r.photo.rgb, r.face) for r in refs]
-        vectors = confirmed_vectors(store, embedder.embed(crops), confirmed_faces, embedder, mid)
         event_filter = evs if (events_limited or len(groups) > 1) else None
-        by_face = nearest_faces(store, vectors, embedder, mid, events=event_filter,
-                                limit=max(3 * k, 100), enrol=enrol, expand=expand)
+        by_face = with_confirmed_faces(store, embedder.embed(crops), confirmed_faces, embedder, mid,
+                                       events=event_filter, limit=max(3 * k, 100), enrol=enrol, expand=expand)
         considered += len(by_face)
         faces = list(by_face.values())
         all_matches.extend(collapse_to_photos(faces, embedder, t))

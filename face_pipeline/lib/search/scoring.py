@@ -48,13 +48,14 @@ DEFAULT_EXPAND = True
 EXPAND_MIN_CONFIDENCE = 0.5
 EXPAND_MAX_HITS = 10
 # "Is this you too?": photos whose best face lies at most this far past the threshold are shown to
-# the person (the participant page) to confirm or pass over; a confirmed one joins the references.
-# Cosine (the shipped FaceNet): the band holds 22 of the 32 LFW matches the threshold misses (69 %;
-# 47 % within 0.05, 84 % within 0.15), and a participant who answers right takes LFW recall from
-# 0.973 to 0.997 in three rounds for 1.8 questions per query; 0.08 and 0.10 were the margins chosen
-# on either half of the identities, and wider bands add at most 0.003 recall for 1.4-10x the
-# questions (EVALUATION.md, "Human-confirmed expansion"). L2 (the dlib models): not measured there.
-CANDIDATE_MARGIN = {"cosine": 0.10, "l2": 0.12}
+# the person (the participant page) to confirm or pass over; a confirmed face widens the search
+# (with_confirmed_faces). Cosine (the shipped FaceNet): chosen by identity folds on LFW (the smallest
+# margin reaching 90 % of the widest margin's recall gain; 0.08 on both halves). The band (t, t+0.08]
+# then holds 22 of the 32 matches the threshold misses (a band of 0.10 holds no more of them), and a
+# participant who answers right takes LFW recall from 0.973 to 0.997 for 1.2 questions per query
+# (0.10: the same recall for 1.85) (EVALUATION.md, "Human-confirmed expansion"). L2 (the dlib
+# models): not measured there.
+CANDIDATE_MARGIN = {"cosine": 0.08, "l2": 0.12}
 
 
 def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float) -> list[PhotoMatch]:
@@ -86,16 +87,38 @@ def candidate_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: 
     return [p for p in collapse_to_photos(faces, embedder, threshold + margin) if p.distance > threshold]
 
 
-def confirmed_vectors(store: VectorStore, references: np.ndarray, confirmed: Sequence[str],
-                      embedder: FaceEmbedder, model_id: str) -> np.ndarray:
-    """The reference vectors with the stored vectors of the faces the person confirmed as theirs.
-    A confirmed face without a vector of this model (another event's model) adds nothing here."""
-    references = np.atleast_2d(np.asarray(references, dtype=np.float32))
-    if not confirmed:
-        return references
-    found = store.vectors_of(list(dict.fromkeys(confirmed)), model_id, embedder.dim)
-    extra = [found[f] for f in dict.fromkeys(confirmed) if f in found]
-    return np.vstack([references, np.asarray(extra, dtype=np.float32)]) if extra else references
+def with_confirmed_faces(
+    store: VectorStore,
+    references: np.ndarray,
+    confirmed: Sequence[str],
+    embedder: FaceEmbedder,
+    model_id: str,
+    *,
+    events: Sequence[str] | None,
+    limit: int,
+    enrol: str = DEFAULT_ENROL,
+    expand: bool = DEFAULT_EXPAND,
+    exclude_paths: frozenset[str] = frozenset(),
+) -> dict[str, FaceMatch]:
+    """`nearest_faces` of the references, widened by the faces the person confirmed as theirs ("Is
+    this you too?"): a face counts at the smaller of its distance to the references (enrolled as
+    nearest_faces does) and to the nearest confirmed face. So a confirmation only adds: every photo the
+    references found stays found, which mixing a far-off confirmed face into the mean did not ensure
+    (the harness measured 14 of a person's own photos leaving the page for a round). A confirmed face
+    without a vector of this model (another event's model) adds nothing here."""
+    found = nearest_faces(store, references, embedder, model_id, events=events, limit=limit, enrol=enrol,
+                          expand=expand, exclude_paths=exclude_paths)
+    ids = list(dict.fromkeys(confirmed))
+    vectors = store.vectors_of(ids, model_id, embedder.dim) if ids else {}
+    if not vectors:
+        return found
+    near = nearest_faces(store, np.asarray([vectors[f] for f in ids if f in vectors], dtype=np.float32), embedder,
+                         model_id, events=events, limit=limit, enrol="min", expand=False, exclude_paths=exclude_paths)
+    merged = dict(found)
+    for face_id, m in near.items():
+        if face_id not in merged or m.distance < merged[face_id].distance:
+            merged[face_id] = m
+    return merged
 
 
 def enrol_distances(candidates: np.ndarray, references: np.ndarray, metric: str, mode: str = DEFAULT_ENROL) -> np.ndarray:

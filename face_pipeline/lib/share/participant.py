@@ -42,10 +42,11 @@ THUMBNAIL_SIDE = 480
 
 
 def participant_request(link: OpenLink, selfie: tuple[str, bytes], *, face_index: int | None = None,
-                        confirmed_faces: Sequence[str] = ()) -> LookupRequest:
-    """The lookup a selfie asks for: the link's events only, with "Is this you too?" candidates."""
+                        confirmed_faces: Sequence[str] = (), declined: int = 0) -> LookupRequest:
+    """The lookup a selfie asks for: the link's events only, with "Is this you too?" candidates (as
+    many more as the person has declined, which the page does not ask about again)."""
     return LookupRequest(references=(selfie,), events=link.events, k=PAGE_PHOTOS, face_index=face_index,
-                         confirmed_faces=tuple(confirmed_faces), candidates=CANDIDATES_ASKED)
+                         confirmed_faces=tuple(confirmed_faces), candidates=CANDIDATES_ASKED + declined)
 
 
 def sharpness(rgb: np.ndarray, box: Sequence[int]) -> float:

@@ -11,6 +11,7 @@
   var selfie = null;
   var faceIndex = null;
   var confirmed = [];
+  var declined = [];  // "No" answers: not asked again in this visit
 
   function search() {
     if (!selfie) { return; }
@@ -18,6 +19,7 @@
     data.append("selfie", selfie, selfie.name || "selfie.jpg");
     if (faceIndex !== null) { data.append("face_index", String(faceIndex)); }
     confirmed.forEach(function (c) { data.append("confirmed", c); });
+    declined.forEach(function (c) { data.append("declined", c); });
     status.textContent = "Looking for you in the photos…";
     results.setAttribute("aria-busy", "true");
     fetch(form.action, { method: "POST", body: data, headers: { "X-Requested-With": "fetch" } })
@@ -33,6 +35,7 @@
     selfie = input.files[0];
     faceIndex = null;
     confirmed = [];
+    declined = [];
     input.value = "";
     search();
   });
@@ -48,7 +51,10 @@
       search();
     } else if (button.hasAttribute("data-decline")) {
       var item = button.closest(".candidate");
-      if (item) { item.remove(); }
+      if (item) {
+        declined.push(item.getAttribute("data-face"));
+        item.remove();
+      }
     }
   });
 })();
