@@ -16,6 +16,7 @@ from pathlib import Path
 from face_pipeline.evaluation.context import HarnessConfig
 from face_pipeline.evaluation.render import to_markdown
 from face_pipeline.evaluation.run import SECTION_KEYS, run
+from face_pipeline.evaluation.sections.quality import worst_html_path
 from face_pipeline.lib.bundled_files import demo_dir
 from face_pipeline.lib.settings import Settings
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", default="", help="PostgreSQL with pgvector (default: a temporary embedded server)")
     args = parser.parse_args(argv)
     settings = Settings.from_env(detector=args.detector, embedder=args.embedder, workers=args.workers)
+    out = None if str(args.out) == "-" else args.out
     config = HarnessConfig(
         settings=settings,
         lfw=None if args.no_lfw else args.lfw,
@@ -73,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick, workers=settings.workers, cache_dir=args.cache_dir, synthetic=args.synthetic,
         dsn=args.dsn, candidates=tuple(args.candidate), detectors=tuple(args.compare_detector),
         embedders=tuple(args.compare_embedder), only=tuple(args.only),
+        worst_html=worst_html_path(out) if out else None,
     )
     report = run(config, list(argv if argv is not None else sys.argv[1:]))
-    out = None if str(args.out) == "-" else args.out
     previous = out.read_text() if out and out.is_file() else ""
     text = to_markdown(report, keep_from=previous)
     print(text)

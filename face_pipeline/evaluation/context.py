@@ -38,6 +38,7 @@ class HarnessConfig:
     detectors: tuple[str, ...] = ()  # more rows for the detection tables
     embedders: tuple[str, ...] = ()  # more rows for the identity-model comparison (on ours' detector)
     only: tuple[str, ...] = ()  # run only these sections (run.SECTION_KEYS); empty: all
+    worst_html: Path | None = None  # the worst cases' thumbnails (HTML page next to the report); None: not written
 
 
 @dataclass

@@ -14,6 +14,7 @@ from face_pipeline.evaluation.sections.detection import demo_section, wider_sect
 from face_pipeline.evaluation.sections.lfw import lfw_section
 from face_pipeline.evaluation.sections.participant import participant_section
 from face_pipeline.evaluation.sections.people import people_section
+from face_pipeline.evaluation.sections.quality import quality_section
 from face_pipeline.evaluation.sections.scenes import scenes_section
 from face_pipeline.evaluation.sections.synthetic import synthetic_section
 from face_pipeline.evaluation.sections.thresholds import thresholds_section
@@ -22,7 +23,7 @@ from face_pipeline.lib.settings import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 
 # The sections in the order they run, by the names --only takes.
 SECTION_KEYS = ("wider", "demo-detection", "lfw", "synthetic", "scenes", "participant", "demo-retrieval", "people",
-                "thresholds", "timing")
+                "quality", "thresholds", "timing")
 
 
 def header_lines(config: HarnessConfig, argv: Sequence[str], started: datetime) -> list[str]:
@@ -54,6 +55,7 @@ def run(config: HarnessConfig, argv: Sequence[str] = ()) -> Report:
          config.lfw is not None or config.scenes is not None),
         ("demo-retrieval", "demo retrieval", demo_retrieval_section, config.demo is not None),
         ("people", "people", people_section, config.lfw is not None),
+        ("quality", "right on photos nobody tuned for", quality_section, config.lfw is not None),
         ("thresholds", "operating points", thresholds_section, True),
         ("timing", "time per photo", timing_section, True),
     ]
