@@ -41,7 +41,6 @@ from face_pipeline.lib.search import (
     PhotoMatch,
     lookup,
 )
-from face_pipeline.lib.search.errors import UnanswerableLookup
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.share import participant as P
 from face_pipeline.lib.share.links import OpenLink, open_link
@@ -166,9 +165,87 @@ async def _read_upload(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+class Refusal(Exception):
+    """A lookup the page answers with a message instead of photos (status, outcome code, advice)."""
+
+    def __init__(self, status: int, outcome: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.outcome, self.message, self.headers = status, outcome, message, headers or {}
+
+
+@dataclass
+class Selfie:
+    """What the form brought: the picture (in memory) and the person's earlier answers."""
+
+    name: str
+    data: bytes
+    face_index: int | None
+    confirmed: list[str]  # face ids the person confirmed (signatures checked)
+    declined: set[str]  # face ids the person answered "No" to
+
+
+def _check_rate(served: Served, request: Request, link: OpenLink) -> None:
+    settings = served.settings
+    for counter, key, limit in ((served.link_hits, f"link:{link.link_id}", settings.lookups_per_minute_per_link),
+                                (served.client_hits, f"client:{_client(request)}",
+                                 settings.lookups_per_minute_per_client)):
+        wait = counter.retry_after(key, limit)
+        if wait:
+            raise Refusal(429, "rate_limited", f"Too many searches just now: please wait {wait} seconds and try again.",
+                          {"Retry-After": str(wait)})
+
+
+async def _read_selfie(request: Request, settings: Settings, key: bytes, link: OpenLink) -> Selfie:
+    body = await _read_upload(request, settings.upload_max_bytes)
+    if body is None:
+        raise Refusal(413, "too_large", f"This picture is too large to send (over {settings.upload_max_bytes // 1_000_000}"
+                      " MB): take a new selfie, or choose a smaller photo.")
+    request._body = body  # the form parser reads the body kept here, in memory
+    try:
+        form = await request.form(max_files=2, max_fields=40)
+    except Exception:
+        raise Refusal(400, "bad_form", "The picture did not arrive: please choose it again.") from None
+    data, name = b"", "selfie"
+    for f in [f for f in form.getlist("selfie") if hasattr(f, "read")]:  # the camera's input, or the gallery's
+        data = await f.read()
+        name = (f.filename or "selfie").rsplit("/", 1)[-1][:100]
+        if data:
+            break
+    await form.close()
+    if not data:
+        raise Refusal(400, "empty", "No picture arrived (the file is empty): take a selfie or choose a photo of yourself.")
+    index = form.get("face_index")
+
+    def faces(field: str) -> list[str]:
+        return [v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist(field)) if v]
+
+    return Selfie(name, data, int(index) if isinstance(index, str) and index.isdigit() else None,
+                  faces("confirmed"), set(faces("declined")))
+
+
+def _refusal(exc: Exception, settings: Settings, link: OpenLink) -> Refusal:
+    """What the participant reads when the lookup could not be answered."""
+    if isinstance(exc, NoFaceInReference):
+        return Refusal(422, "no_face", "We could not find a face in this picture. Face the camera, in good light, "
+                       "with your face filling a good part of the picture, and try again.")
+    if isinstance(exc, PhotoRejected) and exc.reason == "too_many_pixels":
+        return Refusal(413, "too_many_pixels", f"This picture has too many pixels (more than "
+                       f"{settings.max_image_pixels // 1_000_000} megapixels): take a selfie, or choose a smaller photo.")
+    if isinstance(exc, PhotoRejected):
+        return Refusal(400, "not_a_photo", "This file is not a photo we can read. Choose a JPEG, PNG or WebP photo "
+                       "of yourself (HEIC where the server supports it).")
+    if isinstance(exc, NoVectors):
+        return Refusal(200, "no_photos", "The photos of this event are not available any more.")
+    if isinstance(exc, SystemFault):
+        log.exception("lookup link=%s failed: service fault", link.link_id)
+        return Refusal(503, "unavailable", "The photo service is not available right now: please try again in a "
+                       "minute.", {"Retry-After": "30"})
+    log.info("lookup link=%s refused: %s", link.link_id, type(exc).__name__)
+    return Refusal(400, "refused", "This picture can not be searched: try another selfie.")
+
+
 async def find(request: Request) -> Response:
     served = _served(request)
-    settings = served.settings
     token = request.path_params["token"]
     fragment = request.headers.get("x-requested-with") == "fetch"
     started = time.perf_counter()
@@ -177,95 +254,42 @@ async def find(request: Request) -> Response:
         return not_found(served)
 
     def answer(status: int, *, outcome: str, headers: dict | None = None, **context) -> HTMLResponse:
-        ms = (time.perf_counter() - started) * 1000
-        shown = len(context.get("photos") or ())
-        # No image data, no token, no name: which link, what came out, how long it took.
+        # Logged: which link, what came out, how long it took. No image data, no token, no name.
         log.info("lookup link=%s outcome=%s photos=%d candidates=%d status=%d ms=%.0f", link.link_id, outcome,
-                 shown, len(context.get("candidates") or ()), status, ms)
+                 len(context.get("photos") or ()), len(context.get("candidates") or ()), status,
+                 (time.perf_counter() - started) * 1000)
         response = render(served, "results.html" if fragment else "page.html", status,
                           link=link, token=token, answer=outcome, **context)
         response.headers.update(headers or {})
         return response
 
-    for key, limit in ((f"link:{link.link_id}", settings.lookups_per_minute_per_link),
-                       (f"client:{_client(request)}", settings.lookups_per_minute_per_client)):
-        wait = (served.link_hits if key.startswith("link") else served.client_hits).retry_after(key, limit)
-        if wait:
-            return answer(429, outcome="rate_limited", headers={"Retry-After": str(wait)},
-                          message=f"Too many searches just now: please wait {wait} seconds and try again.")
-    body = await _read_upload(request, settings.upload_max_bytes)
-    if body is None:
-        return answer(413, outcome="too_large", message=(
-            f"This picture is too large to send (over {settings.upload_max_bytes // 1_000_000} MB): "
-            "take a new selfie, or choose a smaller photo."))
-    request._body = body  # the form parser reads the body kept here, in memory
-    try:
-        form = await request.form(max_files=2, max_fields=40)
-    except Exception:
-        return answer(400, outcome="bad_form", message="The picture did not arrive: please choose it again.")
-    uploads = [f for f in form.getlist("selfie") if hasattr(f, "read")]
-    data, name = b"", "selfie"
-    for f in uploads:
-        data = await f.read()
-        name = (f.filename or "selfie").rsplit("/", 1)[-1][:100]
-        if data:
-            break
-    await form.close()
-    if not data:
-        return answer(400, outcome="empty", message=(
-            "No picture arrived (the file is empty): take a selfie or choose a photo of yourself."))
-    face_index = form.get("face_index")
-    face_index = int(face_index) if isinstance(face_index, str) and face_index.isdigit() else None
     key = url_key(served.store)
-    confirmed = [v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist("confirmed")) if v]
-    declined = {v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist("declined")) if v}
-    request_ = P.participant_request(link, (name, data), face_index=face_index, confirmed_faces=confirmed,
-                                     declined=len(declined))
-    del data, body, form  # nothing of the selfie outlives the lookup
     try:
-        result = await anyio.to_thread.run_sync(lookup, settings, served.store, request_, limiter=served.limiter)
-    except AmbiguousReference as exc:
-        faces = [_data_uri(img) for img in P.selfie_faces(exc.photo, exc.faces)] if exc.photo else []
-        return answer(200, outcome="which_face", faces=faces, confirmed=form_confirmed(key, link, confirmed),
-                      message=f"There are {len(exc.faces)} faces in this picture. Which one is you?")
-    except NoFaceInReference:
-        return answer(422, outcome="no_face", message=(
-            "We could not find a face in this picture. Face the camera, in good light, with your face "
-            "filling a good part of the picture, and try again."))
-    except PhotoRejected as exc:
-        if exc.reason == "too_many_pixels":
-            return answer(413, outcome="too_many_pixels", message=(
-                f"This picture has too many pixels (more than {settings.max_image_pixels // 1_000_000} "
-                "megapixels): take a selfie, or choose a smaller photo."))
-        return answer(400, outcome="not_a_photo", message=(
-            "This file is not a photo we can read. Choose a JPEG, PNG or WebP photo of yourself "
-            "(HEIC where the server supports it)."))
-    except NoVectors:
-        return answer(200, outcome="no_photos", message="The photos of this event are not available any more.")
-    except SystemFault:
-        log.exception("lookup link=%s failed: service fault", link.link_id)
-        return answer(503, outcome="unavailable", headers={"Retry-After": "30"},
-                      message="The photo service is not available right now: please try again in a minute.")
-    except (UnanswerableLookup, FacePipelineError) as exc:
-        log.info("lookup link=%s refused: %s", link.link_id, type(exc).__name__)
-        return answer(400, outcome="refused", message="This picture can not be searched: try another selfie.")
+        _check_rate(served, request, link)
+        selfie = await _read_selfie(request, served.settings, key, link)
+        lookup_request = P.participant_request(link, (selfie.name, selfie.data), face_index=selfie.face_index,
+                                               confirmed_faces=selfie.confirmed, declined=len(selfie.declined))
+        selfie.data = b""  # nothing of the selfie outlives the lookup but the request
+        try:
+            result = await anyio.to_thread.run_sync(lookup, served.settings, served.store, lookup_request,
+                                                    limiter=served.limiter)
+        except AmbiguousReference as exc:
+            faces = [_data_uri(img) for img in P.selfie_faces(exc.photo, exc.faces)] if exc.photo else []
+            return answer(200, outcome="which_face", faces=faces,
+                          message=f"There are {len(exc.faces)} faces in this picture. Which one is you?")
+        except FacePipelineError as exc:
+            raise _refusal(exc, served.settings, link) from None
+    except Refusal as r:
+        return answer(r.status, outcome=r.outcome, headers=r.headers, message=r.message)
     photos = [_photo_urls(served, key, token, link, m) for m in result.matches]
-    candidates = []
-    for m in [c for c in result.candidates if c.face_id not in declined][:P.CANDIDATES_ASKED]:
-        shown = _photo_urls(served, key, token, link, m)
-        shown.confirm = signed(key, m.face_id, link.link_id, "face")
-        candidates.append(shown)
-    advice = P.selfie_advice(result.references[0]) if result.references else []
-    return answer(200, outcome="found" if photos else "none", photos=photos, candidates=candidates, advice=advice,
-                  person_name=result.person_name,
-                  zip_url=_zip_url(key, token, link, result.matches) if photos else "",
-                  confirmed=form_confirmed(key, link, confirmed),
-                  face_index=face_index)
-
-
-def form_confirmed(key: bytes, link: OpenLink, confirmed: Sequence[str]) -> list[str]:
-    """The confirmed faces as the page sends them back (signed again)."""
-    return [signed(key, f, link.link_id, "face") for f in confirmed]
+    candidates = [_photo_urls(served, key, token, link, m) for m in result.candidates
+                  if m.face_id not in selfie.declined][:P.CANDIDATES_ASKED]
+    for c in candidates:
+        c.confirm = signed(key, c.match.face_id, link.link_id, "face")
+    return answer(200, outcome="found" if photos else "none", photos=photos, candidates=candidates,
+                  advice=P.selfie_advice(result.references[0]) if result.references else [],
+                  person_name=result.person_name, face_index=selfie.face_index,
+                  zip_url=_zip_url(key, token, link, result.matches) if photos else "")
 
 
 # ---------------------------------------------------------------- pictures
