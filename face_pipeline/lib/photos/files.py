@@ -93,59 +93,69 @@ def scan_event_folder(folder: Path, *, ignored: list[Ignored] | None = None) -> 
     photos: list[PhotoFile] = []
     skipped: list[Skipped] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        for name in sorted(d for d in dirnames if d.startswith(".")):
-            rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
-            n = hidden_file_count(Path(dirpath) / name)
-            ignored.append(Ignored(rel + "/", "hidden", f"{rel}/: hidden folder ({n} files); not searched", n))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in list(dirnames):
-            if (Path(dirpath) / name).is_symlink():
-                dirnames.remove(name)  # os.walk would not descend; say so instead of staying silent
-                rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
-                skipped.append(Skipped(rel, "symlink_dir", f"{rel}: symbolic link to a folder; not followed"))
+        _prune_folders(folder, Path(dirpath), dirnames, ignored, skipped)
         for name in sorted(filenames):
-            if name.startswith("."):
-                rel = printable_path((Path(dirpath) / name).relative_to(folder).as_posix())
-                ignored.append(Ignored(rel, "hidden", f"{rel}: hidden file (its name starts with '.'); not searched"))
-                continue
-            path = Path(dirpath) / name
-            rel = path.relative_to(folder).as_posix()
-            if printable_path(rel) != rel:
-                rel = printable_path(rel)
-                skipped.append(
-                    Skipped(rel, "bad_file_name", f"{rel}: file name is not valid UTF-8; rename the file to include it")
-                )
-                continue
-            if path.is_symlink():
-                try:
-                    target = path.resolve()
-                except (OSError, RuntimeError):  # a symlink loop
-                    skipped.append(Skipped(rel, "broken_symlink", f"{rel}: symbolic link loop"))
-                    continue
-                if not target.exists():
-                    skipped.append(Skipped(rel, "broken_symlink", f"{rel}: broken symbolic link"))
-                    continue
-                if not target.is_relative_to(root_real):
-                    skipped.append(
-                        Skipped(rel, "symlink_outside", f"{rel}: symbolic link points outside the event folder; not followed")
-                    )
-                    continue
-            suffix = path.suffix.lower()
-            if suffix not in IMAGE_SUFFIXES:
-                skipped.append(
-                    Skipped(rel, "not_an_image", f"{rel}: not an image file (suffix {suffix or 'none'!r})")
-                )
-                continue
-            try:
-                st = path.stat()
-            except OSError as exc:
-                skipped.append(Skipped(rel, "unreadable", f"{rel}: cannot stat ({exc.strerror})"))
-                continue
-            if not path.is_file():
-                skipped.append(Skipped(rel, "not_a_file", f"{rel}: not a regular file"))
-                continue
-            photos.append(PhotoFile(path, rel, st.st_size, st.st_mtime))
+            found = _file_verdict(folder, root_real, Path(dirpath) / name)
+            if isinstance(found, PhotoFile):
+                photos.append(found)
+            elif isinstance(found, Skipped):
+                skipped.append(found)
+            else:
+                ignored.append(found)
     return photos, skipped
+
+
+def _prune_folders(folder: Path, here: Path, dirnames: list[str], ignored: list[Ignored],
+                   skipped: list[Skipped]) -> None:
+    """Keep os.walk out of hidden folders and folder symlinks, reporting each instead of staying silent."""
+    for name in sorted(d for d in dirnames if d.startswith(".")):
+        rel = printable_path((here / name).relative_to(folder).as_posix())
+        n = hidden_file_count(here / name)
+        ignored.append(Ignored(rel + "/", "hidden", f"{rel}/: hidden folder ({n} files); not searched", n))
+    dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    for name in list(dirnames):
+        if (here / name).is_symlink():
+            dirnames.remove(name)  # os.walk would not descend; say so instead of staying silent
+            rel = printable_path((here / name).relative_to(folder).as_posix())
+            skipped.append(Skipped(rel, "symlink_dir", f"{rel}: symbolic link to a folder; not followed"))
+
+
+def _file_verdict(folder: Path, root_real: Path, path: Path) -> PhotoFile | Skipped | Ignored:
+    """One file's fate, so that every file the walk meets ends up listed as a photo, skipped or ignored."""
+    rel = path.relative_to(folder).as_posix()
+    if path.name.startswith("."):
+        rel = printable_path(rel)
+        return Ignored(rel, "hidden", f"{rel}: hidden file (its name starts with '.'); not searched")
+    if printable_path(rel) != rel:
+        rel = printable_path(rel)
+        return Skipped(rel, "bad_file_name", f"{rel}: file name is not valid UTF-8; rename the file to include it")
+    if path.is_symlink():
+        refused = _symlink_refusal(path, rel, root_real)
+        if refused is not None:
+            return refused
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        return Skipped(rel, "not_an_image", f"{rel}: not an image file (suffix {suffix or 'none'!r})")
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return Skipped(rel, "unreadable", f"{rel}: cannot stat ({exc.strerror})")
+    if not path.is_file():
+        return Skipped(rel, "not_a_file", f"{rel}: not a regular file")
+    return PhotoFile(path, rel, st.st_size, st.st_mtime)
+
+
+def _symlink_refusal(path: Path, rel: str, root_real: Path) -> Skipped | None:
+    """Why a file symlink is not read (a loop, broken, or leading out of the event folder), or None."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return Skipped(rel, "broken_symlink", f"{rel}: symbolic link loop")
+    if not target.exists():
+        return Skipped(rel, "broken_symlink", f"{rel}: broken symbolic link")
+    if not target.is_relative_to(root_real):
+        return Skipped(rel, "symlink_outside", f"{rel}: symbolic link points outside the event folder; not followed")
+    return None
 
 
 def hidden_file_count(folder: Path) -> int:
