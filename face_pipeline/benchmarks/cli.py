@@ -16,7 +16,10 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _ingest_once(args: argparse.Namespace) -> int:
@@ -69,21 +72,52 @@ def _default_datasets() -> Path:
     return (Path(shared) if shared else REPO.parent / "shared") / "datasets"
 
 
-def run(args: argparse.Namespace) -> int:
-    # Long on purpose: one benchmark run, its setup and its report in the order they happen.
-    from face_pipeline.benchmarks import environment, results
-    from face_pipeline.lib.store import VectorStore, embedded_postgres
+@dataclass
+class _Bench:
+    """What every part of one run shares: its folders, its own database and the sections' header."""
 
+    data_dir: Path
+    datasets: Path
+    output: Path
+    server: Any  # the embedded PostgreSQL (pgserver), whose pid the search and people parts watch
+    dsn: str
+    head: str
+    log: Callable[[str], None] = print
+
+
+def run(args: argparse.Namespace) -> int:
+    """One benchmark run: its database and header, then each part asked for, in this order, each
+    replacing its own section of the results file."""
+    bench = _start(args)
+    parts = ["ingest", "search", "people"] if args.part == "all" else [args.part]
+    for part, measure in (("ingest", _bench_ingest), ("search", _bench_search), ("people", _bench_people),
+                          ("participant", _bench_participant)):
+        if part in parts:
+            measure(args, bench)
+    bench.log(f"results written to {bench.output}")
+    return 0
+
+
+def _checked_data_dir(args: argparse.Namespace) -> Path:
+    """Refuse a bad size or a scratch folder inside the repository before anything starts."""
     if not re.fullmatch(r"\d+\s*(kB|MB|GB)", args.maintenance_work_mem):
         raise SystemExit("--maintenance-work-mem: give a size such as 512MB or 2GB")
     data_dir = Path(args.data_dir).resolve()
     if data_dir == REPO or REPO in data_dir.parents:
         raise SystemExit(f"--data-dir {data_dir} is inside the repository; use a folder outside it")
     data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def _start(args: argparse.Namespace) -> _Bench:
+    """Start the run's own PostgreSQL and write down the machine and versions every section carries."""
+    from face_pipeline.benchmarks import environment, results
+    from face_pipeline.lib.store import VectorStore, embedded_postgres
+
+    data_dir = _checked_data_dir(args)
     datasets = Path(args.datasets)
     output = Path(args.output)
     command = results.command_line()
-    log = print
     server = embedded_postgres.start(data_dir / "pg")
     dsn = embedded_postgres.app_dsn(server)
     store = VectorStore(dsn)
@@ -92,78 +126,88 @@ def run(args: argparse.Namespace) -> int:
         versions = {**environment.package_versions(), **environment.server_versions(conn)}
     machine = environment.machine()
     head = results.header(machine, versions, command)
-    parts = ["ingest", "search", "people"] if args.part == "all" else [args.part]
+    return _Bench(data_dir, datasets, output, server, dsn, head)
 
-    if "ingest" in parts:
-        from face_pipeline.benchmarks import ingest_bench
-        from face_pipeline.lib.settings import Settings
 
-        shipped = Settings.from_env()
-        embedder, detector = args.embedder or shipped.embedder, args.detector or shipped.detector
-        log(f"ingest: {args.runs} pairs on {datasets / 'wider_face_val_groups'} ({detector} + {embedder})")
-        # The shipped defaults against their neighbours: worker count, and the size of the batches
-        # the embedding step hands to each worker (EMBED_CHUNKS_PER_WORKER 16: ~17 faces a batch
-        # here; 1 chunk per worker: batches of up to 64; a huge count: batches of 1 face).
-        variants = [
-            ("1 worker", 1, {}), ("3 workers", 3, {}),
-            ("embedding batches up to 64", 0, {"EMBED_CHUNKS_PER_WORKER": 1}),
-            ("embedding batches of 1 face", 0, {"EMBED_CHUNKS_PER_WORKER": 100_000}),
-        ] if args.variants else []
-        figs = ingest_bench.run_ingest_benchmark(
-            wider=datasets / "wider_face_val_groups", work_dir=data_dir / "ingest", dsn=dsn, runs=args.runs,
-            workers=args.workers, embedder=embedder, detector=detector, limit=args.photos, quiet_wait_s=args.quiet_wait,
-            max_others=args.max_others, retries=args.retries, variants=variants, log=log,
-        )
-        (data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
-        name = "ingest" if not args.photos else f"ingest-{args.photos}"
-        results.replace_section(output, name, results.ingest_markdown(figs, head))
-        log(f"ingest: {figs.median_ratio():.2f}x the baseline (median of {len(figs.runs)} pairs)")
+def _bench_ingest(args: argparse.Namespace, bench: _Bench) -> None:
+    """The ingest part: baseline/pipeline pairs on the WIDER groups (and the --variants)."""
+    from face_pipeline.benchmarks import ingest_bench, results
+    from face_pipeline.lib.settings import Settings
 
-    if "search" in parts:
-        from face_pipeline.benchmarks import search_bench
-        from face_pipeline.lib.store import vector_store as store_module
+    shipped = Settings.from_env()
+    embedder, detector = args.embedder or shipped.embedder, args.detector or shipped.detector
+    wider = bench.datasets / "wider_face_val_groups"
+    bench.log(f"ingest: {args.runs} pairs on {wider} ({detector} + {embedder})")
+    # The shipped defaults against their neighbours: worker count, and the size of the batches
+    # the embedding step hands to each worker (EMBED_CHUNKS_PER_WORKER 16: ~17 faces a batch
+    # here; 1 chunk per worker: batches of up to 64; a huge count: batches of 1 face).
+    variants = [
+        ("1 worker", 1, {}), ("3 workers", 3, {}),
+        ("embedding batches up to 64", 0, {"EMBED_CHUNKS_PER_WORKER": 1}),
+        ("embedding batches of 1 face", 0, {"EMBED_CHUNKS_PER_WORKER": 100_000}),
+    ] if args.variants else []
+    figs = ingest_bench.run_ingest_benchmark(
+        wider=wider, work_dir=bench.data_dir / "ingest", dsn=bench.dsn, runs=args.runs,
+        workers=args.workers, embedder=embedder, detector=detector, limit=args.photos, quiet_wait_s=args.quiet_wait,
+        max_others=args.max_others, retries=args.retries, variants=variants, log=bench.log,
+    )
+    (bench.data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
+    name = "ingest" if not args.photos else f"ingest-{args.photos}"
+    results.replace_section(bench.output, name, results.ingest_markdown(figs, bench.head))
+    bench.log(f"ingest: {figs.median_ratio():.2f}x the baseline (median of {len(figs.runs)} pairs)")
 
-        n = 1_000_000 if args.million else args.scale
-        log(f"search: {n:,} faces")
-        real = search_bench.collect_real_embeddings(datasets, data_dir, dsn, log=log, workers=args.workers)
-        scale_dir = data_dir / (f"search-{n}" if args.layout == "single" else f"search-{n}-{args.layout}")
+
+def _bench_search(args: argparse.Namespace, bench: _Bench) -> None:
+    """The search part at one scale and table layout."""
+    from face_pipeline.benchmarks import results, search_bench
+    from face_pipeline.lib.store import vector_store as store_module
+
+    n = 1_000_000 if args.million else args.scale
+    bench.log(f"search: {n:,} faces")
+    real = search_bench.collect_real_embeddings(bench.datasets, bench.data_dir, bench.dsn, log=bench.log,
+                                                workers=args.workers)
+    section = f"search-{n}" if args.layout == "single" else f"search-{n}-{args.layout}"
+    scale_dir = bench.data_dir / section
+    scale_dir.mkdir(parents=True, exist_ok=True)
+    figs = search_bench.run_search_benchmark(
+        dsn=bench.dsn, server_pid=bench.server.get_pid(), real=real, n=n, work_dir=scale_dir, n_queries=args.queries,
+        rounds=args.rounds, small_set=args.small_set, large_set_share=args.large_set_share,
+        maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
+        load_workers=args.load_workers, sweep_ef=[int(x) for x in args.sweep_ef.split(",") if x],
+        reuse=args.reuse, layout=args.layout, partitions=args.partitions, log=bench.log,
+    )
+    (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
+    strategies = search_bench.strategies(figs, store_module)
+    results.replace_section(bench.output, section, results.search_markdown(figs, bench.head, strategies))
+
+
+def _bench_people(args: argparse.Namespace, bench: _Bench) -> None:
+    """The people part, one section per scale, so a run of one scale keeps the others' figures."""
+    from face_pipeline.benchmarks import people_bench, results, search_bench
+
+    real = search_bench.collect_real_embeddings(bench.datasets, bench.data_dir, bench.dsn, log=bench.log,
+                                                workers=args.workers)
+    for n in [int(x) for x in args.people_scales.split(",")]:
+        scale_dir = bench.data_dir / f"people-{n}"
         scale_dir.mkdir(parents=True, exist_ok=True)
-        figs = search_bench.run_search_benchmark(
-            dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir, n_queries=args.queries,
-            rounds=args.rounds, small_set=args.small_set, large_set_share=args.large_set_share,
+        figs = people_bench.run_people_benchmark(
+            dsn=bench.dsn, server_pid=bench.server.get_pid(), real=real, n=n, work_dir=scale_dir,
             maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
-            load_workers=args.load_workers, sweep_ef=[int(x) for x in args.sweep_ef.split(",") if x],
-            reuse=args.reuse, layout=args.layout, partitions=args.partitions, log=log,
-        )
+            load_workers=args.load_workers, actions=tuple(args.people_actions.split(",")), reuse=args.reuse,
+            link_efs=tuple(int(x) for x in args.people_link_ef.split(",") if x.strip()), log=bench.log)
         (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
-        strategies = search_bench.strategies(figs, store_module)
-        section = f"search-{n}" if args.layout == "single" else f"search-{n}-{args.layout}"
-        results.replace_section(output, section, results.search_markdown(figs, head, strategies))
-    if "people" in parts:
-        from face_pipeline.benchmarks import people_bench, search_bench
+        results.replace_section(bench.output, f"people-{n}", people_bench.people_markdown([figs], bench.head))
 
-        real = search_bench.collect_real_embeddings(datasets, data_dir, dsn, log=log, workers=args.workers)
-        for n in [int(x) for x in args.people_scales.split(",")]:
-            scale_dir = data_dir / f"people-{n}"
-            scale_dir.mkdir(parents=True, exist_ok=True)
-            figs = people_bench.run_people_benchmark(
-                dsn=dsn, server_pid=server.get_pid(), real=real, n=n, work_dir=scale_dir,
-                maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
-                load_workers=args.load_workers, actions=tuple(args.people_actions.split(",")), reuse=args.reuse,
-                link_efs=tuple(int(x) for x in args.people_link_ef.split(",") if x.strip()), log=log)
-            (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
-            # One section per scale, so a run of one scale keeps the others' figures.
-            results.replace_section(output, f"people-{n}", people_bench.people_markdown([figs], head))
-    if "participant" in parts:
-        from face_pipeline.benchmarks import participant_bench
 
-        figs = participant_bench.run_participant_benchmark(
-            data_dir=data_dir, dsn=dsn, photos=args.participant_photos, alone=args.participant_alone,
-            concurrent_users=args.participant_users, per_user=args.participant_per_user,
-            baseline_runs=args.participant_baseline_runs, quiet_wait_s=args.quiet_wait, log=log)
-        results.replace_section(output, "participant", participant_bench.participant_markdown(figs, head))
-    log(f"results written to {output}")
-    return 0
+def _bench_participant(args: argparse.Namespace, bench: _Bench) -> None:
+    """The participant page part: one user alone, then many at once, against `face-pipeline find`."""
+    from face_pipeline.benchmarks import participant_bench, results
+
+    figs = participant_bench.run_participant_benchmark(
+        data_dir=bench.data_dir, dsn=bench.dsn, photos=args.participant_photos, alone=args.participant_alone,
+        concurrent_users=args.participant_users, per_user=args.participant_per_user,
+        baseline_runs=args.participant_baseline_runs, quiet_wait_s=args.quiet_wait, log=bench.log)
+    results.replace_section(bench.output, "participant", participant_bench.participant_markdown(figs, bench.head))
 
 
 def build_parser() -> argparse.ArgumentParser:

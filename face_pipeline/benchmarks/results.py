@@ -13,7 +13,7 @@ from pathlib import Path
 from statistics import median
 
 from face_pipeline.benchmarks.ingest_bench import BASELINE_STAGES, IngestFigures
-from face_pipeline.benchmarks.search_bench import SearchFigures
+from face_pipeline.benchmarks.search_bench import LoadFigures, SearchFigures
 
 PREAMBLE = """# Benchmarks
 
@@ -55,12 +55,18 @@ def _fmt_s(x: float) -> str:
 
 
 def ingest_markdown(f: IngestFigures, head: str) -> str:
-    # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
+    """The ingest section of BENCHMARKS.md: its tables in the order the page shows them."""
+    lines = [*_ingest_summary(f, head), *_ingest_stages(f), _ingest_same_faces(f), *_ingest_variants(f)]
+    return "\n".join(lines) + "\n"
+
+
+def _ingest_summary(f: IngestFigures, head: str) -> list[str]:
+    """Heading, how the pairs ran, and the baseline-against-pipeline table a reader looks at first."""
     b_s, p_s = f.median_of("baseline", "seconds"), f.median_of("pipeline", "seconds")
     photos, faces = f.runs[0]["pipeline"]["photos"], f.runs[0]["pipeline"]["faces"]
     workers = f.runs[0]["pipeline"]["workers"]
     ratios = f.ratios()
-    lines = [
+    return [
         f"## Ingest: WIDER FACE val groups ({photos} photos, {faces} faces found)",
         "",
         head,
@@ -86,6 +92,12 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         f"| other processes' load during the run (cores busy), median | "
         f"{f.median_of('baseline', 'others_cores'):.2f} | {f.median_of('pipeline', 'others_cores'):.2f} |",
         "",
+    ]
+
+
+def _ingest_stages(f: IngestFigures) -> list[str]:
+    """Where the time goes, stage by stage and step by step, so a speed-up can be traced to its stage."""
+    lines = [
         "Time by stage, median (baseline: one process, so stage times add up to the wall time; its "
         "align is 0 because face_recognition's descriptor call cuts the aligned chip itself, inside embed. "
         "Pipeline: decode/detect/align summed over the worker processes, detect including each worker's "
@@ -98,37 +110,47 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         lines.append(f"| {stage} | {_fmt_s(f.median_stage('baseline', stage))} | "
                      f"{_fmt_s(f.median_stage('pipeline', stage))} |")
     steps = f.runs[0]["pipeline"]["steps"]
-    lines += [
-        "",
-        "Pipeline wall time by step, median: "
-        + ", ".join(f"{k} {_fmt_s(f.median_step(k))}" for k in steps),
-        "",
-    ]
+    return [*lines, "", "Pipeline wall time by step, median: "
+            + ", ".join(f"{k} {_fmt_s(f.median_step(k))}" for k in steps), ""]
+
+
+def _ingest_same_faces(f: IngestFigures) -> str:
+    """Whether the two sides found the same faces and vectors: the speed-up compares like with like only then."""
+    faces = f.runs[0]["pipeline"]["faces"]
     if f.identity:
+        return (f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
+                f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
+                f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
+                f"{f.identity.get('max_abs_diff', float('nan')):.2g}.")
+    return (f"The pipeline runs other models than the baseline: it found {faces} faces where the baseline "
+            f"found {f.runs[0]['baseline']['faces']} (EVALUATION.md compares their quality).")
+
+
+def _ingest_variants(f: IngestFigures) -> list[str]:
+    """The --variants runs (workers, batch sizes), each against a baseline of its own."""
+    if not f.variants:
+        return []
+    lines = ["", "Variants (each run once beside a baseline of its own):", "",
+             "| variant | workers | settings | pipeline | baseline | speed-up |", "|---|---|---|---|---|---|"]
+    for v in f.variants:
         lines.append(
-            f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
-            f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
-            f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
-            f"{f.identity.get('max_abs_diff', float('nan')):.2g}.")
-    else:
-        lines.append(f"The pipeline runs other models than the baseline: it found {faces} faces where the baseline "
-                     f"found {f.runs[0]['baseline']['faces']} (EVALUATION.md compares their quality).")
-    if f.variants:
-        lines += ["", "Variants (each run once beside a baseline of its own):", "",
-                  "| variant | workers | settings | pipeline | baseline | speed-up |", "|---|---|---|---|---|---|"]
-        for v in f.variants:
-            lines.append(
-                f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
-                f"{v['pipeline']['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
-                f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |"
-            )
-    return "\n".join(lines) + "\n"
+            f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
+            f"{v['pipeline']['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
+            f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |"
+        )
+    return lines
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
-    # Long on purpose: one table after another, in the order BENCHMARKS.md shows them.
-    ld = f.load
-    lines = [
+    """One search section of BENCHMARKS.md: its tables in the order the page shows them."""
+    lines = [*_search_intro(f, head), *_search_load(f.load), *_search_lookups(f, strategies), *_search_sweep(f),
+             *_search_memory(f)]
+    return "\n".join(lines) + "\n"
+
+
+def _search_intro(f: SearchFigures, head: str) -> list[str]:
+    """Heading and what was searched: the collection, the queries and how busy the machine was."""
+    return [
         f"## Search at scale: {f.n:,} faces" + ("" if f.layout == "single" else
                                                   f", face_vectors partitioned {f.layout.replace('-', ' ')}"
                                                   + (f" ({f.partitions} partitions)" if f.partitions > 1 else "")),
@@ -143,6 +165,12 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
         f"- machine load (1/5/15 min) before: {f.load_before}, after: {f.load_after}; other processes kept "
         f"{f.others_cores:.2f} cores busy during the lookups",
         "",
+    ]
+
+
+def _search_load(ld: LoadFigures) -> list[str]:
+    """The load table: write rates against the bare-COPY reference, the HNSW build and the index itself."""
+    lines = [
         "Load (through `VectorStore.replace_event`, as an ingest writes: photos, faces and vectors of each "
         "event of ~1,000 faces in one transaction; a new event by plain COPY, binary for faces and vectors; "
         "each writer keeps its connection; the events' rows are prepared before the clock starts):",
@@ -152,7 +180,8 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
     ]
     if ld.reused:
         lines.append("| load | reused from an earlier run (`--reuse`): figures of that run |")
-    lines += [
+    return [
+        *lines,
         f"| bulk load, HNSW index dropped, {ld.load_workers} writer processes | {ld.rows:,} faces in "
         f"{ld.seconds:.1f} s = **{ld.rows_per_s:,.0f} faces/s**; " + (
             f"**{ld.all_rows_per_s:,.0f} rows/s** counting every row written ({ld.rows:,} faces, {ld.rows:,} "
@@ -169,6 +198,12 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
         f"Index: `{ld.index_params}`" + ("" if "ef_construction" in ld.index_params
                                          else " (pgvector's defaults m = 16, ef_construction = 64)"),
         "",
+    ]
+
+
+def _search_lookups(f: SearchFigures, strategies: dict[str, str]) -> list[str]:
+    """The lookup table: latency and recall per query shape, beside exact numpy search in the same run."""
+    lines = [
         "Lookups through `VectorStore.search_faces` (top-10, one process, connection kept), against exact "
         "search over the same vectors in memory with numpy in the same run:",
         "",
@@ -182,17 +217,27 @@ def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> 
             f"**{s.p50_ms:.1f} ms** | **{s.p95_ms:.1f} ms** | {s.recall_mean:.4f} ({s.recall_min:.2f}) | "
             f"{s.numpy_p50_ms:.2f} ms | {s.ratio_vs_numpy:.2f} |"
         )
-    if f.sweep:
-        lines += ["", "Global top-10 against `hnsw.ef_search` (one round each, same queries):", "",
-                  "| ef_search | p50 | p95 | recall@10 mean (min) |", "|---|---|---|---|"]
-        for w in f.sweep:
-            lines.append(f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
-                         f"{w['recall_mean']:.4f} ({w['recall_min']:.2f}) |")
+    return lines
+
+
+def _search_sweep(f: SearchFigures) -> list[str]:
+    """The hnsw.ef_search sweep (when run): the latency a higher recall costs."""
+    if not f.sweep:
+        return []
+    lines = ["", "Global top-10 against `hnsw.ef_search` (one round each, same queries):", "",
+             "| ef_search | p50 | p95 | recall@10 mean (min) |", "|---|---|---|---|"]
+    for w in f.sweep:
+        lines.append(f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
+                     f"{w['recall_mean']:.4f} ({w['recall_min']:.2f}) |")
+    return lines
+
+
+def _search_memory(f: SearchFigures) -> list[str]:
+    """Peak memory of the lookup process, the server and the numpy side, for sizing a machine."""
     srv = f"{f.server_peak_rss_mib:,.0f} MiB" if f.server_peak_rss_mib else "not measured"
-    lines += [
+    return [
         "",
         f"Memory: lookup process peak RSS **{f.lookup_peak_rss_mib:,.0f} MiB**; PostgreSQL processes during "
         f"the lookups, sum of RSS (shared buffers counted in each) {srv}; the benchmark process holding the "
         f"vectors for numpy {f.numpy_process_peak_rss_mib:,.0f} MiB.",
     ]
-    return "\n".join(lines) + "\n"

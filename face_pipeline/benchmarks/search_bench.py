@@ -331,6 +331,32 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
     side, as concurrent Dagster runs of different events do.
     """
     figs = LoadFigures(maintenance_work_mem=maintenance_work_mem, parallel_workers=parallel_workers)
+    defs = _empty_without_hnsw(store, saved_index_defs)
+    n_events = len(col.event_names)
+    bulk = range(0, n_events - holdout_events)
+    done, figs.seconds = _write_events(store.dsn, col, list(bulk), load_workers, log)
+    figs.rows, figs.events, figs.load_workers = done, len(bulk), load_workers
+    figs.rows_per_s = done / figs.seconds
+    with store.connect() as conn:
+        figs.photo_rows = conn.execute(statement("bench_count_photos")).fetchone()[0]
+    figs.all_rows_per_s = (2 * done + figs.photo_rows) / figs.seconds
+    log(f"  loaded {done:,} faces in {figs.seconds:.1f} s ({figs.rows_per_s:,.0f} faces/s, "
+        f"{figs.all_rows_per_s:,.0f} rows/s of photos + faces + face_vectors); building HNSW")
+    figs.bare_copy_rows_per_s = bare_copy_rate(store, col)
+    log(f"  physical reference: binary COPY into a bare table at {figs.bare_copy_rows_per_s:,.0f} rows/s")
+    _build_hnsw(store, defs, figs)
+    log(f"  HNSW built in {figs.index_build_seconds:.1f} s ({figs.index_bytes / 2**20:,.0f} MiB)")
+    if holdout_events:
+        rows, seconds = _write_events(store.dsn, col, list(range(n_events - holdout_events, n_events)), 1, log)
+        figs.incremental_rows = rows
+        figs.incremental_rows_per_s = rows / seconds
+        log(f"  {rows:,} more faces with the index in place: {figs.incremental_rows_per_s:,.0f} faces/s")
+    return figs
+
+
+def _empty_without_hnsw(store, saved_index_defs: Path | None) -> list[tuple[str, str]]:
+    """Empty the tables and drop the HNSW indexes, so the bulk load writes without them; returns their
+    definitions, to build them again afterwards."""
     with store.connect() as conn:
         conn.execute(statement("bench_empty_tables"))
         defs = hnsw_index_defs(conn)
@@ -345,23 +371,16 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
         for name, _ in defs:
             conn.execute(composed("bench_drop_index", name=sql.Identifier(name)))  # names read from pg_indexes
         conn.commit()
-    n_events = len(col.event_names)
-    bulk = range(0, n_events - holdout_events)
-    done, figs.seconds = _write_events(store.dsn, col, list(bulk), load_workers, log)
-    figs.rows, figs.events, figs.load_workers = done, len(bulk), load_workers
-    figs.rows_per_s = done / figs.seconds
-    with store.connect() as conn:
-        figs.photo_rows = conn.execute(statement("bench_count_photos")).fetchone()[0]
-    figs.all_rows_per_s = (2 * done + figs.photo_rows) / figs.seconds
-    log(f"  loaded {done:,} faces in {figs.seconds:.1f} s ({figs.rows_per_s:,.0f} faces/s, "
-        f"{figs.all_rows_per_s:,.0f} rows/s of photos + faces + face_vectors); building HNSW")
-    figs.bare_copy_rows_per_s = bare_copy_rate(store, col)
-    log(f"  physical reference: binary COPY into a bare table at {figs.bare_copy_rows_per_s:,.0f} rows/s")
+    return defs
+
+
+def _build_hnsw(store, defs: list[tuple[str, str]], figs: LoadFigures) -> None:
+    """Build the dropped HNSW indexes under the run's maintenance settings, timed, and note their sizes in `figs`."""
     with store.connect() as conn:
         conn.autocommit = True
         conn.execute(statement("bench_analyze"))
-        conn.execute(composed("bench_set_maintenance_work_mem", value=sql.Literal(maintenance_work_mem)))
-        conn.execute(composed("bench_set_parallel_maintenance_workers", value=sql.Literal(int(parallel_workers))))
+        conn.execute(composed("bench_set_maintenance_work_mem", value=sql.Literal(figs.maintenance_work_mem)))
+        conn.execute(composed("bench_set_parallel_maintenance_workers", value=sql.Literal(int(figs.parallel_workers))))
         t1 = time.perf_counter()
         for _, definition in defs:
             # pg_indexes shows a partitioned table's index as `ON ONLY parent`, which would make an
@@ -375,13 +394,6 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
         figs.index_bytes = conn.execute(statement("bench_relation_size"), {"name": bench_index}).fetchone()[0]
         figs.index_params = conn.execute(statement("bench_index_definition"), {"name": bench_index}).fetchone()[0]
         figs.table_bytes = conn.execute(statement("bench_table_size")).fetchone()[0]
-    log(f"  HNSW built in {figs.index_build_seconds:.1f} s ({figs.index_bytes / 2**20:,.0f} MiB)")
-    if holdout_events:
-        rows, seconds = _write_events(store.dsn, col, list(range(n_events - holdout_events, n_events)), 1, log)
-        figs.incremental_rows = rows
-        figs.incremental_rows_per_s = rows / seconds
-        log(f"  {rows:,} more faces with the index in place: {figs.incremental_rows_per_s:,.0f} faces/s")
-    return figs
 
 
 # ---- queries -----------------------------------------------------------------------------------
@@ -606,7 +618,8 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
                          sweep_ef: list[int],
                          reuse: bool, seed: int = 7, layout: str = "single", partitions: int = 8,
                          log: Callable[[str], None] = print) -> SearchFigures:
-    # Long on purpose: load, index, then each query shape timed, in the order they run.
+    """Load (or reuse) a synthetic collection of `n` faces, then time each query shape against exact
+    numpy search over the same queries, and sweep `hnsw.ef_search` for the global shape."""
     from face_pipeline.lib.store import VectorStore
 
     load_before = load_average()
@@ -616,27 +629,9 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     col = synthesize(real, n, seed=seed)
     log(f"  synthesised {col.n:,} faces, {len(col.centres):,} identities, {len(col.event_names):,} events "
         f"in {time.perf_counter() - t0:.1f} s")
-    meta_path = work_dir / f"load-{n}.json"
-    with store.connect() as conn:
-        conn.execute(statement("bench_create_collection_record"))
-        row = conn.execute(statement("bench_collection_figures"), {"fingerprint": col.fingerprint()}).fetchone()
-        conn.commit()
-    holdout = max(1, len(col.event_names) // 100)
-    if reuse and row is not None and meta_path.is_file():
-        load = LoadFigures(**json.loads(meta_path.read_text()))
-        load.reused = True
-        log("  reusing the collection already loaded in this database (--reuse)")
-    else:
-        apply_layout(store, layout, partitions)
-        load = load_collection(store, col, maintenance_work_mem=maintenance_work_mem,
-                               parallel_workers=parallel_workers, load_workers=load_workers, log=log,
-                               holdout_events=holdout, saved_index_defs=work_dir.parent / "hnsw_indexes.json")
-        meta_path.write_text(json.dumps(asdict(load)))
-        with store.connect() as conn:
-            conn.execute(statement("bench_forget_collections"))
-            conn.execute(statement("bench_record_collection"),
-                         {"fingerprint": col.fingerprint(), "figures": json.dumps(asdict(load))})
-            conn.commit()
+    load = _loaded_collection(store, col, work_dir, n, reuse=reuse, layout=layout,
+                              partitions=partitions, maintenance_work_mem=maintenance_work_mem,
+                              parallel_workers=parallel_workers, load_workers=load_workers, log=log)
 
     large_set = max(small_set + 1, round(large_set_share * len(col.event_names)))
     queries = make_queries(col, n_queries, small_set=small_set, large_set=large_set)
@@ -648,41 +643,9 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     # Lookups: `rounds` rounds in one lookup process, then numpy over the same queries, per round.
     result, usage = lookup_child(dsn, qpath, work_dir / "lookups.json", rounds=rounds, warmup=min(20, n_queries),
                                  shapes=SHAPES, server_pid=server_pid)
-    numpy_lat: dict[str, list[float]] = {s: [] for s in SHAPES}
-    for _ in range(rounds):
-        for i in range(n_queries):
-            for s in SHAPES:
-                t = time.perf_counter()
-                exact.search(queries.vectors[i], queries.events_for(s, i))
-                numpy_lat[s].append((time.perf_counter() - t) * 1000)
-    shapes = []
-    for s in SHAPES:
-        recalls = [
-            recall_at_k(exact, queries.vectors[i], queries.events_for(s, i),
-                        [row_of[f] for f in result["ids"][s][i]])
-            for i in range(n_queries)
-        ]
-        lat = result["latency_ms"][s]
-        per_round = [percentile(lat[r * n_queries:(r + 1) * n_queries], 50) for r in range(rounds)]
-        np_round = [percentile(numpy_lat[s][r * n_queries:(r + 1) * n_queries], 50) for r in range(rounds)]
-        rows = [sum(hi - lo for lo, hi in exact.rows_of(queries.events_for(s, i))) for i in range(n_queries)]
-        shapes.append(ShapeFigures(s, float(np.median(rows)), float(np.median(per_round)), percentile(lat, 95),
-                                   float(np.mean(recalls)), float(np.min(recalls)),
-                                   float(np.median(np_round)), percentile(numpy_lat[s], 95), per_round, np_round))
-        log(f"  {s}: p50 {shapes[-1].p50_ms:.1f} ms, p95 {shapes[-1].p95_ms:.1f} ms, "
-            f"recall@10 {shapes[-1].recall_mean:.4f} (min {shapes[-1].recall_min:.2f}), "
-            f"numpy p50 {shapes[-1].numpy_p50_ms:.1f} ms")
-
-    sweep = []
-    for ef in sweep_ef:
-        res, _ = lookup_child(dsn, qpath, work_dir / f"sweep-{ef}.json", rounds=1, warmup=min(20, n_queries),
-                              shapes=("global",), overrides={"HNSW_EF_SEARCH": ef})
-        recalls = [recall_at_k(exact, queries.vectors[i], None, [row_of[f] for f in res["ids"]["global"][i]])
-                   for i in range(n_queries)]
-        lat = res["latency_ms"]["global"]
-        sweep.append({"ef_search": ef, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-                      "recall_mean": float(np.mean(recalls)), "recall_min": float(np.min(recalls))})
-        log(f"  sweep ef_search={ef}: p50 {sweep[-1]['p50_ms']:.1f} ms, recall@10 {sweep[-1]['recall_mean']:.4f}")
+    numpy_lat = _numpy_latencies(exact, queries, n_queries, rounds)
+    shapes = [_shape_figures(s, result, numpy_lat[s], exact, queries, row_of, n_queries, rounds, log) for s in SHAPES]
+    sweep = [_ef_sweep_point(ef, dsn, qpath, work_dir, exact, queries, row_of, n_queries, log) for ef in sweep_ef]
 
     rng = np.random.default_rng(3)
     return SearchFigures(
@@ -695,6 +658,84 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
         nn_distance_synthetic=_nn_distance(col.vectors, 300, rng),
         layout=layout, partitions=partitions if layout == "by-event-hash" else 1,
     )
+
+
+def _loaded_collection(store, col: Collection, work_dir: Path, n: int, *, reuse: bool, layout: str, partitions: int,
+                       maintenance_work_mem: str, parallel_workers: int, load_workers: int,
+                       log: Callable[[str], None]) -> LoadFigures:
+    """The collection in the database: with --reuse, the one an earlier run loaded (same fingerprint),
+    and its load figures; otherwise loaded now and recorded, so the next run may reuse it."""
+    meta_path = work_dir / f"load-{n}.json"
+    with store.connect() as conn:
+        conn.execute(statement("bench_create_collection_record"))
+        row = conn.execute(statement("bench_collection_figures"), {"fingerprint": col.fingerprint()}).fetchone()
+        conn.commit()
+    holdout = max(1, len(col.event_names) // 100)
+    if reuse and row is not None and meta_path.is_file():
+        load = LoadFigures(**json.loads(meta_path.read_text()))
+        load.reused = True
+        log("  reusing the collection already loaded in this database (--reuse)")
+        return load
+    apply_layout(store, layout, partitions)
+    load = load_collection(store, col, maintenance_work_mem=maintenance_work_mem,
+                           parallel_workers=parallel_workers, load_workers=load_workers, log=log,
+                           holdout_events=holdout, saved_index_defs=work_dir.parent / "hnsw_indexes.json")
+    meta_path.write_text(json.dumps(asdict(load)))
+    with store.connect() as conn:
+        conn.execute(statement("bench_forget_collections"))
+        conn.execute(statement("bench_record_collection"),
+                     {"fingerprint": col.fingerprint(), "figures": json.dumps(asdict(load))})
+        conn.commit()
+    return load
+
+
+def _numpy_latencies(exact: ExactIndex, queries: Queries, n_queries: int, rounds: int) -> dict[str, list[float]]:
+    """Exact numpy search over the same queries, round by round: the in-memory floor each shape is held to."""
+    numpy_lat: dict[str, list[float]] = {s: [] for s in SHAPES}
+    for _ in range(rounds):
+        for i in range(n_queries):
+            for s in SHAPES:
+                t = time.perf_counter()
+                exact.search(queries.vectors[i], queries.events_for(s, i))
+                numpy_lat[s].append((time.perf_counter() - t) * 1000)
+    return numpy_lat
+
+
+def _recalls(exact: ExactIndex, queries: Queries, shape: str, ids: list[list[str]], row_of: dict[str, int],
+             n_queries: int) -> list[float]:
+    """recall@10 of each query's returned face ids, against exact search within the shape's events."""
+    return [recall_at_k(exact, queries.vectors[i], queries.events_for(shape, i), [row_of[f] for f in ids[i]])
+            for i in range(n_queries)]
+
+
+def _shape_figures(s: str, result: dict, numpy_lat: list[float], exact: ExactIndex, queries: Queries,
+                   row_of: dict[str, int], n_queries: int, rounds: int, log: Callable[[str], None]) -> ShapeFigures:
+    """One query shape's figures: latency per round beside numpy's in the same round, recall, rows in scope."""
+    recalls = _recalls(exact, queries, s, result["ids"][s], row_of, n_queries)
+    lat = result["latency_ms"][s]
+    per_round = [percentile(lat[r * n_queries:(r + 1) * n_queries], 50) for r in range(rounds)]
+    np_round = [percentile(numpy_lat[r * n_queries:(r + 1) * n_queries], 50) for r in range(rounds)]
+    rows = [sum(hi - lo for lo, hi in exact.rows_of(queries.events_for(s, i))) for i in range(n_queries)]
+    figs = ShapeFigures(s, float(np.median(rows)), float(np.median(per_round)), percentile(lat, 95),
+                        float(np.mean(recalls)), float(np.min(recalls)),
+                        float(np.median(np_round)), percentile(numpy_lat, 95), per_round, np_round)
+    log(f"  {s}: p50 {figs.p50_ms:.1f} ms, p95 {figs.p95_ms:.1f} ms, "
+        f"recall@10 {figs.recall_mean:.4f} (min {figs.recall_min:.2f}), "
+        f"numpy p50 {figs.numpy_p50_ms:.1f} ms")
+    return figs
+
+
+def _ef_sweep_point(ef: int, dsn: str, qpath: Path, work_dir: Path, exact: ExactIndex, queries: Queries,
+                    row_of: dict[str, int], n_queries: int, log: Callable[[str], None]) -> dict:
+    """Global lookups at one `hnsw.ef_search`, in a lookup process of their own: what recall that value buys."""
+    res, _ = lookup_child(dsn, qpath, work_dir / f"sweep-{ef}.json", rounds=1, warmup=min(20, n_queries),
+                          shapes=("global",), overrides={"HNSW_EF_SEARCH": ef})
+    recalls = _recalls(exact, queries, "global", res["ids"]["global"], row_of, n_queries)
+    lat = res["latency_ms"]["global"]
+    point = {"ef_search": ef, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+             "recall_mean": float(np.mean(recalls)), "recall_min": float(np.min(recalls))}
+    log(f"  sweep ef_search={ef}: p50 {point['p50_ms']:.1f} ms, recall@10 {point['recall_mean']:.4f}")
+    return point
 
 
 def strategies(figs: SearchFigures, store_module) -> dict[str, str]:
