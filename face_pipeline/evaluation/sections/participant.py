@@ -15,22 +15,19 @@ through `find_person` with `confirmed_faces` and `candidates`, the lookup the pa
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from face_pipeline.evaluation import metrics as M
 from face_pipeline.evaluation.context import Harness
-from face_pipeline.evaluation.datasets import read_scene_labels
 from face_pipeline.evaluation.recipes import detector_from_spec
 from face_pipeline.evaluation.report import Section
 from face_pipeline.evaluation.retrieval import CANDIDATES, write_event
 from face_pipeline.evaluation.sections.lfw import queries_for
-from face_pipeline.evaluation.sections.scenes import ANY_DISTANCE, query_definitions
+from face_pipeline.evaluation.sections.scenes import ANY_DISTANCE, ingest_scenes, query_definitions
 from face_pipeline.lib.errors import FacePipelineError
-from face_pipeline.lib.ingest import ingest_event
 from face_pipeline.lib.models import get_embedder
 from face_pipeline.lib.search import PhotoMatch, collapse_to_photos, find_person
 from face_pipeline.lib.search.scoring import (
@@ -200,18 +197,8 @@ def _lfw_runs(h: Harness, emb, threshold: float, margin_of: Callable[[], float])
 
 
 def _scene_runs(h: Harness) -> list[QueryRun]:
-    scenes = read_scene_labels(h.config.scenes)
-    root = h.tmp / "participant_scenes"
-    for s in scenes:
-        target_path = root / SCENES_EVENT / s.relpath
-        target_path.parent.mkdir(parents=True, exist_ok=True)
-        if not target_path.exists():
-            shutil.copy2(s.path, target_path)
-    settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / "participant_scenes_data",
-                       dsn=h.store().dsn, workers=h.cache.workers)
+    scenes, settings = ingest_scenes(h, "participant_scenes", SCENES_EVENT)
     store = h.store()
-    store.delete_event(SCENES_EVENT)
-    ingest_event(settings, store, SCENES_EVENT)
     runs = []
     for label, identity, refs, excluded in query_definitions(h, scenes):
         relevant = frozenset(s.relpath for s in scenes if identity in s.identities and s.relpath not in excluded)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,15 +26,18 @@ import numpy as np
 from face_pipeline.evaluation import crossval as CV
 from face_pipeline.evaluation import metrics as M
 from face_pipeline.evaluation.context import Harness
-from face_pipeline.evaluation.datasets import read_scene_labels, same_person
+from face_pipeline.evaluation.datasets import same_person
 from face_pipeline.evaluation.recipes import detector_from_spec
 from face_pipeline.evaluation.report import Section, target
 from face_pipeline.evaluation.retrieval import QueryAnswer, run_queries, sweep_grid, write_event
 from face_pipeline.evaluation.sections.scenes import EVENT as SCENES_EVENT
-from face_pipeline.evaluation.sections.scenes import query_definitions, ranked_answers
+from face_pipeline.evaluation.sections.scenes import (
+    ingest_scenes,
+    query_definitions,
+    ranked_answers,
+)
 from face_pipeline.evaluation.synthetic import Composite, plan_composites, render
 from face_pipeline.lib.errors import FacePipelineError
-from face_pipeline.lib.ingest import ingest_event
 from face_pipeline.lib.models import distance, get_embedder
 from face_pipeline.lib.people import update_people_for_event
 from face_pipeline.lib.search import find_person, with_person
@@ -137,17 +139,7 @@ def scene_fold_identity(h: Harness, label: str) -> str:
 
 
 def scenes_data(h: Harness, emb) -> tuple[SetData, list, list]:
-    scenes = read_scene_labels(h.config.scenes)
-    root = h.tmp / "quality_scenes"
-    for s in scenes:
-        target_path = root / SCENES_EVENT / s.relpath
-        target_path.parent.mkdir(parents=True, exist_ok=True)
-        if not target_path.exists():
-            shutil.copy2(s.path, target_path)
-    settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / "quality_scenes_data",
-                       dsn=h.store().dsn, workers=h.cache.workers)
-    h.store().delete_event(SCENES_EVENT)
-    ingest_event(settings, h.store(), SCENES_EVENT)
+    scenes, settings = ingest_scenes(h, "quality_scenes", SCENES_EVENT)
     query_defs = query_definitions(h, scenes)
     answers = ranked_answers(settings, h.store(), query_defs, scenes, h.notes.append, "quality scenes")
     ids = [scene_fold_identity(h, identity) for _l, identity, _r, _e in query_defs]
@@ -373,45 +365,87 @@ def write_worst_html(path: Path, data, missed, strangers, thr: float, model_id: 
 
 
 def quality_section(h: Harness) -> Section:
+    """The section, ours only, on an emptied store: the sets' answers, then one table group after another."""
     emb = get_embedder(h.ours.embedder, h.folders)
     thr = h.ours.threshold_for(emb)
     det_model = detector_from_spec(h.ours.detector, h.folders).model_id
     grid = sweep_grid(emb.metric)
     sec = Section(f"Right on photos nobody tuned for: cross-validated threshold, face size, people ({h.ours.embedder})",
                   __doc__.split("\n\n", 1)[1].strip())
-    data: dict[str, SetData] = {}
-    people_rows = []
     store = h.store()
     for event in store.serving_models():
         store.delete_event(event)
+    data, people_rows = _sets_and_people(h, emb, det_model, thr, sec)
+    _threshold_tables(sec, data, grid, thr, emb.model_id)
+    _size_and_score_tables(sec, data, emb, h, thr)
+    if people_rows:
+        sec.table(("set", "queries", "find P", "find R", "with person photos P", "with person photos R",
+                   "photos added: right", "photos added: wrong"), people_rows,
+                  "**People-backed lookups** (`find` at the shipped threshold, then `with_person_photos`; the "
+                  "event grouped into people by update_people_for_event; scenes grouped alone):")
+    if "LFW" in data:
+        _worst_case_tables(sec, data, emb, h, thr)
+    for event in store.serving_models():
+        store.delete_event(event)
+    return sec
+
+
+def _sets_and_people(h: Harness, emb, det_model: str, thr: float,
+                     sec: Section) -> tuple[dict[str, SetData], list[tuple]]:
+    """Ours' answers on each configured set, and a people-backed row for LFW and the scenes; each set's
+    event is written, grouped and (LFW, synthetic) removed again before the next, so sets never mix."""
+    data: dict[str, SetData] = {}
+    people_rows = []
     if h.config.lfw:
         data["LFW"] = lfw_data(h, emb, det_model)
-        update_people_for_event(replace(h.config.settings, dsn=store.dsn), store, LFW_EVENT)
         ident = {str(p.path): p.identity for p in h.lfw_set().photos}
         lookups = [(q.path, frozenset(k for k, i in ident.items() if i == q.identity and k != str(q.path)),
                     frozenset({str(q.path)}), [LFW_EVENT]) for q in h.lfw_queries()]
-        plain, withp, (right, wrong, n) = people_backed(h, lookups)
-        people_rows.append(("LFW", n, *plain, *withp, right, wrong))
-        store.delete_event(LFW_EVENT)
+        people_rows.append(_people_row(h, "LFW", LFW_EVENT, lookups))
+        h.store().delete_event(LFW_EVENT)
         if h.config.synthetic > 0:
             data["synthetic"] = syn = synthetic_data(h, emb, det_model)
             p, r = M.retrieval_at([a.ranked for a in syn.answers], thr)
             sec.targets.append(target("synthetic event photos (2-6 faces of ~50-120 px): mean precision >= 0.96 "
                                       "and mean recall >= 0.96", f"P {p:.3f}, R {r:.3f} at {thr:g}",
                                       p >= 0.96 and r >= 0.96))
-            store.delete_event(SYN_EVENT)
+            h.store().delete_event(SYN_EVENT)
     if h.config.scenes:
         scenes, query_defs, scene_list = scenes_data(h, emb)
         data["scenes"] = scenes
-        update_people_for_event(replace(h.config.settings, dsn=store.dsn), store, SCENES_EVENT)
         lookups = [(refs, frozenset(s.relpath for s in scene_list if identity in s.identities and s.relpath not in ex),
                     ex, [SCENES_EVENT]) for _l, identity, refs, ex in query_defs]
-        plain, withp, (right, wrong, n) = people_backed(h, lookups)
-        people_rows.append(("scenes", n, *plain, *withp, right, wrong))
+        people_rows.append(_people_row(h, "scenes", SCENES_EVENT, lookups))
+    return data, people_rows
 
-    # 1. the cross-validated threshold
+
+def _people_row(h: Harness, name: str, event: str, lookups) -> tuple:
+    """Group the set's event into people, then what people-backed lookups add over plain `find` on it."""
+    store = h.store()
+    update_people_for_event(replace(h.config.settings, dsn=store.dsn), store, event)
+    plain, withp, (right, wrong, n) = people_backed(h, lookups)
+    return (name, n, *plain, *withp, right, wrong)
+
+
+def _threshold_tables(sec: Section, data: dict[str, SetData], grid, thr: float, model_id: str) -> None:
+    """1. the cross-validated threshold: the folds, the repeated splits, how P/R move around the cut."""
     by_set = {name: list(zip(d.identities, [a.ranked for a in d.answers], strict=True)) for name, d in data.items()}
     cv = CV.cross_validate(by_set, grid, k=K, seeds=SEEDS)
+    people = len({i for d in data.values() for i in d.identities})
+    _fold_table(sec, cv, by_set, thr, people)
+    lo, hi, sd = cv.spread
+    repeat_rows = [(seed + 1, ", ".join(f"{t:g}" for t in cv.thresholds(seed))) for seed in SEEDS]
+    repeat_rows.append(("all", f"min {lo:g}, max {hi:g}, sd {sd:.4f}; median (the cut): **{cv.cut:g}**"))
+    sec.table(("split (seed)", "fold thresholds"), repeat_rows,
+              f"The same over {len(SEEDS)} random splits into {K} folds ({len(cv.folds)} fold thresholds):")
+    _sensitivity_table(sec, by_set, grid, cv.cut, thr)
+    verdict = ("the shipped threshold is the cross-validated cut" if abs(cv.cut - thr) < 1e-9 else
+               f"the cross-validated cut ({cv.cut:g}) differs from the shipped threshold ({thr:g})")
+    sec.notes.append(f"{model_id}: {verdict}.")
+
+
+def _fold_table(sec: Section, cv, by_set: dict, thr: float, people: int) -> None:
+    """Each fold of the first split, its threshold judged on its own held-out people, beside the shipped one."""
     sets = list(by_set)
     fold_rows = []
     for f in cv.folds:
@@ -427,31 +461,30 @@ def quality_section(h: Harness) -> Section:
                       *[f"{p:.3f} / {r:.3f}" for p, r in shipped_all]))
     sec.table(("fold (split 1)", "threshold chosen on the other folds", "its score there (mean min(P, R))",
                *[f"held out: {s} P / R (queries)" for s in sets]), fold_rows,
-              f"**Cross-validated threshold.** {K} identity folds ({len({i for d in data.values() for i in d.identities})}"
+              f"**Cross-validated threshold.** {K} identity folds ({people}"
               " people; one person's queries in every set share a fold); each fold's threshold chosen on the other "
               "folds, judged on its own people:")
-    lo, hi, sd = cv.spread
-    repeat_rows = [(seed + 1, ", ".join(f"{t:g}" for t in cv.thresholds(seed))) for seed in SEEDS]
-    repeat_rows.append(("all", f"min {lo:g}, max {hi:g}, sd {sd:.4f}; median (the cut): **{cv.cut:g}**"))
-    sec.table(("split (seed)", "fold thresholds"), repeat_rows,
-              f"The same over {len(SEEDS)} random splits into {K} folds ({len(cv.folds)} fold thresholds):")
+
+
+def _sensitivity_table(sec: Section, by_set: dict, grid, cut: float, thr: float) -> None:
+    """P/R at and around the cut, with the worst fold of the first split: how sharp the choice is."""
+    sets = list(by_set)
     sens_rows = []
-    for t, res in CV.sensitivity(by_set, grid, cv.cut):
+    for t, res in CV.sensitivity(by_set, grid, cut):
         worst = []
         for s in sets:
             curves = CV.Curves.of(by_set[s], grid)
             fold_of = CV.assign_folds({i for qs in by_set.values() for i, _ in qs}, K, SEEDS[0])
             per_fold = [CV.at(curves, {i for i, n in fold_of.items() if n == f}, grid, t) for f in range(K)]
             worst.append(min(min(p, r) for p, r, n in per_fold if n))
-        sens_rows.append((f"{t:g}" + (" (cut)" if abs(t - cv.cut) < 1e-9 else "") + (" (shipped)" if abs(t - thr) < 1e-9 else ""),
+        sens_rows.append((f"{t:g}" + (" (cut)" if abs(t - cut) < 1e-9 else "") + (" (shipped)" if abs(t - thr) < 1e-9 else ""),
                           *[f"{res[s][0]:.3f} / {res[s][1]:.3f}" for s in sets], *[round(w, 3) for w in worst]))
     sec.table(("threshold", *[f"{s} P / R" for s in sets], *[f"{s}: worst fold min(P, R)" for s in sets]), sens_rows,
               "Around the cut (every query; the worst fold of split 1 alongside):")
-    verdict = ("the shipped threshold is the cross-validated cut" if abs(cv.cut - thr) < 1e-9 else
-               f"the cross-validated cut ({cv.cut:g}) differs from the shipped threshold ({thr:g})")
-    sec.notes.append(f"{emb.model_id}: {verdict}.")
 
-    # 2. face size and detector score
+
+def _size_and_score_tables(sec: Section, data: dict[str, SetData], emb, h: Harness, thr: float) -> None:
+    """2. recall by face size, and the distance distributions by face width and detector score."""
     size_rows, dist_rows = [], []
     for name in ("LFW", "synthetic"):
         if name not in data:
@@ -477,27 +510,18 @@ def quality_section(h: Harness) -> Section:
               "**Distance distributions** (face level: each query's reference face against every labelled face, "
               "plain distance without enrolment or expansion; bystanders left out), by face width and detector score:")
 
-    # 3. people-backed lookups
-    if people_rows:
-        sec.table(("set", "queries", "find P", "find R", "with person photos P", "with person photos R",
-                   "photos added: right", "photos added: wrong"), people_rows,
-                  "**People-backed lookups** (`find` at the shipped threshold, then `with_person_photos`; the "
-                  "event grouped into people by update_people_for_event; scenes grouped alone):")
 
-    # 4. worst cases
-    if "LFW" in data:
-        missed, strangers = worst_cases(data, emb, h, thr)
-        sec.table(("kind", "set", "query", "photo", "distance"),
-                  [("missed", m[0], m[1], Path(m[3]).name, m[5]) for m in missed[:10]]
-                  + [("stranger", s[0], s[1], f"{Path(s[3]).name} ({s[6]})", s[5]) for s in strangers[:10]],
-                  f"**Worst cases** at {thr:g}: {len(missed)} missed (query, photo) pairs and {len(strangers)} strangers "
-                  "returned on LFW + synthetic; the 10 worst of each:")
-        if h.config.worst_html is not None:
-            write_worst_html(h.config.worst_html, data, missed, strangers, thr, emb.model_id)
-            sec.notes.append(f"thumbnails of the {WORST} worst of each: `{h.config.worst_html}` (self-contained HTML)")
-    for event in store.serving_models():
-        store.delete_event(event)
-    return sec
+def _worst_case_tables(sec: Section, data: dict[str, SetData], emb, h: Harness, thr: float) -> None:
+    """4. the worst cases at the shipped threshold, ten of each in the report and more, with thumbnails, in HTML."""
+    missed, strangers = worst_cases(data, emb, h, thr)
+    sec.table(("kind", "set", "query", "photo", "distance"),
+              [("missed", m[0], m[1], Path(m[3]).name, m[5]) for m in missed[:10]]
+              + [("stranger", s[0], s[1], f"{Path(s[3]).name} ({s[6]})", s[5]) for s in strangers[:10]],
+              f"**Worst cases** at {thr:g}: {len(missed)} missed (query, photo) pairs and {len(strangers)} strangers "
+              "returned on LFW + synthetic; the 10 worst of each:")
+    if h.config.worst_html is not None:
+        write_worst_html(h.config.worst_html, data, missed, strangers, thr, emb.model_id)
+        sec.notes.append(f"thumbnails of the {WORST} worst of each: `{h.config.worst_html}` (self-contained HTML)")
 
 
 def worst_html_path(out: Path) -> Path:

@@ -18,9 +18,33 @@ from face_pipeline.lib.errors import FacePipelineError
 from face_pipeline.lib.ingest import ingest_event
 from face_pipeline.lib.models import get_embedder
 from face_pipeline.lib.search import find_person
+from face_pipeline.lib.settings import Settings
 
 EVENT = "scenes"
 ANY_DISTANCE = 100.0  # ask for every candidate; thresholds are applied afterwards
+
+
+def stage_scene_photos(scenes: list[Scene], event_folder: Path) -> None:
+    """Lay the labelled scene photos out as one event folder (each copied once), so the library ingests
+    them as it would any event."""
+    for s in scenes:
+        target_path = event_folder / s.relpath
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        if not target_path.exists():
+            shutil.copy2(s.path, target_path)
+
+
+def ingest_scenes(h: Harness, name: str, event: str) -> tuple[list[Scene], Settings]:
+    """The scene photos ingested afresh as `event`, under a photos root and data folder of their own
+    (h.tmp/name), with ours' settings: where the sections that look people up in real scenes start."""
+    scenes = read_scene_labels(h.config.scenes)
+    root = h.tmp / name
+    stage_scene_photos(scenes, root / event)
+    settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / f"{name}_data",
+                       dsn=h.store().dsn, workers=h.cache.workers)
+    h.store().delete_event(event)
+    ingest_event(settings, h.store(), event)
+    return scenes, settings
 
 
 def query_definitions(h: Harness, scenes: list[Scene]) -> list[tuple[str, str, list[Path], frozenset[str]]]:
@@ -62,11 +86,7 @@ def ranked_answers(settings, store, query_defs, scenes, note, where: str) -> lis
 def scenes_section(h: Harness) -> Section:
     scenes = read_scene_labels(h.config.scenes)
     root = h.tmp / "scenes_photos"
-    for s in scenes:
-        target_path = root / EVENT / s.relpath
-        target_path.parent.mkdir(parents=True, exist_ok=True)
-        if not target_path.exists():
-            shutil.copy2(s.path, target_path)
+    stage_scene_photos(scenes, root / EVENT)
     query_defs = query_definitions(h, scenes)
     multi = [s for s in scenes if len(s.identities) >= 2]
     sec = Section(f"Photo level on real multi-person scenes (`{h.config.scenes}`)",
