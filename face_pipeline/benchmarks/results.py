@@ -50,6 +50,13 @@ def replace_section(path: Path, name: str, body: str) -> None:
     path.write_text(text)
 
 
+def _optional_table(title: str, header: str, rows: list[str]) -> list[str]:
+    """A titled table after a blank line, or nothing at all when the part that fills it did not run."""
+    if not rows:
+        return []
+    return ["", title, "", header, "|" + "---|" * (header.count("|") - 1), *rows]
+
+
 def _fmt_s(x: float) -> str:
     return f"{x:.1f} s" if x >= 1 else f"{x * 1000:.0f} ms"
 
@@ -128,17 +135,11 @@ def _ingest_same_faces(f: IngestFigures) -> str:
 
 def _ingest_variants(f: IngestFigures) -> list[str]:
     """The --variants runs (workers, batch sizes), each against a baseline of its own."""
-    if not f.variants:
-        return []
-    lines = ["", "Variants (each run once beside a baseline of its own):", "",
-             "| variant | workers | settings | pipeline | baseline | speed-up |", "|---|---|---|---|---|---|"]
-    for v in f.variants:
-        lines.append(
-            f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
+    rows = [f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
             f"{v['pipeline']['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
-            f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |"
-        )
-    return lines
+            f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |" for v in f.variants]
+    return _optional_table("Variants (each run once beside a baseline of its own):",
+                           "| variant | workers | settings | pipeline | baseline | speed-up |", rows)
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
@@ -170,18 +171,15 @@ def _search_intro(f: SearchFigures, head: str) -> list[str]:
 
 def _search_load(ld: LoadFigures) -> list[str]:
     """The load table: write rates against the bare-COPY reference, the HNSW build and the index itself."""
-    lines = [
+    reused = ["| load | reused from an earlier run (`--reuse`): figures of that run |"] if ld.reused else []
+    return [
         "Load (through `VectorStore.replace_event`, as an ingest writes: photos, faces and vectors of each "
         "event of ~1,000 faces in one transaction; a new event by plain COPY, binary for faces and vectors; "
         "each writer keeps its connection; the events' rows are prepared before the clock starts):",
         "",
         "| | |",
         "|---|---|",
-    ]
-    if ld.reused:
-        lines.append("| load | reused from an earlier run (`--reuse`): figures of that run |")
-    return [
-        *lines,
+        *reused,
         f"| bulk load, HNSW index dropped, {ld.load_workers} writer processes | {ld.rows:,} faces in "
         f"{ld.seconds:.1f} s = **{ld.rows_per_s:,.0f} faces/s**; " + (
             f"**{ld.all_rows_per_s:,.0f} rows/s** counting every row written ({ld.rows:,} faces, {ld.rows:,} "
@@ -222,14 +220,10 @@ def _search_lookups(f: SearchFigures, strategies: dict[str, str]) -> list[str]:
 
 def _search_sweep(f: SearchFigures) -> list[str]:
     """The hnsw.ef_search sweep (when run): the latency a higher recall costs."""
-    if not f.sweep:
-        return []
-    lines = ["", "Global top-10 against `hnsw.ef_search` (one round each, same queries):", "",
-             "| ef_search | p50 | p95 | recall@10 mean (min) |", "|---|---|---|---|"]
-    for w in f.sweep:
-        lines.append(f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
-                     f"{w['recall_mean']:.4f} ({w['recall_min']:.2f}) |")
-    return lines
+    rows = [f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
+            f"{w['recall_mean']:.4f} ({w['recall_min']:.2f}) |" for w in f.sweep]
+    return _optional_table("Global top-10 against `hnsw.ef_search` (one round each, same queries):",
+                           "| ef_search | p50 | p95 | recall@10 mean (min) |", rows)
 
 
 def _search_memory(f: SearchFigures) -> list[str]:
