@@ -86,8 +86,7 @@ class _Bench:
 
 
 def run(args: argparse.Namespace) -> int:
-    """One benchmark run: its database and header, then each part asked for, in this order, each
-    replacing its own section of the results file."""
+    """One benchmark run: its database and header, then each part asked for, each writing its own section."""
     bench = _start(args)
     parts = ["ingest", "search", "people"] if args.part == "all" else [args.part]
     for part, measure in (("ingest", _bench_ingest), ("search", _bench_search), ("people", _bench_people),

@@ -355,8 +355,7 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
 
 
 def _empty_without_hnsw(store, saved_index_defs: Path | None) -> list[tuple[str, str]]:
-    """Empty the tables and drop the HNSW indexes, so the bulk load writes without them; returns their
-    definitions, to build them again afterwards."""
+    """Empty the tables and drop the HNSW indexes (returning their definitions) so the bulk load runs without them."""
     with store.connect() as conn:
         conn.execute(statement("bench_empty_tables"))
         defs = hnsw_index_defs(conn)
@@ -618,8 +617,7 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
                          sweep_ef: list[int],
                          reuse: bool, seed: int = 7, layout: str = "single", partitions: int = 8,
                          log: Callable[[str], None] = print) -> SearchFigures:
-    """Load (or reuse) a synthetic collection of `n` faces, then time each query shape against exact
-    numpy search over the same queries, and sweep `hnsw.ef_search` for the global shape."""
+    """A collection of `n` faces loaded (or reused), then each query shape timed against exact numpy search."""
     from face_pipeline.lib.store import VectorStore
 
     load_before = load_average()
@@ -663,8 +661,7 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
 def _loaded_collection(store, col: Collection, work_dir: Path, n: int, *, reuse: bool, layout: str, partitions: int,
                        maintenance_work_mem: str, parallel_workers: int, load_workers: int,
                        log: Callable[[str], None]) -> LoadFigures:
-    """The collection in the database: with --reuse, the one an earlier run loaded (same fingerprint),
-    and its load figures; otherwise loaded now and recorded, so the next run may reuse it."""
+    """The collection an earlier run loaded (--reuse, same fingerprint), or loaded now and recorded for the next."""
     meta_path = work_dir / f"load-{n}.json"
     with store.connect() as conn:
         conn.execute(statement("bench_create_collection_record"))

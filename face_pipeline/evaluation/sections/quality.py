@@ -392,8 +392,7 @@ def quality_section(h: Harness) -> Section:
 
 def _sets_and_people(h: Harness, emb, det_model: str, thr: float,
                      sec: Section) -> tuple[dict[str, SetData], list[tuple]]:
-    """Ours' answers on each configured set, and a people-backed row for LFW and the scenes; each set's
-    event is written, grouped and (LFW, synthetic) removed again before the next, so sets never mix."""
+    """Ours' answers on each set and a people row for LFW and scenes, each event removed before the next is written."""
     data: dict[str, SetData] = {}
     people_rows = []
     if h.config.lfw:

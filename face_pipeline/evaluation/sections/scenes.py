@@ -25,8 +25,7 @@ ANY_DISTANCE = 100.0  # ask for every candidate; thresholds are applied afterwar
 
 
 def stage_scene_photos(scenes: list[Scene], event_folder: Path) -> None:
-    """Lay the labelled scene photos out as one event folder (each copied once), so the library ingests
-    them as it would any event."""
+    """The labelled scene photos laid out as one event folder (copied once), to be ingested like any event."""
     for s in scenes:
         target_path = event_folder / s.relpath
         target_path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,8 +34,7 @@ def stage_scene_photos(scenes: list[Scene], event_folder: Path) -> None:
 
 
 def ingest_scenes(h: Harness, name: str, event: str) -> tuple[list[Scene], Settings]:
-    """The scene photos ingested afresh as `event`, under a photos root and data folder of their own
-    (h.tmp/name), with ours' settings: where the sections that look people up in real scenes start."""
+    """The scenes ingested afresh as `event` under h.tmp/name with ours' settings: where scene lookups start."""
     scenes = read_scene_labels(h.config.scenes)
     root = h.tmp / name
     stage_scene_photos(scenes, root / event)
