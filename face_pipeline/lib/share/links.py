@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from psycopg.rows import dict_row
+
 from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.photos.events import validate_event_name
 from face_pipeline.lib.store import VectorStore, statement
@@ -92,15 +94,15 @@ def open_link(store: VectorStore, token: str) -> OpenLink | None:
     """The link a token opens now, or None (expired, revoked, or never made: the same answer)."""
     if not token or len(token) > 128:
         return None
-    with store.connect() as conn:
-        row = conn.execute(statement("open_share_link"), {"token_sha256": _hash(token)}).fetchone()
-    return OpenLink(row[0], tuple(row[1]), row[2]) if row else None
+    with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(statement("open_share_link"), {"token_sha256": _hash(token)}).fetchone()
+    return OpenLink(**{**row, "events": tuple(row["events"])}) if row else None
 
 
 def list_links(store: VectorStore) -> list[ShareLink]:
-    with store.connect() as conn:
-        rows = conn.execute(statement("list_share_links")).fetchall()
-    return [ShareLink(r[0], tuple(r[1]), r[2], r[3], r[4], bool(r[5])) for r in rows]
+    with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(statement("list_share_links")).fetchall()
+    return [ShareLink(**{**r, "events": tuple(r["events"])}) for r in rows]
 
 
 def revoke_link(store: VectorStore, link_id: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
+from psycopg.rows import dict_row
 
 from face_pipeline.lib.photos.decode import DecodedPhoto, decode_photo
 from face_pipeline.lib.photos.events import event_folder
@@ -91,9 +92,9 @@ class StoredPhoto:
 
 
 def stored_photo(store: VectorStore, event: str, photo_id: str) -> StoredPhoto | None:
-    with store.connect() as conn:
-        row = conn.execute(statement("stored_photo"), {"event": event, "photo_id": photo_id}).fetchone()
-    return StoredPhoto(event, photo_id, row[0], int(row[1]), int(row[2])) if row else None
+    with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(statement("stored_photo"), {"event": event, "photo_id": photo_id}).fetchone()
+    return StoredPhoto(event, photo_id, **row) if row else None
 
 
 def photo_bytes(settings: Settings, photo: StoredPhoto) -> bytes:
