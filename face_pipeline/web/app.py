@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import mimetypes
 import time
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
@@ -44,7 +45,7 @@ from face_pipeline.lib.search import (
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.share import participant as P
 from face_pipeline.lib.share.links import OpenLink, open_link
-from face_pipeline.lib.share.signing import signed, unsigned, url_key, verify
+from face_pipeline.lib.share.signing import signature, signed, unsigned, url_key, verify
 from face_pipeline.lib.store import VectorStore, statement
 
 log = logging.getLogger("face_pipeline.serve")
@@ -128,9 +129,9 @@ class Shown:
 def _photo_urls(served: Served, key: bytes, token: str, link: OpenLink, m: PhotoMatch) -> Shown:
     until = int(link.expires_at.timestamp())
     box = ",".join(str(int(v)) for v in m.box)
-    sig = signed(key, f"{m.event}/{m.photo_id}/{box}/{until}", link.link_id, "photo")
+    sig = signature(key, f"{m.event}/{m.photo_id}/{box}/{until}", link.link_id, "photo")
     base = f"/s/{quote(token)}/photo/{quote(m.event)}/{quote(m.photo_id)}"
-    query = urlencode({"box": box, "until": until, "sig": sig.rpartition(".")[2]})
+    query = urlencode({"box": box, "until": until, "sig": sig})
     name = m.path.rsplit("/", 1)[-1]
     return Shown(m, f"{base}/thumb?{query}", f"{base}/full?{query}", f"{base}/download?{query}", name)
 
@@ -138,7 +139,7 @@ def _photo_urls(served: Served, key: bytes, token: str, link: OpenLink, m: Photo
 def _zip_url(key: bytes, token: str, link: OpenLink, matches: Sequence[PhotoMatch]) -> str:
     until = int(link.expires_at.timestamp())
     items = ",".join(f"{m.event}:{m.photo_id}" for m in matches)
-    sig = signed(key, f"{items}/{until}", link.link_id, "zip").rpartition(".")[2]
+    sig = signature(key, f"{items}/{until}", link.link_id, "zip")
     return f"/s/{quote(token)}/zip?" + urlencode({"items": items, "until": until, "sig": sig})
 
 
@@ -327,10 +328,7 @@ async def photo(request: Request) -> Response:
 
 
 def _media_type(name: str) -> str:
-    suffix = name.rsplit(".", 1)[-1].lower()
-    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
-            "tif": "image/tiff", "tiff": "image/tiff", "bmp": "image/bmp", "heic": "image/heic"}.get(
-        suffix, "application/octet-stream")
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 async def zip_all(request: Request) -> Response:
@@ -344,13 +342,13 @@ async def zip_all(request: Request) -> Response:
     if (not items or not until.isdigit() or int(until) < time.time()
             or not verify(key, sig, f"{items}/{until}", link.link_id, "zip")):
         return not_found(served)
-    wanted = [tuple(i.split(":", 1)) for i in items.split(",") if ":" in i]
+    by_event: dict[str, list[str]] = {}
+    for event, _, photo_id in (i.partition(":") for i in items.split(",")):
+        if event in link.events and photo_id:
+            by_event.setdefault(event, []).append(photo_id)
     photos = []
-    for event, photo_id in wanted:
-        if event in link.events:
-            stored = await anyio.to_thread.run_sync(P.stored_photo, served.store, event, photo_id)
-            if stored:
-                photos.append(stored)
+    for event, ids in by_event.items():  # one query per event, not per photo
+        photos += await anyio.to_thread.run_sync(P.stored_photos, served.store, event, ids)
     if not photos:
         return not_found(served)
     stamp = time.strftime("%Y%m%d")

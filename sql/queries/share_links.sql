@@ -26,6 +26,6 @@ INSERT INTO server_keys (name, key) VALUES (%(name)s, %(key)s) ON CONFLICT (name
 -- name: server_key
 SELECT key FROM server_keys WHERE name = %(name)s
 
--- name: stored_photo
--- A photo of an event, for the participant page to send (after its signed URL was checked).
-SELECT path, width, height FROM photos WHERE event = %(event)s AND photo_id = %(photo_id)s
+-- name: stored_photos
+-- Photos of an event, for the participant page to send (after their signed URL was checked).
+SELECT photo_id, path, width, height FROM photos WHERE event = %(event)s AND photo_id = ANY(%(photo_ids)s::text[])

@@ -17,12 +17,12 @@ from pathlib import PurePosixPath
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from psycopg.rows import dict_row
 
 from face_pipeline.lib.photos.decode import DecodedPhoto, decode_photo
 from face_pipeline.lib.photos.events import event_folder
-from face_pipeline.lib.report.images import face_thumbnail
+from face_pipeline.lib.report.images import boxed_thumbnail, face_thumbnail
 from face_pipeline.lib.search import LookupRequest, ReferenceFace
 from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.share.links import OpenLink
@@ -91,10 +91,16 @@ class StoredPhoto:
         return PurePosixPath(self.path).name
 
 
-def stored_photo(store: VectorStore, event: str, photo_id: str) -> StoredPhoto | None:
+def stored_photos(store: VectorStore, event: str, photo_ids: Sequence[str]) -> list[StoredPhoto]:
+    """The stored photos of `photo_ids` in one event (one query), in the order asked; gone ones left out."""
     with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(statement("stored_photo"), {"event": event, "photo_id": photo_id}).fetchone()
-    return StoredPhoto(event, photo_id, **row) if row else None
+        rows = cur.execute(statement("stored_photos"), {"event": event, "photo_ids": list(photo_ids)}).fetchall()
+    found = {r["photo_id"]: StoredPhoto(event, **r) for r in rows}
+    return [found[i] for i in photo_ids if i in found]
+
+
+def stored_photo(store: VectorStore, event: str, photo_id: str) -> StoredPhoto | None:
+    return next(iter(stored_photos(store, event, [photo_id])), None)
 
 
 def photo_bytes(settings: Settings, photo: StoredPhoto) -> bytes:
@@ -103,16 +109,14 @@ def photo_bytes(settings: Settings, photo: StoredPhoto) -> bytes:
 
 
 def thumbnail_jpeg(settings: Settings, photo: StoredPhoto, box: Sequence[int] | None) -> bytes:
-    """A thumbnail (THUMBNAIL_SIDE) with the face of `box` (photo pixels) boxed in red, as JPEG.
-    The box is drawn on the thumbnail itself, so it stays a few pixels wide whatever the photo's size."""
+    """A thumbnail (THUMBNAIL_SIDE) with the face of `box` (photo pixels) boxed, as JPEG."""
     decoded = decode_photo(photo_bytes(settings, photo), photo.path, max_pixels=settings.max_image_pixels,
                            max_side=THUMBNAIL_SIDE * 2)
-    img = Image.fromarray(decoded.rgb)
-    img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     if box:
-        scale = img.width / decoded.width
-        left, top, right, bottom = (int(round(v * scale)) for v in box)
-        ImageDraw.Draw(img).rectangle([left, top, right, bottom], outline=(255, 40, 40), width=3)
+        img = boxed_thumbnail(decoded.rgb, box, decoded.scale, THUMBNAIL_SIDE)
+    else:
+        img = Image.fromarray(decoded.rgb)
+        img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     buf = io.BytesIO()
     img.convert("RGB").save(buf, format="JPEG", quality=85)
     return buf.getvalue()
