@@ -88,8 +88,10 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
         "",
         "Time by stage, median (baseline: one process, so stage times add up to the wall time; its "
         "align is 0 because face_recognition's descriptor call cuts the aligned chip itself, inside embed. "
-        "Pipeline: decode/detect/align summed over the worker processes, detect including each worker's "
-        "model loading, align including the crop files; embed and write are the wall time of those steps):",
+        "Pipeline: decode/detect/align/embed summed over the worker processes, detect including each "
+        "worker's model loading, align including the crop files, embed the workers' batch of each photo's "
+        "faces (plus the embedding step's wall time for faces it embedded from crop files); write is the "
+        "wall time of that step):",
         "",
         "| stage | baseline | pipeline |",
         "|---|---|---|",

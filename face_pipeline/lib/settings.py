@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from face_pipeline.lib.errors import ConfigError
+from face_pipeline.lib.models.inference import DEVICES
 from face_pipeline.lib.models.registry import DETECTORS, EMBEDDERS, ModelFolders
 from face_pipeline.lib.models.weights import default_model_dir
 from face_pipeline.lib.storage import is_remote, parse_location
@@ -72,6 +73,9 @@ class Settings:
     workers: int = setting(
         0, "processes for detection and embedding; neighbour queries at once in `people recluster`",
         shown="`0` = one per core")
+    device: str = setting(
+        "cpu", "where the ONNX models run: `cpu`, or `cuda` (ONNX Runtime's CUDA provider: `pip install "
+        "face_pipeline[gpu]`; without it, a warning and the CPU)")
     stable_seconds: float = setting(60.0, "the sensor waits until an event folder is unchanged this long (seconds)")
     event_lock_wait: float = setting(
         1800.0, "seconds a second ingest of the same event waits, then fails with a clear message")
@@ -135,6 +139,8 @@ class Settings:
                 raise ConfigError(f"{_env(name)}={path} is a file, not a folder")
         if not is_remote(self.data_dir) and self.data_dir.is_dir() and not os.access(self.data_dir, os.W_OK | os.X_OK):
             raise ConfigError(f"{_env('data_dir')}={self.data_dir} is not writable by this user")
+        if self.device not in DEVICES:
+            raise ConfigError(f"{_env('device')}={self.device!r} is not a device; choose one of {list(DEVICES)}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"{_env('executor')}={self.executor!r} is not an executor; choose one of {list(EXECUTORS)}")
         if self.executor == "celery" and "://" not in self.celery_broker:
@@ -165,9 +171,9 @@ class Settings:
 
     @property
     def model_folders(self) -> ModelFolders:
-        """Where the models' files are."""
+        """Where the models' files are, and the device they run on."""
         model_dir = Path(self.model_dir).expanduser().resolve() if self.model_dir else default_model_dir()
-        return ModelFolders(model_dir, self.clip_model_dir)
+        return ModelFolders(model_dir, self.clip_model_dir, self.device)
 
     @property
     def crops_dir(self) -> Path:

@@ -74,6 +74,7 @@ def test_settings_from_env(monkeypatch, tmp_path):
         ("FACE_PIPELINE_DSN", "postgresql://u:hunter2@db/app?sslmod=require", "can not be parsed"),
         ("FACE_PIPELINE_WORKERS", "two", "must be an integer"),
         ("FACE_PIPELINE_MAX_WORK_SIDE", "10", "must be at least 64"),
+        ("FACE_PIPELINE_DEVICE", "gpu", "is not a device; choose one of ['cpu', 'cuda']"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_code_2_before_any_work(monkeypatch, tmp_path, capsys,
