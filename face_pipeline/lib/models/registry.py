@@ -40,7 +40,6 @@ CATALOGUE: tuple[ModelCard, ...] = (
     retinaface.ROT_CARD,
     retinaface.ROT3_CARD,
     retinaface.AUTO_CARD,
-    retinaface.AUTO_INT8_CARD,
     retinaface.AUTO_FP16_CARD,
     yunet.CARD,
     yunet.ROT_CARD,

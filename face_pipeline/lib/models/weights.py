@@ -236,7 +236,6 @@ def _conversions() -> dict[str, Callable[[bytes], bytes]]:
         "keras-facenet": keras_facenet.convert,
         "scrfd-dynamic-input": scrfd_dynamic_input.convert,
         "tflite-mobilefacenet": tflite_mobilefacenet.convert,
-        "int8-retinaface": lambda onnx_bytes: quantise.int8_static(onnx_bytes, quantise.retinaface_inputs),
         "int8-facenet": lambda onnx_bytes: quantise.int8_static(onnx_bytes, quantise.facenet_inputs),
         "fp16": quantise.fp16,
     }

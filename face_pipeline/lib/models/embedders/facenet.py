@@ -92,7 +92,7 @@ CARD = ModelCard(
 FLIP_CARD = ModelCard(
     name="facenet-v1-flip", kind="embedder", model_id="facenet-v1-flip", crop_kind=FaceNetFlipEmbedder.crop_kind,
     licence=LICENCE, input_size="160x160 RGB chip aligned on five landmarks, and its mirror image",
-    summary="FaceNet with flip test-time augmentation, 128-d, cosine (2 passes per face); the default",
+    summary="FaceNet with flip test-time augmentation, 128-d, cosine (2 passes per face); the default until issue 24",
     evidence=f"{_LFW}: precision 0.977, recall 0.973 at 0.39; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
     files=(WEIGHTS,), factory=lambda files: FaceNetFlipEmbedder(files.path(WEIGHTS), files.device),
@@ -110,8 +110,8 @@ INT8_CARD = ModelCard(
 )
 FLIP_INT8_CARD = ModelCard(
     name="facenet-v1-flip-int8", kind="embedder", model_id="facenet-v1-flip-int8",
-    crop_kind=FaceNetEmbedder.crop_kind, licence=LICENCE, input_size=FLIP_CARD.input_size, default_install=False,
-    summary="facenet-v1-flip with int8 weights (2 passes per face)",
+    crop_kind=FaceNetEmbedder.crop_kind, licence=LICENCE, input_size=FLIP_CARD.input_size,
+    summary="facenet-v1-flip with int8 weights (2 passes per face); the default",
     evidence=_INT8.format(bound=0.03) + "; LFW in EVALUATION.md 'Identity models side by side'",
     files=(WEIGHTS_INT8,), factory=lambda files: FaceNetInt8FlipEmbedder(files.path(WEIGHTS_INT8), files.device),
     variant_of="facenet-v1-flip", max_distance_to_float=0.03,
