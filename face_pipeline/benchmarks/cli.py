@@ -5,6 +5,8 @@
     python -m face_pipeline.benchmarks --part ingest --runs 5
     python -m face_pipeline.benchmarks --part people --people-scales 100000,1000000
     python -m face_pipeline.benchmarks --part participant   # the participant page, 1 and 20 users
+    python -m face_pipeline.benchmarks --part passes        # which photos/faces need the turned/flip passes
+    python -m face_pipeline.benchmarks --part variants      # float / int8 / fp16 models: speed, distance, memory
 
 Everything it writes lives in --data-dir (default: a folder under the system temp dir), with its
 own embedded PostgreSQL: it never touches the project's data. Results go to BENCHMARKS.md.
@@ -101,13 +103,14 @@ def run(args: argparse.Namespace) -> int:
         shipped = Settings.from_env()
         embedder, detector = args.embedder or shipped.embedder, args.detector or shipped.detector
         log(f"ingest: {args.runs} pairs on {datasets / 'wider_face_val_groups'} ({detector} + {embedder})")
-        # The shipped defaults against their neighbours: worker count, and the size of the batches
-        # the embedding step hands to each worker (EMBED_CHUNKS_PER_WORKER 16: ~17 faces a batch
-        # here; 1 chunk per worker: batches of up to 64; a huge count: batches of 1 face).
+        # The shipped pair against its neighbours, each with one choice of issue 24 undone: the
+        # previous defaults, the turned passes on every photo, float FaceNet; and the opt-in without
+        # the flip pass (faster, lower LFW precision: EVALUATION.md).
         variants = [
-            ("1 worker", 1, {}), ("3 workers", 3, {}),
-            ("embedding batches up to 64", 0, {"EMBED_CHUNKS_PER_WORKER": 1}),
-            ("embedding batches of 1 face", 0, {"EMBED_CHUNKS_PER_WORKER": 100_000}),
+            ("previous defaults", 0, {}, "retinaface-mnet025-rot3", "facenet-v1-flip"),
+            ("turned passes on every photo", 0, {}, "retinaface-mnet025-rot3", embedder),
+            ("float FaceNet", 0, {}, detector, "facenet-v1-flip"),
+            ("no flip pass (opt-in)", 0, {}, detector, "facenet-v1-int8"),
         ] if args.variants else []
         figs = ingest_bench.run_ingest_benchmark(
             wider=datasets / "wider_face_val_groups", work_dir=data_dir / "ingest", dsn=dsn, runs=args.runs,
@@ -117,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         (data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
         name = "ingest" if not args.photos else f"ingest-{args.photos}"
         results.replace_section(output, name, results.ingest_markdown(figs, head))
+        if (detector, embedder) == (shipped.detector, shipped.embedder) and not args.photos:
+            results.replace_section(output, "headline", results.headline_markdown(figs))
         log(f"ingest: {figs.median_ratio():.2f}x the baseline (median of {len(figs.runs)} pairs)")
 
     if "search" in parts:
@@ -162,6 +167,18 @@ def run(args: argparse.Namespace) -> int:
             concurrent_users=args.participant_users, per_user=args.participant_per_user,
             baseline_runs=args.participant_baseline_runs, log=log)
         results.replace_section(output, "participant", participant_bench.participant_markdown(figs, head))
+    if "passes" in parts:
+        from face_pipeline.benchmarks import passes_bench
+        from face_pipeline.lib.bundled_files import demo_dir
+
+        figs = passes_bench.run_passes_benchmark(datasets=datasets, demo=demo_dir(), dsn=dsn, workers=args.workers,
+                                                 log=log)
+        results.replace_section(output, "passes", passes_bench.passes_markdown(figs, head))
+    if "variants" in parts:
+        from face_pipeline.benchmarks import variants_bench
+
+        results.replace_section(output, "variants",
+                                variants_bench.variants_markdown(variants_bench.run_variants_benchmark(log=log), head))
     log(f"results written to {output}")
     return 0
 
@@ -169,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks",
                                 description="Ingest and search benchmarks; results go to BENCHMARKS.md.")
-    p.add_argument("--part", choices=["all", "ingest", "search", "people", "participant"], default="all")
+    p.add_argument("--part", choices=["all", "ingest", "search", "people", "participant", "passes", "variants"], default="all")
     p.add_argument("--data-dir", default=str(_default_data_dir()),
                    help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)")
     p.add_argument("--datasets", default=str(_default_datasets()), help="shared/datasets (default: %(default)s)")
@@ -179,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", type=int, default=None, help="ingest: only the first N WIDER photos")
     p.add_argument("--embedder", default=None, help="ingest: the pipeline's embedder (default: the shipped one)")
     p.add_argument("--detector", default=None, help="ingest: the pipeline's detector (default: the shipped one)")
-    p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers and two embedding batch sizes, once each")
+    p.add_argument("--variants", action="store_true",
+                   help="ingest: also the previous defaults and the shipped pair with one choice undone, once each")
     p.add_argument("--quiet-wait", type=float, default=300.0,
                    help="seconds to wait, before each pair, for other processes to leave the cores idle")
     p.add_argument("--max-others", type=float, default=0.3,

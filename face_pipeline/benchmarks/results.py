@@ -117,14 +117,28 @@ def ingest_markdown(f: IngestFigures, head: str) -> str:
                      f"found {f.runs[0]['baseline']['faces']} (EVALUATION.md compares their quality).")
     if f.variants:
         lines += ["", "Variants (each run once beside a baseline of its own):", "",
-                  "| variant | workers | settings | pipeline | baseline | speed-up |", "|---|---|---|---|---|---|"]
+                  "| variant | detector + embedder | workers | pipeline | baseline | speed-up | faces | "
+                  "peak RSS, largest process / tree | other processes' load |", "|---|---|---|---|---|---|---|---|---|"]
         for v in f.variants:
+            pipe = v["pipeline"]
+            models = f"{v.get('detector') or f.detector} + {v.get('embedder') or f.embedder}"
             lines.append(
-                f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
-                f"{v['pipeline']['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
-                f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |"
+                f"| {v['label']} | {models} | {v['workers'] or 'cores'}{' ' + str(v['overrides']) if v['overrides'] else ''} | "
+                f"{pipe['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
+                f"{v['baseline']['seconds'] / pipe['seconds']:.2f}x | {pipe['faces']} | "
+                f"{pipe['peak_rss_largest_mib']:.0f} / {pipe['peak_rss_tree_mib']:.0f} MiB | "
+                f"{max(pipe['others_cores'], v['baseline']['others_cores']):.2f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def headline_markdown(f: IngestFigures) -> str:
+    """The line at the top of BENCHMARKS.md: the shipped defaults' ingest speed-up, with where it comes from."""
+    ratios = ", ".join(f"{r:.2f}" for r in f.ratios())
+    return (f"ingest speed-up (shipped defaults): {f.median_ratio():.2f}x\n\n"
+            f"(median of {len(f.runs)} pairs against the face_recognition-style baseline in the same run: {ratios}; "
+            f"{f.detector} + {f.embedder}; {f.median_of('pipeline', 'seconds'):.1f} s against "
+            f"{f.median_of('baseline', 'seconds'):.1f} s on the WIDER group photos, section \"Ingest\" below)\n")
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
