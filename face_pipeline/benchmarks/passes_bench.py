@@ -176,7 +176,7 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
 
         none = {k: np.zeros(len(v), bool) for k, v in yaws.items()}
         evaluate("none (facenet-v1 vectors)", lambda k: none[k])
-        evaluate("every face (facenet-v1-flip, the previous and the shipped default)", lambda k: ~none[k])
+        evaluate("every face (facenet-v1-flip; the shipped int8 copy flips every face too)", lambda k: ~none[k])
         for q in (50, 70, 90):
             t = float(np.percentile(all_yaw, q))
             evaluate(f"faces turned from frontal (yaw > {t:.2f} eye distances, the top {100 - q} %)",

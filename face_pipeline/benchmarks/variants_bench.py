@@ -35,12 +35,13 @@ class VariantsFigures:
 def _peak_mib(path: Path, kind: str) -> float:
     """Peak RSS of a fresh process that opens `path` (one thread) and runs one batch or photo."""
     code = f"""
-import resource, numpy as np, onnxruntime as ort
+import numpy as np, onnxruntime as ort
 o = ort.SessionOptions(); o.intra_op_num_threads = 1; o.log_severity_level = 3
 s = ort.InferenceSession({str(path)!r}, o, providers=["CPUExecutionProvider"])
 x = np.zeros({(12, 160, 160, 3) if kind == "embedder" else (1, 3, 704, 1024)}, np.float32)
 s.run(None, {{s.get_inputs()[0].name: x}})
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork and exec.
+print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])

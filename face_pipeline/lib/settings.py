@@ -72,7 +72,8 @@ class Settings:
     clip_model_dir: str = setting(
         "", "local `patch32_v1.onnx` + CLIP `preprocessor_config.json` for `clip-imgbeddings` (offline)")
     max_image_pixels: int = setting(120_000_000, "larger images are refused (decompression bombs)")
-    max_work_side: int = setting(2400, "photos are downscaled to this longest side for detection")
+    max_work_side: int = setting(2400, "photos are downscaled to this longest side for detection and crops "
+                                       "(a JPEG to between 0.8x and 1x of it, at the nearest fast decoding scale)")
     workers: int = setting(
         0, "processes for detection and embedding; neighbour queries at once in `people recluster`",
         shown="`0` = one per core")

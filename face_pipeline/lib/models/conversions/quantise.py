@@ -3,14 +3,14 @@ the registry's weights by `face-pipeline models install NAME`, after the float m
 
 - int8: ONNX Runtime's static quantisation (QDQ; weights int8 per output channel, activations uint8
   with ranges calibrated by MinMax). Dynamic quantisation was measured and rejected: it turns every
-  Conv into ConvInteger, 1.3-4x *slower* than float on the CPUs here (BENCHMARKS.md, "Model variants").
+  Conv into ConvInteger, 1.3-8x *slower* than float on the CPUs here (BENCHMARKS.md, "Model variants").
   Calibration uses the bundled demo photos only (public domain, shipped with the package): FaceNet sees
   the hand-checked face boxes of demo/face_boxes.json cut square and resized to its chip, which gives
   the activation ranges of real faces without running a detector at install time. RetinaFace's int8
   copy (calibrated on the demo photos as its network input) was measured and not shipped: slower than
   float here and its boxes moved (46 of 65 demo faces at IoU >= 0.8 with the float model's).
 - fp16: every float32 weight and activation in half precision, input and output kept float32
-  (`onnxruntime.transformers.float16`), for the CUDA provider; on a CPU it runs, but slower than float32.
+  (`onnxruntime.transformers.float16`), for the CUDA provider; on a CPU it runs at float32's speed (ONNX Runtime computes it in float).
 
 Both are deterministic for one version of onnx and onnxruntime (checked: two builds, same bytes);
 other versions may write other bytes, which `models install` notes and records (weights.install).

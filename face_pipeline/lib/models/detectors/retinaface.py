@@ -159,7 +159,7 @@ AUTO_FP16_CARD = ModelCard(
     name="retinaface-mnet025-autorot-fp16", kind="detector",
     model_id="retinaface-mnet025-v1-fp16-s1024-t0.6-nms0.4" + _AUTO_ID,
     licence=_LICENCE, input_size=AUTO_CARD.input_size, default_install=False,
-    summary="retinaface-mnet025-autorot in half precision, for FACE_PIPELINE_DEVICE=cuda (slower than float on a CPU)",
+    summary="retinaface-mnet025-autorot in half precision, for FACE_PIPELINE_DEVICE=cuda (no faster than float on a CPU)",
     evidence="boxes on the demo photos match the float model's (BENCHMARKS.md 'Model variants'); not measured "
              "on a GPU (none was available)",
     files=(WEIGHTS_FP16,),
