@@ -115,7 +115,7 @@ def previous_vectors(settings: Settings, event: str, model_id: str) -> dict[str,
 def write_detect_vectors(settings: Settings, event: str, model_id: str, vectors: dict[str, np.ndarray]) -> None:
     """The vectors the detection step made (face_id -> vector of `model_id`), replacing the last ones."""
     ids = list(vectors)
-    arr = np.asarray([vectors[f] for f in ids], dtype=np.float32).reshape(len(ids), -1)
+    arr = np.asarray([vectors[f] for f in ids], dtype=np.float32) if ids else np.zeros((0, 0), np.float32)
     _write_npz(stage_folder(settings, event) / DETECT_VECTORS,
                {"model_id": np.array(model_id), "face_ids": np.array(ids, dtype=str), "vectors": arr})
 
