@@ -82,6 +82,6 @@ def test_cli_models_lists_every_card_without_building_a_model(cli_env, capsys, o
         assert f" {c.name} " in out and f"model id: {c.model_id}" in out and f"evidence: {c.evidence}" in out
         for f in c.files:
             assert f"file: {f.name} (" in out and f"sha256 {f.sha256}" in out
-    assert "* retinaface-mnet025-rot3" in out and "* facenet-v1-flip" in out  # the active pair
+    assert "* retinaface-mnet025-autorot" in out and "* facenet-v1-flip-int8" in out  # the active pair
     assert onnx_sessions == []
     assert get_detector.cache_info().currsize == get_embedder.cache_info().currsize == 0  # read from the cards only

@@ -5,6 +5,8 @@
     python -m face_pipeline.benchmarks --part ingest --runs 5
     python -m face_pipeline.benchmarks --part people --people-scales 100000,1000000
     python -m face_pipeline.benchmarks --part participant   # the participant page, 1 and 20 users
+    python -m face_pipeline.benchmarks --part passes        # which photos/faces need the turned/flip passes
+    python -m face_pipeline.benchmarks --part variants      # float / int8 / fp16 models: speed, distance, memory
 
 Everything it writes lives in --data-dir (default: a folder under the system temp dir), with its
 own embedded PostgreSQL: it never touches the project's data. Results go to BENCHMARKS.md.
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     bench = _start(args)
     parts = ["ingest", "search", "people"] if args.part == "all" else [args.part]
     for part, measure in (("ingest", _bench_ingest), ("search", _bench_search), ("people", _bench_people),
-                          ("participant", _bench_participant)):
+                          ("participant", _bench_participant), ("passes", _bench_passes), ("variants", _bench_variants)):
         if part in parts:
             measure(args, bench)
     bench.log(f"results written to {bench.output}")
@@ -137,13 +139,14 @@ def _bench_ingest(args: argparse.Namespace, bench: _Bench) -> None:
     embedder, detector = args.embedder or shipped.embedder, args.detector or shipped.detector
     wider = bench.datasets / "wider_face_val_groups"
     bench.log(f"ingest: {args.runs} pairs on {wider} ({detector} + {embedder})")
-    # The shipped defaults against their neighbours: worker count, and the size of the batches
-    # the embedding step hands to each worker (EMBED_CHUNKS_PER_WORKER 16: ~17 faces a batch
-    # here; 1 chunk per worker: batches of up to 64; a huge count: batches of 1 face).
+    # The shipped pair against its neighbours, each with one choice of issue 24 undone: the
+    # previous defaults, the turned passes on every photo, float FaceNet; and the opt-in without
+    # the flip pass (faster, lower LFW precision: EVALUATION.md).
     variants = [
-        ("1 worker", 1, {}), ("3 workers", 3, {}),
-        ("embedding batches up to 64", 0, {"EMBED_CHUNKS_PER_WORKER": 1}),
-        ("embedding batches of 1 face", 0, {"EMBED_CHUNKS_PER_WORKER": 100_000}),
+        ("previous defaults", 0, {}, "retinaface-mnet025-rot3", "facenet-v1-flip"),
+        ("turned passes on every photo", 0, {}, "retinaface-mnet025-rot3", embedder),
+        ("float FaceNet", 0, {}, detector, "facenet-v1-flip"),
+        ("no flip pass (opt-in)", 0, {}, detector, "facenet-v1-int8"),
     ] if args.variants else []
     figs = ingest_bench.run_ingest_benchmark(
         wider=wider, work_dir=bench.data_dir / "ingest", dsn=bench.dsn, runs=args.runs,
@@ -153,6 +156,8 @@ def _bench_ingest(args: argparse.Namespace, bench: _Bench) -> None:
     (bench.data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
     name = "ingest" if not args.photos else f"ingest-{args.photos}"
     results.replace_section(bench.output, name, results.ingest_markdown(figs, bench.head))
+    if (detector, embedder) == (shipped.detector, shipped.embedder) and not args.photos:
+        results.replace_section(bench.output, "headline", results.headline_markdown(figs))
     bench.log(f"ingest: {figs.median_ratio():.2f}x the baseline (median of {len(figs.runs)} pairs)")
 
 
@@ -209,10 +214,28 @@ def _bench_participant(args: argparse.Namespace, bench: _Bench) -> None:
     results.replace_section(bench.output, "participant", participant_bench.participant_markdown(figs, bench.head))
 
 
+def _bench_passes(args: argparse.Namespace, bench: _Bench) -> None:
+    """Each turned-pass and flip rule: its cost and its effect on quality (WIDER, demo, LFW)."""
+    from face_pipeline.benchmarks import passes_bench, results
+    from face_pipeline.lib.bundled_files import demo_dir
+
+    figs = passes_bench.run_passes_benchmark(datasets=bench.datasets, demo=demo_dir(), dsn=bench.dsn,
+                                             workers=args.workers, log=bench.log)
+    results.replace_section(bench.output, "passes", passes_bench.passes_markdown(figs, bench.head))
+
+
+def _bench_variants(args: argparse.Namespace, bench: _Bench) -> None:
+    """float/int8/fp16 copies of the shipped models: CPU time, distance to the float model, memory."""
+    from face_pipeline.benchmarks import results, variants_bench
+
+    figs = variants_bench.run_variants_benchmark(log=bench.log)
+    results.replace_section(bench.output, "variants", variants_bench.variants_markdown(figs, bench.head))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks",
                                 description="Ingest and search benchmarks; results go to BENCHMARKS.md.")
-    p.add_argument("--part", choices=["all", "ingest", "search", "people", "participant"], default="all")
+    p.add_argument("--part", choices=["all", "ingest", "search", "people", "participant", "passes", "variants"], default="all")
     p.add_argument("--data-dir", default=str(_default_data_dir()),
                    help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)")
     p.add_argument("--datasets", default=str(_default_datasets()), help="shared/datasets (default: %(default)s)")
@@ -222,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", type=int, default=None, help="ingest: only the first N WIDER photos")
     p.add_argument("--embedder", default=None, help="ingest: the pipeline's embedder (default: the shipped one)")
     p.add_argument("--detector", default=None, help="ingest: the pipeline's detector (default: the shipped one)")
-    p.add_argument("--variants", action="store_true", help="ingest: also 1 and 3 workers and two embedding batch sizes, once each")
+    p.add_argument("--variants", action="store_true",
+                   help="ingest: also the previous defaults and the shipped pair with one choice undone, once each")
     p.add_argument("--quiet-wait", type=float, default=300.0,
                    help="seconds to wait, before each pair, for other processes to leave the cores idle")
     p.add_argument("--max-others", type=float, default=0.3,

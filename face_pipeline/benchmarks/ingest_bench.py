@@ -181,12 +181,13 @@ def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vect
         _save_vectors(vectors_out, [_face_key(relpath[f.photo_id], tuple(f.box)) for f in faces.faces],
                       [by_id[f.face_id] for f in faces.faces])
     stages = {
-        # decode/detect/align: summed over the worker processes (CPU-side seconds, comparable with
-        # the baseline's); embed and write: wall time of those steps.
+        # decode/detect/align/embed: summed over the worker processes (CPU-side seconds, comparable
+        # with the baseline's; the workers embed each photo's faces right after detecting them), plus
+        # the embedding step's wall time for any face it embedded from crop files; write: wall time.
         "decode": faces.seconds_decode,
         "detect": faces.seconds_detect,
         "align": faces.seconds_align,
-        "embed": report.seconds.get("embed", 0.0),
+        "embed": faces.seconds_embed + embeddings.seconds_embed,
         "write": report.seconds.get("write", 0.0),
     }
     return {
@@ -294,9 +295,10 @@ def _one_run(mode: str, work_dir: Path, photos_root: Path, dsn: str, *, workers:
 
 def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, workers: int, embedder: str,
                          detector: str, limit: int | None = None, quiet_wait_s: float = 0.0, max_others: float = 0.3,
-                         retries: int = 3, variants: list[tuple[str, int, dict]] = (), log=print) -> IngestFigures:
+                         retries: int = 3, variants: list[tuple] = (), log=print) -> IngestFigures:
     """`runs` pairs (baseline, pipeline with `detector` + `embedder`) in alternating order, then each
-    variant once beside a baseline of its own (label, workers, ingest module overrides). The baseline
+    variant once beside a baseline of its own (label, workers, ingest module overrides[, detector,
+    embedder]). The baseline
     is always the face_recognition-style script on dlib's models; when the pipeline runs the same
     models, the two must find the same faces with the same vectors (figures.identity)."""
     photos_root = work_dir / (f"photos-{limit}" if limit else "photos")
@@ -325,14 +327,16 @@ def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, wo
             log(f"  pair discarded: other processes kept {busy:.2f} cores busy (limit {max_others})")
             continue
         figures.runs.append(pair)
-    for label, v_workers, overrides in variants:
+    for variant in variants:
+        label, v_workers, overrides = variant[:3]
+        v_detector, v_embedder = (variant[3], variant[4]) if len(variant) > 3 else (detector, embedder)
         if quiet_wait_s:
             wait_for_quiet(quiet_wait_s, log=log)
-        pipe = _one_run("pipeline", work_dir, photos_root, dsn, workers=v_workers, embedder=embedder,
-                        detector=detector, overrides=overrides, log=log, label=f"variant {label}")
+        pipe = _one_run("pipeline", work_dir, photos_root, dsn, workers=v_workers, embedder=v_embedder,
+                        detector=v_detector, overrides=overrides, log=log, label=f"variant {label}")
         base = _one_run("baseline", work_dir, photos_root, dsn, label=f"variant {label} baseline", **common)
         figures.variants.append({"label": label, "workers": v_workers, "overrides": overrides,
-                                 "pipeline": pipe, "baseline": base})
+                                 "detector": v_detector, "embedder": v_embedder, "pipeline": pipe, "baseline": base})
     _clear_events(dsn)
     figures.load_after = load_average()
     return figures

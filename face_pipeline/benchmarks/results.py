@@ -107,8 +107,10 @@ def _ingest_stages(f: IngestFigures) -> list[str]:
     lines = [
         "Time by stage, median (baseline: one process, so stage times add up to the wall time; its "
         "align is 0 because face_recognition's descriptor call cuts the aligned chip itself, inside embed. "
-        "Pipeline: decode/detect/align summed over the worker processes, detect including each worker's "
-        "model loading, align including the crop files; embed and write are the wall time of those steps):",
+        "Pipeline: decode/detect/align/embed summed over the worker processes, detect including each "
+        "worker's model loading, align including the crop files, embed the workers' batch of each photo's "
+        "faces (plus the embedding step's wall time for faces it embedded from crop files); write is the "
+        "wall time of that step):",
         "",
         "| stage | baseline | pipeline |",
         "|---|---|---|",
@@ -135,11 +137,29 @@ def _ingest_same_faces(f: IngestFigures) -> str:
 
 def _ingest_variants(f: IngestFigures) -> list[str]:
     """The --variants runs (workers, batch sizes), each against a baseline of its own."""
-    rows = [f"| {v['label']} | {v['workers'] or 'cores'} | {v['overrides'] or 'shipped'} | "
-            f"{v['pipeline']['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
-            f"{v['baseline']['seconds'] / v['pipeline']['seconds']:.2f}x |" for v in f.variants]
+    rows = [_variant_row(f, v) for v in f.variants]
     return _optional_table("Variants (each run once beside a baseline of its own):",
-                           "| variant | workers | settings | pipeline | baseline | speed-up |", rows)
+                           "| variant | detector + embedder | workers | pipeline | baseline | speed-up | faces | "
+                           "peak RSS, largest process / tree | other processes' load |", rows)
+
+
+def _variant_row(f: IngestFigures, v: dict) -> str:
+    pipe = v["pipeline"]
+    models = f"{v.get('detector') or f.detector} + {v.get('embedder') or f.embedder}"
+    workers = f"{v['workers'] or 'cores'}{' ' + str(v['overrides']) if v['overrides'] else ''}"
+    return (f"| {v['label']} | {models} | {workers} | {pipe['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
+            f"{v['baseline']['seconds'] / pipe['seconds']:.2f}x | {pipe['faces']} | "
+            f"{pipe['peak_rss_largest_mib']:.0f} / {pipe['peak_rss_tree_mib']:.0f} MiB | "
+            f"{max(pipe['others_cores'], v['baseline']['others_cores']):.2f} |")
+
+
+def headline_markdown(f: IngestFigures) -> str:
+    """The line at the top of BENCHMARKS.md: the shipped defaults' ingest speed-up, with where it comes from."""
+    ratios = ", ".join(f"{r:.2f}" for r in f.ratios())
+    return (f"ingest speed-up (shipped defaults): {f.median_ratio():.2f}x\n\n"
+            f"(median of {len(f.runs)} pairs against the face_recognition-style baseline in the same run: {ratios}; "
+            f"{f.detector} + {f.embedder}; {f.median_of('pipeline', 'seconds'):.1f} s against "
+            f"{f.median_of('baseline', 'seconds'):.1f} s on the WIDER group photos, section \"Ingest\" below)\n")
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:

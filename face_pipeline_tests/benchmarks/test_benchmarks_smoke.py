@@ -191,3 +191,17 @@ def test_people_benchmark_update_alone_is_timed_not_scored(bench_dsn, tmp_path):
     assert update.action == "update" and update.faces == people_bench.NEW_EVENT_FACES and update.seconds > 0
     md = people_bench.people_markdown([figs], "- header\n")
     assert "no re-cluster before it" in md and "full re-cluster" not in md.split("|---")[-1]
+
+
+def test_the_headline_line_is_the_median_of_the_pairs_and_replaces_itself(tmp_path):
+    def run(seconds: float) -> dict:
+        return {"seconds": seconds}
+
+    figs = ingest_bench.IngestFigures(runs=[{"baseline": run(100.0), "pipeline": run(p)} for p in (20.0, 25.0, 19.0)],
+                                      detector="retinaface-mnet025-autorot", embedder="facenet-v1-flip-int8")
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\n<!-- bench:headline -->\nold\n<!-- /bench:headline -->\n\n## More\n")
+    results.replace_section(out, "headline", results.headline_markdown(figs))
+    text = out.read_text()
+    assert "ingest speed-up (shipped defaults): 5.00x\n" in text  # pairs 5.00, 4.00, 5.26
+    assert "old" not in text and text.index("ingest speed-up") < text.index("## More")

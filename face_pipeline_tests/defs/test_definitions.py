@@ -20,7 +20,7 @@ def test_definitions_load_with_the_asset_graph_jobs_sensor_and_schedule():
     assert [s.name for s in d.sensors] == ["new_event_folders"]
     assert [s.name for s in d.schedules] == ["reembed_stale_events"]
     # The active models' ids are the code versions, so a model change shows as stale in the UI.
-    assert graph.get(dg.AssetKey("face_embeddings")).code_version == "facenet-v1-flip"
+    assert graph.get(dg.AssetKey("face_embeddings")).code_version == "facenet-v1-flip-int8"
     assert graph.get(dg.AssetKey("face_crops")).code_version.startswith("retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640")
     d.resolve_implicit_global_asset_job_def()
 
@@ -85,6 +85,6 @@ def test_loading_the_definitions_and_ticking_the_schedule_and_sensor_open_no_onn
     sensed = new_event_folders(dg.build_sensor_context(instance=instance, resources={"pipeline": resource}))
 
     assert [r.partition_key for r in tick] == ["old"]
-    assert "facenet-v1-flip" in tick[0].run_key and "retinaface-mnet025-v1-s1024" in tick[0].run_key
+    assert "facenet-v1-flip-int8" in tick[0].run_key and "retinaface-mnet025-v1-s1024" in tick[0].run_key
     assert sensed.run_requests == []
     assert onnx_sessions == [], f"ONNX sessions opened while loading definitions and ticking: {onnx_sessions}"

@@ -36,7 +36,7 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
     assert photos["photos"] == 27 and photos["new"] == 27 and photos["skipped_files"] == 0
     assert crops["faces"] == vectors["faces"] == vectors["vectors"] >= 40
     assert crops["faces_preview"].startswith("![faces](data:image/jpeg;base64,")
-    assert vectors["model_id"] == DEFAULT_EMBEDDER == "facenet-v1-flip"  # the shipped default
+    assert vectors["model_id"] == DEFAULT_EMBEDDER == "facenet-v1-flip-int8"  # the shipped default
     assert all(c.passed for c in first.get_asset_check_evaluations())
     with store.connect() as conn:
         ids_before = sorted(r[0] for r in conn.execute("SELECT face_id FROM face_vectors"))

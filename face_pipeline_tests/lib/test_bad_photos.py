@@ -7,6 +7,7 @@ good photos must be processed (faces found as a person sees them) and every bad 
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import resource
@@ -17,8 +18,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from face_pipeline.lib.bundled_files import demo_dir
 from face_pipeline.lib.models import find_faces, get_detector
+from face_pipeline.lib.models.faces import iou
 from face_pipeline.lib.photos import decode as images
 from face_pipeline.lib.photos.decode import decode_photo
 from face_pipeline.lib.photos.files import (
@@ -427,3 +431,22 @@ def test_unreadable_file_is_reported_with_the_reason(tmp_path_factory):
 
         os.chmod(os.path.join(base, "event", "locked.jpg"), 0o600)
         shutil.rmtree(base)
+
+
+def test_a_large_jpeg_decodes_straight_at_half_size_and_its_faces_are_found():
+    """A 4032 px phone-sized JPEG decodes at 1/2 scale (2016 px, DCT scaling) instead of in full and
+    then resized to 2400: a fifth of the time (BENCHMARKS.md), and the faces of the photo it was made
+    from at the same places."""
+    import numpy as np
+
+    src = Image.open(demo_dir() / "photos" / "event_a_iss_2000_2001" / "a01_exp1_crew_oranges.jpg").convert("RGB")
+    out = io.BytesIO()
+    src.resize((4032, round(4032 * src.height / src.width)), Image.Resampling.BICUBIC).save(out, "JPEG", quality=92)
+    photo = decode_photo(out.getvalue(), "phone.jpg", max_pixels=120_000_000, max_side=2400)
+    assert photo.rgb.shape[1] == 2016 and photo.scale == 0.5 and photo.width == 4032
+    detector = get_detector("retinaface-mnet025")
+    found = [tuple(v / photo.scale for v in f.box) for f in find_faces(photo.rgb, detector)]
+    original = np.asarray(src)  # the 1024 px photo it was made from
+    reference = [tuple(v * 4032 / src.width for v in f.box) for f in find_faces(original, detector)]
+    assert len(found) == len(reference) == 4
+    assert all(max(iou(a, b) for b in reference) > 0.8 for a in found)

@@ -36,6 +36,9 @@ STORED_IDS = {
     "retinaface-mnet025": "retinaface-mnet025-v1-s1024-t0.6-nms0.4",
     "retinaface-mnet025-rot": "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot13-s640-t0.95-b0.05",
     "retinaface-mnet025-rot3": "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05",
+    "retinaface-mnet025-autorot": "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05-iftilt60-c0.05",
+    "retinaface-mnet025-autorot-fp16":
+        "retinaface-mnet025-v1-fp16-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05-iftilt60-c0.05",
     "yunet": "yunet-2023mar-v1-s1024-t0.6-nms0.3",
     "yunet-rot": "yunet-2023mar-v1-s1024-t0.6-nms0.3+rot123-s640-t0.85-b0.05",
     "scrfd-2.5g": "scrfd-2.5g-kps-v1-s640-t0.4-nms0.4",
@@ -44,6 +47,9 @@ STORED_IDS = {
     "dlib-resnet-v1-flip": "dlib-resnet-v1-flip",
     "facenet-v1": "facenet-v1",
     "facenet-v1-flip": "facenet-v1-flip",
+    "facenet-v1-int8": "facenet-v1-int8",
+    "facenet-v1-flip-int8": "facenet-v1-flip-int8",
+    "facenet-v1-flip-fp16": "facenet-v1-flip-fp16",
     "mobilefacenet": "mobilefacenet-v1",
     "mobilefacenet-flip": "mobilefacenet-v1-flip",
     "clip-imgbeddings": "clip-imgbeddings-patch32_v1",  # with imgbeddings' own file; else named by the folder

@@ -74,6 +74,7 @@ def test_settings_from_env(monkeypatch, tmp_path):
         ("FACE_PIPELINE_DSN", "postgresql://u:hunter2@db/app?sslmod=require", "can not be parsed"),
         ("FACE_PIPELINE_WORKERS", "two", "must be an integer"),
         ("FACE_PIPELINE_MAX_WORK_SIDE", "10", "must be at least 64"),
+        ("FACE_PIPELINE_DEVICE", "gpu", "is not a device; choose one of ['cpu', 'cuda']"),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_code_2_before_any_work(monkeypatch, tmp_path, capsys,
@@ -153,6 +154,7 @@ def test_every_setting_has_a_variable_a_flag_and_a_resource_field(tmp_path):
              "dsn": "postgresql://u@db/app", "dagster_pg_url": "postgresql+psycopg2://u@db/dagster",
              "detector": "haar", "embedder": "dlib-resnet-v1", "model_dir": str(tmp_path / "m"),
              "clip_model_dir": str(tmp_path / "c"), "executor": "celery", "celery_broker": "redis://q:6379/1",
+             "device": "cuda",
              "public_url": "https://photos.example.org", "dagster_ui_url": "https://dagster.example.org"}
     values = {v.field: other.get(v.field) or v.text(getattr(base, v.field) * 2 + 1) for v in VARIABLES}
     from_env = Settings.from_env({v.env_name: values[v.field] for v in VARIABLES})

@@ -51,10 +51,12 @@ MIN_FACE = 60
 
 # Recall floors on those 39 faces, well under what each model measured when this test was written
 # (retinaface 35/39, its sideways passes 35, all turns 37, yunet 35/37, scrfd 35/38, dlib-hog 15,
-# dlib-hog-plus 26, haar 11): a floor catches a broken decoder or alignment, not a 1-face wobble.
+# dlib-hog-plus 26, haar 11; autorot and its fp16 copy get plain retinaface's floor): a floor catches
+# a broken decoder or alignment, not a 1-face wobble.
 RECALL_FLOOR = {
     "haar": 0.2, "dlib-hog": 0.3, "dlib-hog-plus": 0.5,
     "retinaface-mnet025": 0.8, "retinaface-mnet025-rot": 0.8, "retinaface-mnet025-rot3": 0.85,
+    "retinaface-mnet025-autorot": 0.8, "retinaface-mnet025-autorot-fp16": 0.8,
     "yunet": 0.8, "yunet-rot": 0.85, "scrfd-2.5g": 0.8, "scrfd-2.5g-rot": 0.85,
 }
 SKIPPED_DETECTORS = {"dlib-cnn": "dlib's CNN detector takes minutes per photo on a CPU"}

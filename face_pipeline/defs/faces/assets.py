@@ -50,6 +50,7 @@ def build_face_crops(settings: Settings) -> dg.AssetsDefinition:
                 "seconds_decode_cpu": faces.seconds_decode,
                 "seconds_detect_cpu": faces.seconds_detect,
                 "seconds_align_cpu": faces.seconds_align,
+                "seconds_embed_cpu": faces.seconds_embed,
                 "ms_per_detected_photo": round(1000 * seconds / max(1, faces.detected_photos), 1),
                 "faces_preview": dg.MetadataValue.md(
                     face_grid_markdown([settings.data_dir / f.crop_path for f in faces.faces])

@@ -1,4 +1,10 @@
-"""Step 2, face_crops: every face of every photo (box, landmarks) and the crop its embedder reads."""
+"""Step 2, face_crops: every face of every photo (box, landmarks) and the crop its embedder reads.
+
+Each photo is read and decoded once: its crops are cut from the decoded image, and while they are in
+memory the worker also embeds them, all faces of the photo in one network call, for the embedding
+step to take (stage_files.write_detect_vectors); that step embeds from the crop files only the faces
+that have no such vector (another embedder, an earlier run), so its result is the same either way.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,12 @@ from PIL import Image
 from face_pipeline.lib.ingest.event_lock import holds_event_lock
 from face_pipeline.lib.ingest.progress import Progress, no_progress
 from face_pipeline.lib.ingest.records import FaceSet, PhotoManifest
-from face_pipeline.lib.ingest.stage_files import previous_faces, write_faces
+from face_pipeline.lib.ingest.stage_files import previous_faces, write_detect_vectors, write_faces
 from face_pipeline.lib.ingest.worker_pool import discard_worker_pool, worker_pool
 from face_pipeline.lib.models import (
     ModelFolders,
     crop_kind_of,
+    embedder_model_id,
     find_faces,
     get_detector,
     get_embedder,
@@ -57,7 +64,8 @@ class DetectResult:
     relpath: str
     faces: list[FaceRow]
     error: tuple[str, str] | None
-    seconds: tuple[float, float, float]
+    seconds: tuple[float, float, float, float]  # decode, detect, align + crop files, embed
+    vectors: np.ndarray | None = None  # one per face, by the task's embedder (None: box crops)
 
 
 def detect_one(task: DetectTask) -> DetectResult:
@@ -69,16 +77,16 @@ def detect_one(task: DetectTask) -> DetectResult:
             raise PhotoRejected("empty_file", f"{task.relpath}: file is empty (0 bytes)")
         photo = decode_photo(data, task.relpath, max_pixels=task.max_pixels, max_side=task.max_side)
     except PhotoRejected as exc:
-        return DetectResult(task.photo_id, task.relpath, [], (exc.reason, exc.message), (0, 0, 0))
+        return DetectResult(task.photo_id, task.relpath, [], (exc.reason, exc.message), (0, 0, 0, 0))
     except OSError as exc:
-        return DetectResult(task.photo_id, task.relpath, [], ("unreadable", f"{task.relpath}: {exc}"), (0, 0, 0))
+        return DetectResult(task.photo_id, task.relpath, [], ("unreadable", f"{task.relpath}: {exc}"), (0, 0, 0, 0))
     t1 = time.perf_counter()
     detector = get_detector(task.detector, task.folders)
     try:
         found = find_faces(photo.rgb, detector)
     except Exception as exc:  # an odd image must not stop the event: report it instead
         message = f"{task.relpath}: face detection failed ({type(exc).__name__}: {exc})"
-        return DetectResult(task.photo_id, task.relpath, [], ("detect_failed", message), (t1 - t0, 0, 0))
+        return DetectResult(task.photo_id, task.relpath, [], ("detect_failed", message), (t1 - t0, 0, 0, 0))
     t2 = time.perf_counter()
     # A box crop (the original recipe's CLIP) needs no model; every other crop is the embedder's own.
     embedder = None if task.crop_kind == "box" else get_embedder(task.embedder, task.folders)
@@ -87,12 +95,14 @@ def detect_one(task: DetectTask) -> DetectResult:
     if found:
         make_private_dir(crops_root / task.event / task.photo_id)
     inv = 1.0 / photo.scale
+    crops = []
     for index, face in enumerate(found):
         if embedder is not None:
             crop = embedder.crop(photo.rgb, face)
         else:
             l, t, r, b = face.box
             crop = photo.rgb[t:b, l:r]
+        crops.append(crop)
         face_id = face_id_for(task.event, task.photo_id, detector.model_id, index)
         rel = f"crops/{task.event}/{task.photo_id}/{index:03d}-{task.crop_kind}.png"
         png = io.BytesIO()
@@ -103,7 +113,9 @@ def detect_one(task: DetectTask) -> DetectResult:
         lm = (face.landmarks * inv).ravel().round(2).tolist() if face.landmarks is not None else []
         faces.append(FaceRow(face_id, task.photo_id, index, box, round(face.score, 4), lm, rel))
     t3 = time.perf_counter()
-    return DetectResult(task.photo_id, task.relpath, faces, None, (t1 - t0, t2 - t1, t3 - t2))
+    vectors = embedder.embed(crops) if embedder is not None else None  # the photo's faces in one call
+    t4 = time.perf_counter()
+    return DetectResult(task.photo_id, task.relpath, faces, None, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), vectors)
 
 
 def reusable_faces(settings: Settings, previous: FaceSet | None, detector_model: str,
@@ -183,8 +195,9 @@ def detect_faces(
                                     embedder_name, crop_kind, str(settings.crops_dir), settings.max_image_pixels,
                                     settings.max_work_side, settings.model_folders))
     results = run_detect_tasks(settings, tasks, {p.photo_id: p.size_bytes for p in manifest.photos}, progress)
-    secs = [0.0, 0.0, 0.0]
+    secs = [0.0, 0.0, 0.0, 0.0]
     failed = 0
+    early: dict[str, np.ndarray] = {}
     for res in results:
         if res.error:
             skipped.append(Skipped(res.relpath, *res.error))
@@ -193,13 +206,18 @@ def detect_faces(
         kept_faces.extend(res.faces)
         photo_faces[res.photo_id] = len(res.faces)
         secs = [a + b for a, b in zip(secs, res.seconds, strict=True)]
+        if res.vectors is not None:
+            early.update(zip((f.face_id for f in res.faces), res.vectors, strict=True))
     kept_faces.sort(key=lambda f: (f.photo_id, f.face_index))
     remove_stale_crops(settings, event, {f.crop_path for f in kept_faces})
     face_set = FaceSet(
         event, detector_model, crop_kind, kept_faces, photo_faces, skipped,
         detected_photos=len(results) - failed, reused_photos=len(manifest.photos) - len(tasks),
         seconds_decode=round(secs[0], 3), seconds_detect=round(secs[1], 3), seconds_align=round(secs[2], 3),
+        seconds_embed=round(secs[3], 3),
     )
+    if crop_kind != "box":
+        write_detect_vectors(settings, event, embedder_model_id(embedder_name, settings.model_folders), early)
     write_faces(settings, face_set)
     return face_set
 

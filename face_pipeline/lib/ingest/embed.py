@@ -13,7 +13,7 @@ from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.ingest.event_lock import holds_event_lock
 from face_pipeline.lib.ingest.progress import Progress, no_progress
 from face_pipeline.lib.ingest.records import EmbeddingSet, FaceSet
-from face_pipeline.lib.ingest.stage_files import previous_vectors, write_vectors
+from face_pipeline.lib.ingest.stage_files import detect_vectors, previous_vectors, write_vectors
 from face_pipeline.lib.ingest.worker_pool import discard_worker_pool, worker_pool
 from face_pipeline.lib.models import ModelFolders, crop_kind_of, get_embedder
 from face_pipeline.lib.settings import Settings
@@ -51,9 +51,14 @@ def embed_faces(
             f"{crop_kind_of(embedder_name)!r}: re-materialise face_crops with this embedder"
         )
     previous = previous_vectors(settings, faces.event, emb.model_id)
-    todo = [f for f in faces.faces if f.face_id not in previous]
-    t0 = time.perf_counter()
+    new = [f for f in faces.faces if f.face_id not in previous]
+    # Faces the detection step embedded while their crops were in memory (same model id) are taken
+    # as they are; the others (another embedder than at detection) are embedded from their crop files.
     fresh: dict[str, np.ndarray] = {}
+    early = detect_vectors(settings, faces.event, emb.model_id) if new else {}
+    fresh.update((f.face_id, early[f.face_id]) for f in new if f.face_id in early)
+    todo = [f for f in new if f.face_id not in fresh]
+    t0 = time.perf_counter()
     workers = min(settings.worker_count(), len(todo) // EMBED_MIN_FACES_PER_WORKER)
     if workers > 1:
         # Many small chunks, so that the workers finish together instead of one embedding a last
@@ -80,7 +85,7 @@ def embed_faces(
     vectors = np.zeros((len(face_ids), emb.dim), dtype=np.float32)
     for i, fid in enumerate(face_ids):
         vectors[i] = fresh[fid] if fid in fresh else previous[fid]
-    result = EmbeddingSet(faces.event, emb.model_id, emb.metric, face_ids, vectors, len(todo),
-                          len(face_ids) - len(todo), round(seconds, 3))
+    result = EmbeddingSet(faces.event, emb.model_id, emb.metric, face_ids, vectors, len(new),
+                          len(face_ids) - len(new), round(seconds, 3))
     write_vectors(settings, result)
     return result

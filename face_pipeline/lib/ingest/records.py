@@ -69,6 +69,7 @@ class FaceSet:
     seconds_decode: float = 0.0
     seconds_detect: float = 0.0
     seconds_align: float = 0.0
+    seconds_embed: float = 0.0  # the workers' embedding of each photo's faces right after its detection
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""The stage files of an event (DATA_DIR/stage/<event>/): photos.json, faces.json, vectors.npz.
+"""The stage files of an event (DATA_DIR/stage/<event>/): photos.json, faces.json, vectors.npz, and
+detect-vectors.npz (the vectors the detection step made of the faces it found, for the embedding step).
 
 Each step writes its result here, atomically and owner-only (or as one object PUT when the data
 folder is an object store, lib/storage.py), and the next step (and the next run of the same step, to
@@ -25,7 +26,7 @@ from face_pipeline.lib.storage import make_private_dir, read_file, write_file
 
 log = logging.getLogger(__name__)
 
-PHOTOS, FACES, VECTORS = "photos.json", "faces.json", "vectors.npz"
+PHOTOS, FACES, VECTORS, DETECT_VECTORS = "photos.json", "faces.json", "vectors.npz", "detect-vectors.npz"
 
 
 def stage_folder(settings: Settings, event: str) -> Path:
@@ -108,6 +109,26 @@ def previous_vectors(settings: Settings, event: str, model_id: str) -> dict[str,
             return dict(zip(prev["face_ids"].tolist(), prev["vectors"], strict=True))
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         log.warning("stage file %s is unreadable; embedding every face again", path)
+    return {}
+
+
+def write_detect_vectors(settings: Settings, event: str, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+    """The vectors the detection step made (face_id -> vector of `model_id`), replacing the last ones."""
+    ids = list(vectors)
+    arr = np.asarray([vectors[f] for f in ids], dtype=np.float32) if ids else np.zeros((0, 0), np.float32)
+    _write_npz(stage_folder(settings, event) / DETECT_VECTORS,
+               {"model_id": np.array(model_id), "face_ids": np.array(ids, dtype=str), "vectors": arr})
+
+
+def detect_vectors(settings: Settings, event: str, model_id: str) -> dict[str, np.ndarray]:
+    """face_id -> vector the last detection step made with `model_id` (else empty)."""
+    path = stage_folder(settings, event) / DETECT_VECTORS
+    try:
+        found = _read_npz(path)
+        if found is not None and str(found["model_id"]) == model_id:
+            return dict(zip(found["face_ids"].tolist(), found["vectors"], strict=True))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        log.warning("stage file %s is unreadable; embedding from the crop files", path)
     return {}
 
 

@@ -19,6 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+from face_pipeline.lib.models.inference import set_session_threads, threads_per_worker
+
 _shared_pool: tuple[int, int, ProcessPoolExecutor] | None = None  # (owner pid, workers, pool)
 
 #: How often a worker's watchdog looks for its owner.
@@ -32,7 +34,8 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     forkserver: workers start clean (no inherited DB connections or Dagster threads) and each
     loads its models once, on first use, through the cached registries. The pool is kept, so the
     embedding step (and the next event) reuse the detection step's workers with their models
-    loaded instead of paying ~0.75 s for fresh interpreters, imports and model loads.
+    loaded instead of paying ~0.75 s for fresh interpreters, imports and model loads. Each worker's
+    ONNX sessions and OpenCV get cores // workers threads (workers x threads = cores).
     """
     global _shared_pool
     if _shared_pool is not None:
@@ -42,7 +45,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
         if pid == os.getpid():
             pool.shutdown(wait=False, cancel_futures=True)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
-                               initializer=die_with_owner, initargs=(os.getpid(),))
+                               initializer=start_worker, initargs=(os.getpid(), threads_per_worker(workers)))
     _shared_pool = (os.getpid(), workers, pool)
     return pool
 
@@ -62,6 +65,15 @@ def close_worker_pool() -> None:
 
 
 atexit.register(close_worker_pool)
+
+
+def start_worker(owner_pid: int, threads: int) -> None:
+    """Worker initializer: die with the owner; `threads` for this worker's sessions and OpenCV."""
+    die_with_owner(owner_pid)
+    set_session_threads(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
 
 
 def die_with_owner(owner_pid: int) -> None:

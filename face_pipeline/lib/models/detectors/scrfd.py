@@ -34,8 +34,10 @@ class ScrfdDetector:
     ANCHORS_PER_CELL = 2
     rotated_score_threshold = 0.6  # SCRFD scores run lower overall
 
-    def __init__(self, onnx_path: Path, *, score_threshold: float = 0.4, nms_iou: float = 0.4, max_side: int = 640):
+    def __init__(self, onnx_path: Path, *, score_threshold: float = 0.4, nms_iou: float = 0.4, max_side: int = 640,
+                 device: str = "cpu"):
         self.score_threshold = score_threshold
+        self.device = device
         self.nms_iou = nms_iou
         self.max_side = max_side
         self.onnx_path = onnx_path
@@ -45,7 +47,7 @@ class ScrfdDetector:
     @cached_property
     def _net(self) -> tuple[object, str, list[str]]:
         """The session (opened on the first detection), its input, and its outputs by kind and stride."""
-        session = onnx_session(self.onnx_path)
+        session = onnx_session(self.onnx_path, self.device)
         names = [o.name for o in session.get_outputs()]
         wanted = [f"{kind}_{s}" for kind in ("score", "bbox", "kps") for s in self.STRIDES]
         return session, session.get_inputs()[0].name, wanted if set(wanted) <= set(names) else names
@@ -96,7 +98,7 @@ CARD = ModelCard(
     input_size="long side 640, padded to a multiple of 32",
     summary="SCRFD-2.5G, 5 keypoints, long side 640 (opt-in: non-commercial weights)",
     evidence=f"{_WIDER}: recall 0.965 at precision 0.981, 45 ms a photo; demo photos 57 of 65 faces",
-    files=(WEIGHTS,), factory=lambda files, **params: ScrfdDetector(files.path(WEIGHTS), **params),
+    files=(WEIGHTS,), factory=lambda files, **params: ScrfdDetector(files.path(WEIGHTS), device=files.device, **params),
 )
 ROT_CARD = ModelCard(
     name="scrfd-2.5g-rot", kind="detector",
@@ -106,6 +108,6 @@ ROT_CARD = ModelCard(
     summary="SCRFD + passes on the photo turned 90/180/270 degrees (non-commercial weights)",
     evidence=f"{_WIDER}: recall 0.972 at precision 0.979, 178 ms a photo; demo photos 65 of 65 faces",
     files=(WEIGHTS,),
-    factory=lambda files: RotatedPassesDetector(ScrfdDetector(files.path(WEIGHTS)),
-                                                ScrfdDetector(files.path(WEIGHTS), max_side=480)),
+    factory=lambda files: RotatedPassesDetector(ScrfdDetector(files.path(WEIGHTS), device=files.device),
+                                                ScrfdDetector(files.path(WEIGHTS), max_side=480, device=files.device)),
 )

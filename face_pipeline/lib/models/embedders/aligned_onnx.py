@@ -11,7 +11,7 @@ import numpy as np
 
 from face_pipeline.lib.models.alignment import align_face
 from face_pipeline.lib.models.faces import DetectedFace
-from face_pipeline.lib.models.inference import onnx_session
+from face_pipeline.lib.models.inference import EMBED_BATCH, onnx_session
 from face_pipeline.lib.models.interfaces import Metric, l2_normalise, logistic
 
 
@@ -25,13 +25,15 @@ class AlignedOnnxEmbedder:
     conf_midpoint: float
     conf_scale: float
 
-    def __init__(self, onnx_path: Path):
+    def __init__(self, onnx_path: Path, device: str = "cpu"):
         self.onnx_path = onnx_path
+        self.device = device
+        self.batch_size = EMBED_BATCH.get(device, self.batch_size)  # a GPU wants large batches
 
     @cached_property
     def _net(self) -> tuple[object, str]:
         """The session (opened on the first embedding) and its input's name."""
-        session = onnx_session(self.onnx_path)
+        session = onnx_session(self.onnx_path, self.device)
         return session, session.get_inputs()[0].name
 
     def crop(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:

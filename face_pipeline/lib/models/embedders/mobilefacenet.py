@@ -55,7 +55,7 @@ CARD = ModelCard(
     summary="MobileFaceNet, 192-d, cosine; aligned 112x112 chips (opt-in, licence unclear)",
     evidence=f"{_LFW}: precision 0.989, recall 0.979 at 0.45; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
-    files=(WEIGHTS,), factory=lambda files: MobileFaceNetEmbedder(files.path(WEIGHTS)),
+    files=(WEIGHTS,), factory=lambda files: MobileFaceNetEmbedder(files.path(WEIGHTS), files.device),
 )
 FLIP_CARD = ModelCard(
     name="mobilefacenet-flip", kind="embedder", model_id="mobilefacenet-v1-flip",
@@ -65,5 +65,5 @@ FLIP_CARD = ModelCard(
     summary="MobileFaceNet with flip test-time augmentation, 192-d, cosine (opt-in, licence unclear)",
     evidence=f"{_LFW}: precision 0.993, recall 0.984 at 0.45; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
-    files=(WEIGHTS,), factory=lambda files: MobileFaceNetFlipEmbedder(files.path(WEIGHTS)),
+    files=(WEIGHTS,), factory=lambda files: MobileFaceNetFlipEmbedder(files.path(WEIGHTS), files.device),
 )
