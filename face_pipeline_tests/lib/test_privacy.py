@@ -233,7 +233,7 @@ def test_forget_event_removes_rows_crops_and_stage_files(settings, store):
     listing = forget_event(settings, store, "party", dry_run=True)
     assert listing.rows == {"photos": 6, "faces": 7, "vectors": 7, "skipped": 0}
     assert listing.reports == [party_page] and party_page.is_file()
-    assert listing.crop_files == 7 and listing.stage_files == 3
+    assert listing.crop_files == 7 and listing.stage_files == 4  # photos.json, faces.json, vectors.npz, detect-vectors.npz
     assert len(event_rows(store, "party")["faces"]) == 7  # a dry run deletes nothing
 
     done = forget_event(settings, store, "party")
