@@ -46,7 +46,7 @@ from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.share import participant as P
 from face_pipeline.lib.share.links import OpenLink, open_link
 from face_pipeline.lib.share.signing import signature, signed, unsigned, url_key, verify
-from face_pipeline.lib.store import VectorStore, statement
+from face_pipeline.lib.store import VectorStore, named_row, statement
 
 log = logging.getLogger("face_pipeline.serve")
 HERE = Path(__file__).parent
@@ -370,7 +370,7 @@ async def readyz(request: Request) -> Response:
     def check() -> bool:
         with served.store.connect() as conn:
             conn.execute(statement("liveness_probe")).fetchone()
-            return bool(conn.execute(statement("relation_exists"), {"name": "share_links"}).fetchone()[0])
+            return bool(named_row(conn, statement("relation_exists"), {"name": "share_links"})["found"])
 
     try:
         ok = await anyio.to_thread.run_sync(check)

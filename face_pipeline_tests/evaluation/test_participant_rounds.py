@@ -31,7 +31,8 @@ def _write(store, vectors: dict[str, np.ndarray]) -> dict[str, str]:
         pid = name.ljust(32, "0")
         photos.append(PhotoRow(pid, f"{name}.jpg", 1, 100, 100, None, 1))
         ids[f"{name}.jpg"] = face_id_for(EVENT, pid, "test", 0)
-        faces.append(FaceRow(ids[f"{name}.jpg"], pid, 0, (0, 0, 10, 10), 1.0, [0.0] * 10, ""))
+        faces.append(FaceRow(face_id=ids[f"{name}.jpg"], photo_id=pid, face_index=0, box=(0, 0, 10, 10), score=1.0,
+                             landmarks=[0.0] * 10, crop_path=""))
     store.replace_event(EventWrite(EVENT, "test", "dlib-resnet-v1-flip", photos, faces, np.stack(list(vectors.values()))))
     return ids
 
