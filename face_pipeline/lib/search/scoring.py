@@ -138,12 +138,10 @@ def nearest_faces(
     hits become references too (see EXPAND_MIN_CONFIDENCE). Photos in `exclude_paths` are neither
     returned nor used for expansion (the reference photo itself, when it is also stored).
 
-    `confirmed` are faces the person confirmed as theirs ("Is this you too?"): a face then counts at
-    the smaller of its distance to the references (enrolled as above) and to the nearest confirmed
-    face. So a confirmation only adds: every photo the references found stays found, which mixing a
-    far-off confirmed face into the mean did not ensure (the harness measured 14 of a person's own
-    photos leaving the page for a round). A confirmed face without a vector of this model (another
-    event's model) adds nothing.
+    `confirmed` faces ("Is this you too?") only widen it: a face counts at the smaller of its distance
+    to the references and to the nearest confirmed face, so every photo the references found stays
+    found (mixing them into the mean lost 14 of a person's own photos in a round, in the harness). One
+    without a vector of this model (another event's model) adds nothing.
     """
     if confirmed:
         found = nearest_faces(store, references, embedder, model_id, events=events, limit=limit, enrol=enrol,
