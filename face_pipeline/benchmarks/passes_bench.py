@@ -122,11 +122,9 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
     from face_pipeline.evaluation import metrics as M
     from face_pipeline.evaluation.analysis import PhotoFaces
     from face_pipeline.evaluation.context import Harness, HarnessConfig
-    from face_pipeline.evaluation.datasets import read_wider_folder
     from face_pipeline.evaluation.retrieval import run_queries, write_event
     from face_pipeline.evaluation.sections.lfw import queries_for
     from face_pipeline.lib.models import get_embedder
-    from face_pipeline.lib.models.alignment import ARCFACE_TEMPLATE_112, similarity_transform
     from face_pipeline.lib.search import DEFAULT_ENROL, DEFAULT_EXPAND
     from face_pipeline.lib.settings import Settings
 
@@ -136,19 +134,7 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
     try:
         faces = h.lfw_faces(detector, (plain, flip))
         emb = get_embedder(flip)
-
-        def yaw(pf: PhotoFaces) -> np.ndarray:
-            """Nose off the face's midline, in eye distances, after alignment (0 = frontal)."""
-            out = []
-            for lm in pf.landmarks:
-                pts = np.asarray(lm, dtype=np.float64).reshape(5, 2)
-                m = similarity_transform(pts, ARCFACE_TEMPLATE_112)
-                a = pts @ m[:, :2].T + m[:, 2]
-                mid = ((a[0, 0] + a[1, 0]) / 2 + (a[3, 0] + a[4, 0]) / 2) / 2
-                out.append(abs(a[2, 0] - mid) / max(1e-6, a[1, 0] - a[0, 0]))
-            return np.asarray(out)
-
-        yaws = {k: yaw(pf) for k, pf in faces.items() if pf.boxes}
+        yaws = {k: _yaw(pf) for k, pf in faces.items() if pf.boxes}
         gaps = {k: 1 - (pf.vectors[plain] * pf.vectors[flip]).sum(axis=1) for k, pf in faces.items() if pf.boxes}
         all_yaw, all_gap = np.concatenate(list(yaws.values())), np.concatenate(list(gaps.values()))
 
@@ -184,17 +170,37 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
         g = float(np.percentile(all_gap, 70))
         evaluate("the 30 % the flip moves most (an oracle: needs the flip pass to know)", lambda k, g=g: gaps[k] > g)
         evaluate("none stored; the query flipped (lookup time)", lambda k: none[k], query_flip=True)
-
-        wider = read_wider_folder(datasets / "wider_face_val_groups")
-        found = h.cache.get([h.job(str(p.path), detector, (plain, flip), path=str(p.path)) for p in wider], "WIDER")
-        sizes = np.concatenate([[max(b[2] - b[0], b[3] - b[1]) for b in pf.boxes] for pf in found.values() if pf.boxes])
-        moved = np.concatenate([1 - (pf.vectors[plain] * pf.vectors[flip]).sum(axis=1) for pf in found.values() if pf.boxes])
-        for lo, hi in ((0, 32), (32, 48), (48, 64), (64, 100), (100, 100_000)):
-            m = (sizes >= lo) & (sizes < hi)
-            label = f"{lo}-{hi - 1} px" if hi < 100_000 else f"{lo}+ px"
-            figs.flip_by_size.append((label, int(m.sum()), float(moved[m].mean()), float(np.percentile(moved[m], 90))))
+        _flip_by_size(h, datasets, detector, plain, flip, figs)
     finally:
         h.close()
+
+
+def _yaw(pf) -> np.ndarray:
+    """Nose off the face's midline, in eye distances, after alignment (0 = frontal), per face of `pf`."""
+    from face_pipeline.lib.models.alignment import ARCFACE_TEMPLATE_112, similarity_transform
+
+    out = []
+    for lm in pf.landmarks:
+        pts = np.asarray(lm, dtype=np.float64).reshape(5, 2)
+        m = similarity_transform(pts, ARCFACE_TEMPLATE_112)
+        a = pts @ m[:, :2].T + m[:, 2]
+        mid = ((a[0, 0] + a[1, 0]) / 2 + (a[3, 0] + a[4, 0]) / 2) / 2
+        out.append(abs(a[2, 0] - mid) / max(1e-6, a[1, 0] - a[0, 0]))
+    return np.asarray(out)
+
+
+def _flip_by_size(h, datasets: Path, detector: str, plain: str, flip: str, figs: PassesFigures) -> None:
+    """How far the flip moves a face's vector, by face size, on the WIDER photos."""
+    from face_pipeline.evaluation.datasets import read_wider_folder
+
+    wider = read_wider_folder(datasets / "wider_face_val_groups")
+    found = h.cache.get([h.job(str(p.path), detector, (plain, flip), path=str(p.path)) for p in wider], "WIDER")
+    sizes = np.concatenate([[max(b[2] - b[0], b[3] - b[1]) for b in pf.boxes] for pf in found.values() if pf.boxes])
+    moved = np.concatenate([1 - (pf.vectors[plain] * pf.vectors[flip]).sum(axis=1) for pf in found.values() if pf.boxes])
+    for lo, hi in ((0, 32), (32, 48), (48, 64), (64, 100), (100, 100_000)):
+        m = (sizes >= lo) & (sizes < hi)
+        label = f"{lo}-{hi - 1} px" if hi < 100_000 else f"{lo}+ px"
+        figs.flip_by_size.append((label, int(m.sum()), float(moved[m].mean()), float(np.percentile(moved[m], 90))))
 
 
 def run_passes_benchmark(*, datasets: Path, demo: Path, dsn: str, workers: int, log=print) -> PassesFigures:

@@ -92,8 +92,9 @@ def new_event_write(col: search_bench.Collection, *, seed: int = 23):
     for i in range(NEW_EVENT_FACES):
         photo_id = f"{0xFFFFFF:08x}{i:024x}"  # one face a photo: new people's faces never share one
         photos.append(PhotoRow(photo_id, f"new_{i:04d}.jpg", 250_000, 1024, 768, None, 1))
-        faces.append(FaceRow(f"new{seed}-{i:06d}", photo_id, 0, (40, 100, 130, 190), 1.0,
-                             [60.0, 130.0, 110.0, 130.0, 85.0, 160.0, 70.0, 175.0, 100.0, 175.0], ""))
+        faces.append(FaceRow(face_id=f"new{seed}-{i:06d}", photo_id=photo_id, face_index=0, box=(40, 100, 130, 190),
+                             score=1.0, landmarks=[60.0, 130.0, 110.0, 130.0, 85.0, 160.0, 70.0, 175.0, 100.0, 175.0],
+                             crop_path=""))
     write = EventWrite(NEW_EVENT, search_bench.DETECTOR_MODEL, search_bench.MODEL_ID, photos, faces, vectors)
     return write, {f.face_id: f"new:{int(t)}" if t < 0 else f"id:{int(t)}" for f, t in zip(faces, ident, strict=True)}
 

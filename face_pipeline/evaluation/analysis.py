@@ -37,6 +37,8 @@ def face_key(box: Sequence[int], landmarks: np.ndarray | None) -> str:
 
 @dataclass
 class PhotoFaces:
+    """Evaluation only: one photo's detections and vectors of several models, columnar (cached across runs)."""
+
     key: str
     boxes: list[tuple[int, int, int, int]]
     scores: list[float]

@@ -122,6 +122,8 @@ def _image_number(path: Path) -> int:
 
 @dataclass(frozen=True)
 class GroundTruthFace:
+    """A labelled face of WIDER FACE (the truth detections are measured against), not a pipeline record."""
+
     box: tuple[int, int, int, int]  # left, top, right, bottom
     invalid: bool = False
 

@@ -29,8 +29,9 @@ def write_event(store, event: str, detector_model: str, model_id: str, photos: d
         photo_rows.append(PhotoRow(pid, key, 0, pf.width, pf.height, None, len(pf.boxes)))
         for i, box in enumerate(pf.boxes):
             fid = face_id_for(event, pid, detector_model, i)
-            face_rows.append(FaceRow(fid, pid, i, tuple(int(v) for v in box), float(pf.scores[i]),
-                                     pf.landmarks[i] if i < len(pf.landmarks) else [], ""))
+            face_rows.append(FaceRow(face_id=fid, photo_id=pid, face_index=i, box=tuple(int(v) for v in box),
+                                     score=float(pf.scores[i]),
+                                     landmarks=pf.landmarks[i] if i < len(pf.landmarks) else [], crop_path=""))
             vectors.append(vecs[i])
     dim = len(vectors[0]) if vectors else 1
     store.replace_event(EventWrite(event, detector_model, model_id, photo_rows, face_rows,

@@ -46,7 +46,7 @@ from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.share import participant as P
 from face_pipeline.lib.share.links import OpenLink, open_link
 from face_pipeline.lib.share.signing import signature, signed, unsigned, url_key, verify
-from face_pipeline.lib.store import VectorStore, statement
+from face_pipeline.lib.store import VectorStore, named_row, statement
 
 log = logging.getLogger("face_pipeline.serve")
 HERE = Path(__file__).parent
@@ -296,19 +296,25 @@ async def find(request: Request) -> Response:
 # ---------------------------------------------------------------- pictures
 
 
+async def _signed_link(request: Request, purpose: str, signed_part: str) -> OpenLink | None:
+    """The link of a picture or zip URL, or None (the answer is then "not found"): the link opens now,
+    the URL's `until` has not passed, and its `sig` signs `signed_part`/until for this link and purpose."""
+    link = await _open(request)
+    q = request.query_params
+    until, sig = q.get("until", ""), q.get("sig", "")
+    if (link is None or not until.isdigit() or int(until) < time.time()
+            or not verify(url_key(_served(request).store), sig, f"{signed_part}/{until}", link.link_id, purpose)):
+        return None
+    return link
+
+
 async def photo(request: Request) -> Response:
     served = _served(request)
-    link = await _open(request)
-    if link is None:
-        return not_found(served)
     p = request.path_params
     event, photo_id, kind = p["event"], p["photo_id"], p["kind"]
-    q = request.query_params
-    box, until, sig = q.get("box", ""), q.get("until", ""), q.get("sig", "")
-    key = url_key(served.store)
-    if (kind not in ("thumb", "full", "download") or event not in link.events or not until.isdigit()
-            or int(until) < time.time()
-            or not verify(key, sig, f"{event}/{photo_id}/{box}/{until}", link.link_id, "photo")):
+    box = request.query_params.get("box", "")
+    link = await _signed_link(request, "photo", f"{event}/{photo_id}/{box}")
+    if link is None or kind not in ("thumb", "full", "download") or event not in link.events:
         return not_found(served)
     stored = await anyio.to_thread.run_sync(P.stored_photo, served.store, event, photo_id)
     if stored is None:
@@ -333,14 +339,9 @@ def _media_type(name: str) -> str:
 
 async def zip_all(request: Request) -> Response:
     served = _served(request)
-    link = await _open(request)
-    if link is None:
-        return not_found(served)
-    q = request.query_params
-    items, until, sig = q.get("items", ""), q.get("until", ""), q.get("sig", "")
-    key = url_key(served.store)
-    if (not items or not until.isdigit() or int(until) < time.time()
-            or not verify(key, sig, f"{items}/{until}", link.link_id, "zip")):
+    items = request.query_params.get("items", "")
+    link = await _signed_link(request, "zip", items)
+    if link is None or not items:
         return not_found(served)
     by_event: dict[str, list[str]] = {}
     for event, _, photo_id in (i.partition(":") for i in items.split(",")):
@@ -370,7 +371,7 @@ async def readyz(request: Request) -> Response:
     def check() -> bool:
         with served.store.connect() as conn:
             conn.execute(statement("liveness_probe")).fetchone()
-            return bool(conn.execute(statement("relation_exists"), {"name": "share_links"}).fetchone()[0])
+            return bool(named_row(conn, statement("relation_exists"), {"name": "share_links"})["found"])
 
     try:
         ok = await anyio.to_thread.run_sync(check)

@@ -39,7 +39,8 @@ def _write(store, event: str, vectors: dict[str, np.ndarray]) -> None:
     for name in vectors:
         pid = name.ljust(32, "0")
         photos.append(PhotoRow(pid, f"{name}.jpg", 1, 100, 100, None, 1))
-        faces.append(FaceRow(face_id_for(event, pid, "test", 0), pid, 0, (0, 0, 10, 10), 1.0, [0.0] * 10, ""))
+        faces.append(FaceRow(face_id=face_id_for(event, pid, "test", 0), photo_id=pid, face_index=0, box=(0, 0, 10, 10),
+                             score=1.0, landmarks=[0.0] * 10, crop_path=""))
     store.replace_event(EventWrite(event, "test", "dlib-resnet-v1-flip", photos, faces,
                                    np.stack(list(vectors.values()))))
 

@@ -1,5 +1,5 @@
 """The harness's simulated participant ('Is this you too?') on vectors placed by hand in a real pgvector
-store, searched through the library's own with_confirmed_faces / candidate_photos."""
+store, searched through the library's own nearest_faces (with confirmed) / candidate_photos."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from face_pipeline.lib.search import collapse_to_photos
 from face_pipeline.lib.search.scoring import (
     CANDIDATE_MARGIN,
     candidate_photos,
-    with_confirmed_faces,
+    nearest_faces,
 )
 from face_pipeline.lib.store import EventWrite, FaceRow, PhotoRow, face_id_for
 
@@ -31,7 +31,8 @@ def _write(store, vectors: dict[str, np.ndarray]) -> dict[str, str]:
         pid = name.ljust(32, "0")
         photos.append(PhotoRow(pid, f"{name}.jpg", 1, 100, 100, None, 1))
         ids[f"{name}.jpg"] = face_id_for(EVENT, pid, "test", 0)
-        faces.append(FaceRow(ids[f"{name}.jpg"], pid, 0, (0, 0, 10, 10), 1.0, [0.0] * 10, ""))
+        faces.append(FaceRow(face_id=ids[f"{name}.jpg"], photo_id=pid, face_index=0, box=(0, 0, 10, 10), score=1.0,
+                             landmarks=[0.0] * 10, crop_path=""))
     store.replace_event(EventWrite(EVENT, "test", "dlib-resnet-v1-flip", photos, faces, np.stack(list(vectors.values()))))
     return ids
 
@@ -41,8 +42,8 @@ def _search(store, emb, ref, threshold):
 
     def search(confirmed):
         calls.append(confirmed)
-        found = list(with_confirmed_faces(store, ref, confirmed, emb, emb.model_id, events=[EVENT], limit=10,
-                                          expand=False).values())
+        found = list(nearest_faces(store, ref, emb, emb.model_id, events=[EVENT], limit=10, expand=False,
+                                   confirmed=confirmed).values())
         return collapse_to_photos(found, emb, threshold), candidate_photos(found, emb, threshold)
 
     return search, calls

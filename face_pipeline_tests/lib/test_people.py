@@ -125,6 +125,10 @@ def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_
     model_id = serving_model(store, "first")
     embedder = embedder_for_model_id(model_id, settings.model_folders)
     faces = people.faces_of_model(model_id)
+    # an event's faces to group are StoredFaces, read by column name like every other read of faces
+    of_first = people.event_faces("first", model_id)
+    assert of_first and {f.face_id for f in of_first} < set(faces)
+    assert all(f.event == "first" and f.path and f.crop_path and f.width > 0 for f in of_first)
     args = {"model_id": model_id, "dim": embedder.dim, "metric": embedder.metric,
             "events": events_served_by(store, model_id), "limit": 20, "within": embedder.link_threshold}
     one_query = people.links(faces, **args, batch=len(faces))

@@ -17,8 +17,9 @@ def _write(event, model_id="dlib-resnet-v1", photos=("p1", "p2"), faces_per_phot
     rng = np.random.default_rng(seed)
     photo_rows = [PhotoRow(pid, f"{pid}.jpg", 100, 640, 480, None, faces_per_photo) for pid in photos]
     faces = [
-        FaceRow(face_id_for(event, pid, "dlib-hog-up1", i), pid, i, (10 * i, 10, 10 * i + 50, 60), 1.0,
-                [0.0] * 10, f"crops/{event}/{pid}/{i:03d}.png")
+        FaceRow(face_id=face_id_for(event, pid, "dlib-hog-up1", i), photo_id=pid, face_index=i,
+                box=(10 * i, 10, 10 * i + 50, 60), score=1.0, landmarks=[0.0] * 10,
+                crop_path=f"crops/{event}/{pid}/{i:03d}.png")
         for pid in photos for i in range(faces_per_photo)
     ]
     vectors = rng.standard_normal((len(faces), dim)).astype(np.float32) * 0.1
@@ -75,6 +76,7 @@ def test_replace_event_is_idempotent_and_exact_search_finds_the_vector(store):
     best = store.search_faces(w.vectors[2], model_id=w.model_id, dim=128, metric="l2", events=["crabweek"], limit=1)[0]
     assert best.face_id == w.faces[2].face_id and best.distance == pytest.approx(0.0, abs=1e-5)
     assert store.skipped_files("crabweek") == [("bad.jpg", "corrupt", "bad.jpg: image data is corrupt")]
+    assert store.skipped_files("crabweek")[0].reason == "corrupt"  # named, and still a tuple
 
 
 def test_removed_photo_disappears_and_other_events_are_untouched(store):

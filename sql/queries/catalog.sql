@@ -5,4 +5,4 @@
 SELECT 1
 
 -- name: relation_exists
-SELECT to_regclass(%(name)s) IS NOT NULL
+SELECT to_regclass(%(name)s) IS NOT NULL AS found

@@ -29,7 +29,7 @@ SELECT (SELECT count(*) FROM photos) AS photos,
 
 -- name: old_vector_counts
 -- Vectors of other models than the active one that no event serves from any more.
-SELECT v.model_id, count(*) FROM face_vectors v
+SELECT v.model_id, count(*) AS vectors FROM face_vectors v
 WHERE v.model_id <> %(active)s AND NOT EXISTS (
     SELECT 1 FROM event_models e WHERE e.event = v.event AND e.model_id = v.model_id AND e.serving)
 GROUP BY 1 ORDER BY 1

@@ -6,7 +6,7 @@
 SELECT pg_advisory_xact_lock(%(key)s)
 
 -- name: event_is_new
-SELECT NOT EXISTS (SELECT 1 FROM photos WHERE event = %(event)s)
+SELECT NOT EXISTS (SELECT 1 FROM photos WHERE event = %(event)s) AS is_new
 
 -- name: copy_photos_text
 COPY photos (event, photo_id, path, size_bytes, width, height, captured_at, detector_model, face_count) FROM STDIN
@@ -21,7 +21,7 @@ COPY face_vectors (face_id, model_id, event, embedding) FROM STDIN WITH (FORMAT 
 
 -- name: count_stored_photos
 -- How many of the written photos the event already holds (the others are new to the database).
-SELECT count(*) FROM photos WHERE event = %(event)s AND photo_id = ANY(%(photo_ids)s)
+SELECT count(*) AS photos FROM photos WHERE event = %(event)s AND photo_id = ANY(%(photo_ids)s)
 
 -- name: delete_removed_photos
 -- Photos no longer in the folder leave every table (faces and vectors by ON DELETE CASCADE).
@@ -105,7 +105,7 @@ SELECT (SELECT count(*) FROM photos WHERE event = %(event)s) AS photos,
 -- One run per event across machines: a session-level advisory lock, held by the run's own
 -- connection for as long as a step touches the event's files, released when that connection ends.
 -- Two int4 keys (class, event hash): a key space apart from take_event_lock's bigint keys.
-SELECT pg_try_advisory_lock(%(class)s, %(key)s)
+SELECT pg_try_advisory_lock(%(class)s, %(key)s) AS locked
 
 -- name: release_event_run_lock
 SELECT pg_advisory_unlock(%(class)s, %(key)s)

@@ -1,7 +1,7 @@
 -- Forgetting a person's faces (lib/forget): rows and vectors in one transaction, counts kept right.
 
 -- name: count_vectors_of_faces
-SELECT count(*) FROM face_vectors WHERE face_id = ANY(%(face_ids)s)
+SELECT count(*) AS vectors FROM face_vectors WHERE face_id = ANY(%(face_ids)s)
 
 -- name: delete_faces_returning
 -- Their face_vectors rows go with them (ON DELETE CASCADE).

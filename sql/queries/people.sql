@@ -1,16 +1,20 @@
 -- People (lib/people): reading faces to group, writing who is who, and people's own decisions.
 
 -- name: faces_of_event_with_vectors
--- The faces of an event that have a vector of the model serving it, with their photo and box.
-SELECT f.face_id, f.photo_id, f.box_left, f.box_top, f.box_right, f.box_bottom, v.embedding::vector({dim}) AS embedding
-FROM faces f JOIN face_vectors v ON v.face_id = f.face_id AND v.model_id = %(model_id)s
+-- The faces of an event that have a vector of the model serving it, where they are (StoredFace's
+-- columns): grouping reads their neighbours in the database, never the vectors themselves.
+SELECT f.face_id, f.event, f.photo_id, p.path, f.face_index, f.box_left, f.box_top, f.box_right, f.box_bottom,
+       f.crop_path, p.width, p.height
+FROM faces f
+JOIN face_vectors v ON v.face_id = f.face_id AND v.model_id = %(model_id)s
+JOIN photos p ON p.event = f.event AND p.photo_id = f.photo_id
 WHERE f.event = %(event)s
 ORDER BY f.face_id
 
 -- name: neighbours_of_faces
 -- For each given face, its `limit` nearest faces of the same model within `within`, among the events
 -- that model serves. {dim} and {op} come from the embedder registry (trusted).
-SELECT q.face_id, n.face_id, n.distance
+SELECT q.face_id, n.face_id AS neighbour_id, n.distance
 FROM face_vectors q
 CROSS JOIN LATERAL (
     SELECT v.face_id, (v.embedding::vector({dim})) {op} (q.embedding::vector({dim})) AS distance
@@ -114,7 +118,7 @@ ON CONFLICT (face_id) DO UPDATE SET person_id = EXCLUDED.person_id, pinned = tru
 
 
 -- name: person_sizes
-SELECT person_id, count(*) FROM face_people WHERE person_id = ANY(%(person_ids)s::text[]) GROUP BY person_id
+SELECT person_id, count(*) AS faces FROM face_people WHERE person_id = ANY(%(person_ids)s::text[]) GROUP BY person_id
 
 -- name: reassign_unpinned_faces
 -- The clustering joins one person to another: its faces (never a pinned one) follow.

@@ -19,7 +19,7 @@ ALTER SYSTEM SET {name} = {value}
 SELECT pg_reload_conf()
 
 -- name: settings_pending_restart
-SELECT count(*) FROM pg_settings WHERE name = ANY(%(names)s) AND pending_restart
+SELECT count(*) AS pending FROM pg_settings WHERE name = ANY(%(names)s) AND pending_restart
 
 -- name: other_client_backends
-SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+SELECT count(*) AS backends FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()

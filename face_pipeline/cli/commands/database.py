@@ -41,7 +41,7 @@ def cmd_db(args, settings: Settings) -> int:
     where = f"embedded, {settings.embedded_pg_dir}" if runtime.embedded else "external"
     print(f"database: {redact_dsn(runtime.settings.dsn)} ({where})")
     migrations = store.applied_migrations()
-    print(f"migrations applied: {', '.join(name for _, name, _ in migrations) or 'none (run: face-pipeline db migrate)'}")
+    print(f"migrations applied: {', '.join(m.name for m in migrations) or 'none (run: face-pipeline db migrate)'}")
     if migrations:
         for table, n in store.counts().items():
             print(f"  {table:<14}{n:>10}")

@@ -10,7 +10,7 @@ from face_pipeline.defs.resources import FacePipeline
                 "model that serves the event's lookups")
 def serving_vectors_complete(pipeline: FacePipeline) -> dg.AssetCheckResult:
     rows = pipeline.store().check_serving_vectors()
-    incomplete = [(event, model, missing) for event, model, _faces, _vectors, missing in rows if missing]
+    incomplete = [(r.event, r.model_id, r.missing) for r in rows if r.missing]
     return dg.AssetCheckResult(
         passed=not incomplete,
         metadata={

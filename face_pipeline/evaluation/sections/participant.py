@@ -5,10 +5,10 @@ Round 0 is the normal lookup at the shipped threshold. In each further round the
 CANDIDATES_ASKED photos that are not yet theirs, whose best face lies just past the threshold (the
 library's `candidate_photos`, nearest first), confirms exactly those that truly show them and declines
 the rest (a declined photo is not asked again); the confirmed faces join the references with their
-stored vectors (`with_confirmed_faces`) and the search runs again. A confirmed photo counts as found.
+stored vectors (`nearest_faces` with `confirmed`) and the search runs again. A confirmed photo counts as found.
 
 LFW: the queries of the LFW retrieval section, each searching the other photos stored as one event,
-through the library's `with_confirmed_faces` / `collapse_to_photos` / `candidate_photos`
+through the library's `nearest_faces` with `confirmed` / `collapse_to_photos` / `candidate_photos`
 (the query photo excluded, as there). Real scenes: ingested by the library as one event and searched
 through `find_person` with `confirmed_faces` and `candidates`, the lookup the page makes.
 """
@@ -33,7 +33,7 @@ from face_pipeline.lib.search import PhotoMatch, collapse_to_photos, find_person
 from face_pipeline.lib.search.scoring import (
     CANDIDATE_MARGIN,
     candidate_photos,
-    with_confirmed_faces,
+    nearest_faces,
 )
 from face_pipeline.lib.share.participant import CANDIDATES_ASKED, PAGE_PHOTOS
 from face_pipeline.lib.store import face_id_for
@@ -179,9 +179,9 @@ def _lfw_runs(h: Harness, emb, threshold: float, margin_of: Callable[[], float])
             if len(refs) == 0:
                 return [], []
             if confirmed not in cache:
-                cache[confirmed] = list(with_confirmed_faces(
-                    store, refs, confirmed, emb, emb.model_id, events=[LFW_EVENT], limit=CANDIDATES,
-                    enrol=h.ours.enrol, expand=h.ours.expand, exclude_paths=excluded).values())
+                cache[confirmed] = list(nearest_faces(
+                    store, refs, emb, emb.model_id, events=[LFW_EVENT], limit=CANDIDATES,
+                    enrol=h.ours.enrol, expand=h.ours.expand, exclude_paths=excluded, confirmed=confirmed).values())
             found = cache[confirmed]
             return (collapse_to_photos(found, emb, threshold),
                     candidate_photos(found, emb, threshold, margin_of()))
@@ -289,7 +289,7 @@ def participant_section(h: Harness) -> Section:
              "no longer returned: theirs / others'"), rows,
             "Per round (round 0: the plain lookup; the person's answers after each round's search). The last "
             "column counts photos of the previous round's answer that the new search no longer returns (a "
-            "confirmed face only widens the search, `with_confirmed_faces`: it should stay 0).")
+            "confirmed face only widens the search, `nearest_faces` with `confirmed`: it should stay 0).")
     s.table(("set", "missed matches", *(f"within t + {st:g}" + (" (the band)" if st == shipped else "")
                                         for st in steps),
              "not ranked (no face / beyond the candidates)", "band precision: the person / photos in the band"),

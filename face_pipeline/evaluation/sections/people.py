@@ -79,7 +79,7 @@ def lfw_people(h: Harness, s: Section) -> None:
     faces = h.lfw_faces(ours.detector, (ours.embedder,))
     write_event(store, LFW_EVENT, det_model, emb.model_id, faces)
     pstore = PeopleStore(store)
-    all_faces = [f.face_id for f in pstore.event_faces(LFW_EVENT, emb.model_id, emb.dim)]
+    all_faces = [f.face_id for f in pstore.event_faces(LFW_EVENT, emb.model_id)]
     widest = 0.9 if emb.metric == "cosine" else 0.7
     links = pstore.links(all_faces, model_id=emb.model_id, dim=emb.dim, metric=emb.metric, events=[LFW_EVENT],
                          limit=NEIGHBOURS, within=widest)
@@ -124,7 +124,7 @@ def link_thresholds(h: Harness, s: Section) -> None:
             continue
         event = f"{LFW_EVENT}-links"
         write_event(store, event, det_model, emb.model_id, faces)
-        all_faces = [f.face_id for f in pstore.event_faces(event, emb.model_id, emb.dim)]
+        all_faces = [f.face_id for f in pstore.event_faces(event, emb.model_id)]
         links = pstore.links(all_faces, model_id=emb.model_id, dim=emb.dim, metric=emb.metric, events=[event],
                              limit=NEIGHBOURS, within=0.9 if emb.metric == "cosine" else 0.7)
         sweep, best = _grouping_rows(h, emb, all_faces, links, _central_faces(h, faces, event, det_model), identity)

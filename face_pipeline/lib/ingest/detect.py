@@ -111,7 +111,8 @@ def detect_one(task: DetectTask) -> DetectResult:
         write_file(crops_root.parent / rel, png.getvalue())
         box = tuple(int(round(v * inv)) for v in face.box)
         lm = (face.landmarks * inv).ravel().round(2).tolist() if face.landmarks is not None else []
-        faces.append(FaceRow(face_id, task.photo_id, index, box, round(face.score, 4), lm, rel))
+        faces.append(FaceRow(face_id=face_id, photo_id=task.photo_id, face_index=index, box=box,
+                             score=round(face.score, 4), landmarks=lm, crop_path=rel))
     t3 = time.perf_counter()
     vectors = embedder.embed(crops) if embedder is not None else None  # the photo's faces in one call
     t4 = time.perf_counter()

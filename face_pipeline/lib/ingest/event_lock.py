@@ -32,6 +32,7 @@ from face_pipeline.lib.store.connection import (
     ConnectionLost,
     first_line,
     is_connection_loss,
+    named_row,
     open_connection,
 )
 from face_pipeline.lib.store.statements import statement
@@ -48,12 +49,12 @@ def run_lock_key(event: str) -> dict[str, int]:
 
 def _holder(conn: psycopg.Connection, key: dict[str, int]) -> str:
     try:
-        row = conn.execute(statement("event_run_lock_holder"), key).fetchone()
+        row = named_row(conn, statement("event_run_lock_holder"), key)
     except psycopg.Error:
         return "another run"
-    if not row or not row[0].startswith(HOLDER_PREFIX):
+    if not row or not row["application_name"].startswith(HOLDER_PREFIX):
         return "another run"
-    return f"{row[0][len(HOLDER_PREFIX):].strip()}, since {row[2]:%Y-%m-%d %H:%M:%S}"
+    return f"{row['application_name'][len(HOLDER_PREFIX):].strip()}, since {row['backend_start']:%Y-%m-%d %H:%M:%S}"
 
 
 @contextmanager
@@ -90,7 +91,7 @@ def event_lock(settings: Settings, event: str, *, wait: float | None = None) -> 
 def _acquire(conn: psycopg.Connection, key: dict[str, int], event: str, wait: float) -> None:
     deadline = time.monotonic() + wait
     delay = 0.05
-    while not conn.execute(statement("try_event_run_lock"), key).fetchone()[0]:
+    while not named_row(conn, statement("try_event_run_lock"), key)["locked"]:
         if time.monotonic() >= deadline:
             raise SystemFault(f"event {event!r} is being ingested by another run ({_holder(conn, key)}); "
                             f"waited {wait:g} s. Try again when it has finished.")

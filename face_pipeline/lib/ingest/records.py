@@ -58,6 +58,9 @@ class PhotoManifest:
 
 @dataclass
 class FaceSet:
+    """The detection step's stage file of one event (not a face record): its FaceRows, the count per
+    photo (0 included, so a photo without faces is not detected again) and the step's timings."""
+
     event: str
     detector_model: str
     crop_kind: str

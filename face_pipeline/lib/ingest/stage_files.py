@@ -100,16 +100,21 @@ def write_vectors(settings: Settings, emb: EmbeddingSet) -> None:
         "face_ids": np.array(emb.face_ids, dtype=str), "vectors": emb.vectors})
 
 
+def _vectors_of_model(path: Path, model_id: str, instead: str) -> dict[str, np.ndarray]:
+    """face_id -> vector of a vectors stage file, when `model_id` made it (else empty); an unreadable
+    file is logged with what the step does `instead`."""
+    try:
+        found = _read_npz(path)
+        if found is not None and str(found["model_id"]) == model_id:
+            return dict(zip(found["face_ids"].tolist(), found["vectors"], strict=True))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        log.warning("stage file %s is unreadable; %s", path, instead)
+    return {}
+
+
 def previous_vectors(settings: Settings, event: str, model_id: str) -> dict[str, np.ndarray]:
     """face_id -> vector of the previous embedding step, when it used `model_id` (else empty)."""
-    path = stage_folder(settings, event) / VECTORS
-    try:
-        prev = _read_npz(path)
-        if prev is not None and str(prev["model_id"]) == model_id:
-            return dict(zip(prev["face_ids"].tolist(), prev["vectors"], strict=True))
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        log.warning("stage file %s is unreadable; embedding every face again", path)
-    return {}
+    return _vectors_of_model(stage_folder(settings, event) / VECTORS, model_id, "embedding every face again")
 
 
 def write_detect_vectors(settings: Settings, event: str, model_id: str, vectors: dict[str, np.ndarray]) -> None:
@@ -122,14 +127,7 @@ def write_detect_vectors(settings: Settings, event: str, model_id: str, vectors:
 
 def detect_vectors(settings: Settings, event: str, model_id: str) -> dict[str, np.ndarray]:
     """face_id -> vector the last detection step made with `model_id` (else empty)."""
-    path = stage_folder(settings, event) / DETECT_VECTORS
-    try:
-        found = _read_npz(path)
-        if found is not None and str(found["model_id"]) == model_id:
-            return dict(zip(found["face_ids"].tolist(), found["vectors"], strict=True))
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        log.warning("stage file %s is unreadable; embedding from the crop files", path)
-    return {}
+    return _vectors_of_model(stage_folder(settings, event) / DETECT_VECTORS, model_id, "embedding from the crop files")
 
 
 def load_embeddings(settings: Settings, event: str) -> EmbeddingSet:

@@ -21,6 +21,10 @@ from face_pipeline.lib.models.weights import WeightFile, default_model_dir, veri
 Kind = Literal["detector", "embedder"]
 ModelFile = WeightFile | PackagedFile
 
+#: Where the figures that cards cite were measured: one text each, quoted by every card that cites it.
+WIDER_EVIDENCE = "WIDER dev photos (faces >= 40 px, IoU 0.3, EVALUATION.md 'Detection')"
+LFW_EVIDENCE = "LFW retrieval (201 queries, photo level, EVALUATION.md 'Identity models side by side')"
+
 
 @dataclass(frozen=True)
 class ModelFolders:

@@ -8,25 +8,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-from psycopg.rows import dict_row
-
 from face_pipeline.lib.people.grouping import Assignment, GroupingPlan
-from face_pipeline.lib.store import StoredFace, VectorStore, statement, vector_statement
+from face_pipeline.lib.store import StoredFace, VectorStore, named_rows, statement, vector_statement
 
 #: hnsw.ef_search for links. A link joins two faces closer than the model's link threshold, each
 #: among the other's nearest few: HNSW finds those at a small ef_search. On the people bench (4,096
 #: sampled faces) ef_search 64 found the same links as 200 (the lookups' value) at 100 k faces, 3.9x
 #: faster, and 99 % of them at 1 M, 1.2-1.4x faster; `--people-link-ef` measures it (BENCHMARKS.md).
 LINK_EF_SEARCH = 64
-
-
-@dataclass(frozen=True)
-class EventFace:
-    face_id: str
-    photo_id: str
-    box: tuple[int, int, int, int]
-    vector: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -64,15 +53,10 @@ class PeopleStore:
     def __init__(self, store: VectorStore):
         self.store = store
 
-    def _rows(self, query, args: dict | None = None) -> list[dict]:
-        """The rows of one read, by column name."""
-        with self.store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(query, args).fetchall()
-
-    def event_faces(self, event: str, model_id: str, dim: int) -> list[EventFace]:
-        rows = self._rows(vector_statement("faces_of_event_with_vectors", dim=dim), {"event": event, "model_id": model_id})
-        return [EventFace(r["face_id"], r["photo_id"], (r["box_left"], r["box_top"], r["box_right"], r["box_bottom"]),
-                          np.asarray(r["embedding"].to_numpy(), dtype=np.float32)) for r in rows]
+    def event_faces(self, event: str, model_id: str) -> list[StoredFace]:
+        """The event's faces that have a vector of `model_id` (those grouping can link), ordered by id."""
+        rows = self.store.rows(statement("faces_of_event_with_vectors"), {"event": event, "model_id": model_id})
+        return [StoredFace.from_row(r) for r in rows]
 
     def links(self, face_ids: Sequence[str], *, model_id: str, dim: int, metric: str, events: Sequence[str],
               limit: int, within: float, batch: int = 256, parallel: int = 1, ef_search: int = LINK_EF_SEARCH,
@@ -101,8 +85,8 @@ class PeopleStore:
             with local.conn.transaction():
                 local.conn.execute(vector_statement("set_hnsw_ef_search", ef=max(int(ef_search), 2 * limit)))
                 local.conn.execute(statement("walk_hnsw_until_enough"))
-                rows = local.conn.execute(query, {**args, "face_ids": faces}).fetchall()
-            return [(a, b, float(d)) for a, b, d in rows]
+                rows = named_rows(local.conn, query, {**args, "face_ids": faces})
+            return [(r["face_id"], r["neighbour_id"], float(r["distance"])) for r in rows]
 
         out: list[tuple[str, str, float]] = []
         try:
@@ -123,22 +107,20 @@ class PeopleStore:
         return out
 
     def assignments(self, face_ids: Sequence[str]) -> dict[str, Assignment]:
-        with self.store.connect() as conn:
-            rows = conn.execute(statement("face_people_of"), {"face_ids": list(face_ids)}).fetchall()
-        return {f: Assignment(p, pinned) for f, p, pinned in rows}
+        rows = self.store.rows(statement("face_people_of"), {"face_ids": list(face_ids)})
+        return {r["face_id"]: Assignment(r["person_id"], r["pinned"]) for r in rows}
 
     def people(self, person_ids: Sequence[str]) -> dict[str, PersonRecord]:
-        rows = self._rows(statement("people_by_id"), {"person_ids": list(person_ids)})
+        rows = self.store.rows(statement("people_by_id"), {"person_ids": list(person_ids)})
         return {r["person_id"]: PersonRecord(**r) for r in rows}
 
     def sizes(self, person_ids: Sequence[str]) -> dict[str, int]:
-        with self.store.connect() as conn:
-            rows = conn.execute(statement("person_sizes"), {"person_ids": list(person_ids)}).fetchall()
-        return dict(rows)
+        rows = self.store.rows(statement("person_sizes"), {"person_ids": list(person_ids)})
+        return {r["person_id"]: r["faces"] for r in rows}
 
     def assigned_faces_of_other_detectors(self, event: str, detector_model: str) -> list[PersonFace]:
         """An event's faces found by another detector that belong to someone (or were moved out)."""
-        rows = self._rows(statement("overlapping_assigned_faces"), {"event": event, "detector_model": detector_model})
+        rows = self.store.rows(statement("overlapping_assigned_faces"), {"event": event, "detector_model": detector_model})
         return [PersonFace.from_row(r) for r in rows]
 
     def apply(self, plan: GroupingPlan, pinned: dict[str, str | None] | None = None) -> None:
@@ -156,23 +138,20 @@ class PeopleStore:
             conn.execute(statement("drop_empty_undecided_people"))
 
     def faces_of_model(self, model_id: str) -> list[str]:
-        with self.store.connect() as conn:
-            return [r[0] for r in conn.execute(statement("faces_with_vectors_of_model"), {"model_id": model_id})]
+        return [r["face_id"] for r in self.store.rows(statement("faces_with_vectors_of_model"), {"model_id": model_id})]
 
     def list_people(self) -> list[PersonSummary]:
-        return [PersonSummary(**r) for r in self._rows(statement("list_people"))]
+        return [PersonSummary(**r) for r in self.store.rows(statement("list_people"))]
 
     def person_by_name(self, name: str) -> str | None:
-        with self.store.connect() as conn:
-            row = conn.execute(statement("person_by_name"), {"name": name}).fetchone()
-        return row[0] if row else None
+        row = self.store.row(statement("person_by_name"), {"name": name})
+        return row["person_id"] if row else None
 
     def faces_of_person(self, person_id: str) -> list[PersonFace]:
-        return [PersonFace.from_row(r) for r in self._rows(statement("faces_of_person"), {"person_id": person_id})]
+        return [PersonFace.from_row(r) for r in self.store.rows(statement("faces_of_person"), {"person_id": person_id})]
 
     def face_exists(self, face_id: str) -> bool:
-        with self.store.connect() as conn:
-            return conn.execute(statement("face_exists"), {"face_id": face_id}).fetchone() is not None
+        return self.store.row(statement("face_exists"), {"face_id": face_id}) is not None
 
     def decide(self, statement_name: str, /, **args) -> int:
         """Run one decision statement (name_person, hide_person, pin_face ...) in its own transaction;
@@ -182,16 +161,13 @@ class PeopleStore:
 
     def photos_of(self, face_ids: Sequence[str]) -> dict[str, str]:
         """face -> its photo ("event/photo_id": a photo is unique per event)."""
-        with self.store.connect() as conn:
-            rows = conn.execute(statement("photos_of_faces"), {"face_ids": list(face_ids)}).fetchall()
-        return {f: f"{e}/{p}" for f, e, p in rows}
+        rows = self.store.rows(statement("photos_of_faces"), {"face_ids": list(face_ids)})
+        return {r["face_id"]: f"{r['event']}/{r['photo_id']}" for r in rows}
 
     def photos_of_people(self, person_ids: Sequence[str]) -> dict[str, set[str]]:
-        with self.store.connect() as conn:
-            rows = conn.execute(statement("photos_of_people"), {"person_ids": list(person_ids)}).fetchall()
         out: dict[str, set[str]] = {}
-        for person, event, photo in rows:
-            out.setdefault(person, set()).add(f"{event}/{photo}")
+        for r in self.store.rows(statement("photos_of_people"), {"person_ids": list(person_ids)}):
+            out.setdefault(r["person_id"], set()).add(f"{r['event']}/{r['photo_id']}")
         return out
 
     def merge(self, person_id: str, into: str) -> None:

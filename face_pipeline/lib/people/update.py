@@ -65,7 +65,7 @@ def update_people_for_event(settings: Settings, store: VectorStore, event: str) 
     people = PeopleStore(store)
     model_id = serving_model(store, event)
     embedder = embedder_for_model_id(model_id, settings.model_folders)
-    faces = people.event_faces(event, model_id, embedder.dim)
+    faces = people.event_faces(event, model_id)
     face_ids = [f.face_id for f in faces]
     inherited = inherit_from_other_detector(settings, people, event, faces)
     links = links_of(people, face_ids, embedder, model_id, events_served_by(store, model_id))

@@ -21,7 +21,7 @@ from face_pipeline.lib.search.scoring import (
     PhotoMatch,
     candidate_photos,
     collapse_to_photos,
-    with_confirmed_faces,
+    nearest_faces,
 )
 from face_pipeline.lib.store import VectorStore
 
@@ -104,8 +104,8 @@ def search_with_references(
         used_threshold = t
         crops = [embedder.crop(r.photo.rgb, r.face) for r in refs]
         event_filter = evs if (events_limited or len(groups) > 1) else None
-        by_face = with_confirmed_faces(store, embedder.embed(crops), confirmed_faces, embedder, mid,
-                                       events=event_filter, limit=max(3 * k, 100), enrol=enrol, expand=expand)
+        by_face = nearest_faces(store, embedder.embed(crops), embedder, mid, events=event_filter,
+                                limit=max(3 * k, 100), enrol=enrol, expand=expand, confirmed=confirmed_faces)
         considered += len(by_face)
         faces = list(by_face.values())
         all_matches.extend(collapse_to_photos(faces, embedder, t))

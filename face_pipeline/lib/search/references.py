@@ -19,6 +19,8 @@ from face_pipeline.lib.settings import Settings
 
 @dataclass
 class ReferenceFace:
+    """A lookup's query, not a stored face: the DetectedFace chosen in a reference picture, with the picture."""
+
     path: str
     face: DetectedFace
     faces_found: int
@@ -104,7 +106,7 @@ def load_reference(settings: Settings, reference: Reference, *, detector: str | 
     except AmbiguousReference as exc:
         exc.photo = photo  # a page shows the faces to choose from (held in memory only)
         raise
-    return ReferenceFace(str(path), face, len(faces), index, photo)
+    return ReferenceFace(path=str(path), face=face, faces_found=len(faces), chosen_index=index, photo=photo)
 
 
 def _find_reference_faces(rgb, det) -> list[DetectedFace]:

@@ -49,7 +49,7 @@ EXPAND_MIN_CONFIDENCE = 0.5
 EXPAND_MAX_HITS = 10
 # "Is this you too?": photos whose best face lies at most this far past the threshold are shown to
 # the person (the participant page) to confirm or pass over; a confirmed face widens the search
-# (with_confirmed_faces). Cosine (the shipped FaceNet): chosen by identity folds on LFW (the smallest
+# (nearest_faces' `confirmed`). Cosine (the shipped FaceNet): chosen by identity folds on LFW (the smallest
 # margin reaching 90 % of the widest margin's recall gain; 0.08 on both halves). The band (t, t+0.08]
 # then holds 22 of the 32 matches the threshold misses (a band of 0.10 holds no more of them), and a
 # participant who answers right takes LFW recall from 0.973 to 0.997 for 1.2 questions per query
@@ -87,27 +87,10 @@ def candidate_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: 
     return [p for p in collapse_to_photos(faces, embedder, threshold + margin) if p.distance > threshold]
 
 
-def with_confirmed_faces(
-    store: VectorStore,
-    references: np.ndarray,
-    confirmed: Sequence[str],
-    embedder: FaceEmbedder,
-    model_id: str,
-    *,
-    events: Sequence[str] | None,
-    limit: int,
-    enrol: str = DEFAULT_ENROL,
-    expand: bool = DEFAULT_EXPAND,
-    exclude_paths: frozenset[str] = frozenset(),
-) -> dict[str, FaceMatch]:
-    """`nearest_faces` of the references, widened by the faces the person confirmed as theirs ("Is
-    this you too?"): a face counts at the smaller of its distance to the references (enrolled as
-    nearest_faces does) and to the nearest confirmed face. So a confirmation only adds: every photo the
-    references found stays found, which mixing a far-off confirmed face into the mean did not ensure
-    (the harness measured 14 of a person's own photos leaving the page for a round). A confirmed face
-    without a vector of this model (another event's model) adds nothing here."""
-    found = nearest_faces(store, references, embedder, model_id, events=events, limit=limit, enrol=enrol,
-                          expand=expand, exclude_paths=exclude_paths)
+def _widened_by_confirmed(found: dict[str, FaceMatch], store: VectorStore, confirmed: Sequence[str],
+                          embedder: FaceEmbedder, model_id: str, *, events: Sequence[str] | None, limit: int,
+                          exclude_paths: frozenset[str]) -> dict[str, FaceMatch]:
+    """`found`, each face at the smaller of its distance there and to the nearest confirmed face."""
     ids = list(dict.fromkeys(confirmed))
     vectors = store.vectors_of(ids, model_id, embedder.dim) if ids else {}
     if not vectors:
@@ -146,6 +129,7 @@ def nearest_faces(
     enrol: str = DEFAULT_ENROL,
     expand: bool = DEFAULT_EXPAND,
     exclude_paths: frozenset[str] = frozenset(),
+    confirmed: Sequence[str] = (),
 ) -> dict[str, FaceMatch]:
     """Candidate faces for one person and their distance to the enrolled references.
 
@@ -153,7 +137,17 @@ def nearest_faces(
     best); each is then scored against all references with `enrol`. With `expand`, confident
     hits become references too (see EXPAND_MIN_CONFIDENCE). Photos in `exclude_paths` are neither
     returned nor used for expansion (the reference photo itself, when it is also stored).
+
+    `confirmed` faces ("Is this you too?") only widen it: a face counts at the smaller of its distance
+    to the references and to the nearest confirmed face, so every photo the references found stays
+    found (mixing them into the mean lost 14 of a person's own photos in a round, in the harness). One
+    without a vector of this model (another event's model) adds nothing.
     """
+    if confirmed:
+        found = nearest_faces(store, references, embedder, model_id, events=events, limit=limit, enrol=enrol,
+                              expand=expand, exclude_paths=exclude_paths)
+        return _widened_by_confirmed(found, store, confirmed, embedder, model_id, events=events, limit=limit,
+                                     exclude_paths=exclude_paths)
     references = np.atleast_2d(np.asarray(references, dtype=np.float32))
     if len(references) == 0:
         return {}

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from psycopg.rows import dict_row
-
 from face_pipeline.lib.errors import UserError
 from face_pipeline.lib.photos.events import validate_event_name
-from face_pipeline.lib.store import VectorStore, statement
+from face_pipeline.lib.store import VectorStore, named_row, statement
 
 #: secrets.token_urlsafe(24): 24 random bytes = 192 bits, 32 URL-safe characters.
 TOKEN_BYTES = 24
@@ -83,25 +81,23 @@ def create_link(store: VectorStore, events: Sequence[str], valid_for: timedelta)
     digest = _hash(token)
     link_id = "l" + digest.hex()[:10]
     with store.connect() as conn:
-        [(created_at, expires_at)] = conn.execute(statement("insert_share_link"), {
+        made = named_row(conn, statement("insert_share_link"), {
             "link_id": link_id, "token_sha256": digest, "events": list(events), "valid_for": valid_for,
-        }).fetchall()
+        })
         conn.commit()
-    return token, ShareLink(link_id, events, created_at, expires_at, None, True)
+    return token, ShareLink(link_id=link_id, events=events, revoked_at=None, active=True, **made)
 
 
 def open_link(store: VectorStore, token: str) -> OpenLink | None:
     """The link a token opens now, or None (expired, revoked, or never made: the same answer)."""
     if not token or len(token) > 128:
         return None
-    with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(statement("open_share_link"), {"token_sha256": _hash(token)}).fetchone()
+    row = store.row(statement("open_share_link"), {"token_sha256": _hash(token)})
     return OpenLink(**{**row, "events": tuple(row["events"])}) if row else None
 
 
 def list_links(store: VectorStore) -> list[ShareLink]:
-    with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(statement("list_share_links")).fetchall()
+    rows = store.rows(statement("list_share_links"))
     return [ShareLink(**{**r, "events": tuple(r["events"])}) for r in rows]
 
 

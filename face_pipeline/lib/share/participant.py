@@ -18,7 +18,6 @@ from pathlib import PurePosixPath
 import cv2
 import numpy as np
 from PIL import Image
-from psycopg.rows import dict_row
 
 from face_pipeline.lib.photos.decode import DecodedPhoto, decode_photo
 from face_pipeline.lib.photos.events import event_folder
@@ -93,8 +92,7 @@ class StoredPhoto:
 
 def stored_photos(store: VectorStore, event: str, photo_ids: Sequence[str]) -> list[StoredPhoto]:
     """The stored photos of `photo_ids` in one event (one query), in the order asked; gone ones left out."""
-    with store.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(statement("stored_photos"), {"event": event, "photo_ids": list(photo_ids)}).fetchall()
+    rows = store.rows(statement("stored_photos"), {"event": event, "photo_ids": list(photo_ids)})
     found = {r["photo_id"]: StoredPhoto(event, **r) for r in rows}
     return [found[i] for i in photo_ids if i in found]
 

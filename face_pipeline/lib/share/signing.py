@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 
-from face_pipeline.lib.store import VectorStore, statement
+from face_pipeline.lib.store import VectorStore, named_row, statement
 
 KEY_NAME = "participant_urls_v1"
 _keys: dict[str, bytes] = {}
@@ -26,7 +26,7 @@ def url_key(store: VectorStore) -> bytes:
         with store.connect() as conn:
             conn.execute(statement("ensure_server_key"), {"name": KEY_NAME, "key": secrets.token_bytes(32)})
             conn.commit()
-            [(key,)] = conn.execute(statement("server_key"), {"name": KEY_NAME}).fetchall()
+            key = named_row(conn, statement("server_key"), {"name": KEY_NAME})["key"]
         _keys[dsn] = bytes(key)
     return _keys[dsn]
 

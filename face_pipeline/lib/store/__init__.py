@@ -9,6 +9,8 @@ from face_pipeline.lib.store.connection import (
     command_run,
     connection_lost,
     is_connection_loss,
+    named_row,
+    named_rows,
 )
 from face_pipeline.lib.store.records import (
     EventWrite,
@@ -26,5 +28,5 @@ from face_pipeline.lib.store.vector_store import VectorStore, exact_event_search
 __all__ = [
     "ConnectionLost", "EventWrite", "FaceMatch", "FaceRow", "PhotoRow", "StoredFace", "VectorStore", "WriteSummary",
     "command_has_connected", "command_run", "connection_lost", "event_lock_key", "exact_event_search",
-    "face_id_for", "is_connection_loss", "resolve_dsn", "statement", "vector_statement",
+    "face_id_for", "is_connection_loss", "named_row", "named_rows", "resolve_dsn", "statement", "vector_statement",
 ]

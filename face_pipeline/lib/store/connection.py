@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.rows import RowFactory, dict_row
 
 from face_pipeline.lib.errors import EXIT_CONNECTION_LOST, SystemFault
 from face_pipeline.lib.settings import redact_dsn
@@ -108,6 +109,20 @@ def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, a
         conn.close()
         raise
     return conn
+
+
+def named_rows(conn: psycopg.Connection, query, args: dict | None = None, *,
+               row_factory: RowFactory = dict_row) -> list:
+    """The rows of one statement on a connection the caller holds, read by column name: dicts, or
+    psycopg's `namedtuple_row` where a caller is handed tuples (they still compare and unpack as such)."""
+    with conn.cursor(row_factory=row_factory) as cur:
+        return cur.execute(query, args).fetchall()
+
+
+def named_row(conn: psycopg.Connection, query, args: dict | None = None) -> dict | None:
+    """The first row of one statement by column name, or None when it returns none."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, args).fetchone()
 
 
 class KeptConnections:

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 
 from face_pipeline.lib.errors import SystemFault
+from face_pipeline.lib.store.connection import named_row
 from face_pipeline.lib.store.statements import composed, statement
 
 log = logging.getLogger(__name__)
@@ -162,17 +163,17 @@ def _tune(server, skip: set[str]) -> bool:
         for name, value in SERVER_SETTINGS.items():
             if name in skip:
                 continue
-            current = conn.execute(statement("configured_setting"), {"name": name}).fetchone()
-            if current is None or current[0] != value:
+            current = named_row(conn, statement("configured_setting"), {"name": name})
+            if current is None or current["setting"] != value:
                 conn.execute(composed("alter_system_set", name=psycopg.sql.Identifier(name),
                                       value=psycopg.sql.Literal(value)))
                 changed = True
         if changed:
             conn.execute(statement("reload_configuration"))
-        pending = conn.execute(statement("settings_pending_restart"), {"names": list(_RESTART_SETTINGS)}).fetchone()[0]
+        pending = named_row(conn, statement("settings_pending_restart"), {"names": list(_RESTART_SETTINGS)})["pending"]
         if not pending:
             return False
-        others = conn.execute(statement("other_client_backends")).fetchone()[0]
+        others = named_row(conn, statement("other_client_backends"))["backends"]
     handles = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
     if others or handles:
         log.info("embedded PostgreSQL: new shared_buffers take effect at its next restart (%d clients, %d other processes attached)",
@@ -201,7 +202,7 @@ def _restart(pg_dir: Path, server) -> None:
 
 def _ensure_database(server, name: str) -> None:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-        if not conn.execute(statement("database_exists"), {"name": name}).fetchone():
+        if named_row(conn, statement("database_exists"), {"name": name}) is None:
             conn.execute(composed("create_database", name=psycopg.sql.Identifier(name)))
 
 

@@ -7,7 +7,7 @@ import threading
 
 from face_pipeline.lib.bundled_files import sql_dir
 from face_pipeline.lib.errors import SystemFault
-from face_pipeline.lib.store.connection import open_connection
+from face_pipeline.lib.store.connection import named_rows, open_connection
 from face_pipeline.lib.store.records import event_lock_key
 from face_pipeline.lib.store.statements import statement
 
@@ -44,7 +44,7 @@ def migrate(dsn: str, timeout: int = 10) -> list[str]:
     with open_connection(dsn, timeout=timeout, with_vectors=False) as conn:
         conn.execute(statement("take_event_lock"), {"key": event_lock_key("__migrations__")})
         conn.execute(statement("create_schema_migrations"))
-        done = {version: checksum for version, _name, checksum in conn.execute(statement("applied_migration_checksums"))}
+        done = {r["version"]: r["checksum"] for r in named_rows(conn, statement("applied_migration_checksums"))}
         for path in files:
             version = int(path.name[:3])
             text = path.read_text()
@@ -64,10 +64,12 @@ def migrate(dsn: str, timeout: int = 10) -> list[str]:
 
 
 def applied_migrations(dsn: str, timeout: int = 10) -> list[tuple[int, str, object]]:
+    """(version, name, applied_at) of each applied file, as named tuples."""
     import psycopg
+    from psycopg.rows import namedtuple_row
 
     with open_connection(dsn, timeout=timeout, with_vectors=False) as conn:
         try:
-            return conn.execute(statement("applied_migrations")).fetchall()
+            return named_rows(conn, statement("applied_migrations"), row_factory=namedtuple_row)
         except psycopg.errors.UndefinedTable:
             return []

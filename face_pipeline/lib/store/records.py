@@ -1,8 +1,10 @@
 """The rows the store writes and reads, as plain records.
 
-A face is a FaceRow wherever it is stored (the event's stage file and the faces table); a lookup's
-answer for one face is a FaceMatch. `detector_model` names the model that found a face, `model_id` the
-embedder that made a vector (the columns of the same names)."""
+One face record per stage: a detector's DetectedFace (lib/models/faces.py, work-image pixels, no id)
+becomes a FaceRow when it is written (the event's stage file and the faces table); every read of the
+faces table gives a StoredFace; a lookup's answer for one face is a FaceMatch, a person's face a
+PersonFace (lib/people), both StoredFaces with the fields of their stage. `detector_model` names the
+model that found a face, `model_id` the embedder that made a vector (the columns of the same names)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class PhotoRow:
 
 @dataclass
 class FaceRow:
+    """Write side: a face as the ingest writes it (stage file, COPY into faces), before it has a photo path."""
+
     face_id: str
     photo_id: str
     face_index: int
@@ -68,8 +72,8 @@ class WriteSummary:
 
 @dataclass
 class StoredFace:
-    """Where a stored face is: its photo, box and crop. Every read of faces (a lookup's match, a
-    person's face) selects these columns by name (see `from_row`)."""
+    """Read side: where a stored face is (its photo, box and crop). Every read of faces (an event's
+    faces to group, a lookup's match, a person's face) selects these columns by name (see `from_row`)."""
 
     face_id: str
     event: str

@@ -10,6 +10,7 @@ import re
 import psycopg
 from psycopg import sql
 
+from face_pipeline.lib.store.connection import named_row
 from face_pipeline.lib.store.statements import composed, statement
 
 OPCLASS = {"l2": "vector_l2_ops", "cosine": "vector_cosine_ops"}
@@ -27,7 +28,7 @@ def ensure_vector_index(conn: psycopg.Connection, model_id: str, dim: int, metri
     """Create the model's index unless it exists; True if it was created. Cheap when it exists
     (a catalog lookup), so it runs before every write of a model's vectors."""
     name = index_name(model_id)
-    if conn.execute(statement("relation_exists"), {"name": name}).fetchone()[0]:
+    if named_row(conn, statement("relation_exists"), {"name": name})["found"]:
         return False
     conn.execute(composed("model_vector_index", index=sql.Identifier(name), dim=sql.Literal(int(dim)),
                           opclass=sql.SQL(OPCLASS[metric]), model_id=sql.Literal(model_id)))

