@@ -113,7 +113,8 @@ def test_ingest_and_forget_with_photos_and_data_in_s3(s3, pg_dsn, store, tmp_pat
     assert summary.photos == 2 and summary.faces == 2
     faces = load_faces(remote, "gala").faces
     assert all(s3.exists(f"{BUCKET}/data/{f.crop_path}") for f in faces)
-    assert {Path(k).name for k in s3.ls(f"{BUCKET}/data/stage/gala")} == {"photos.json", "faces.json", "vectors.npz"}
+    assert {Path(k).name for k in s3.ls(f"{BUCKET}/data/stage/gala")} == {"photos.json", "faces.json", "vectors.npz",
+                                                                     "detect-vectors.npz"}
     remote_rows = event_rows(store, "gala")
     remote_vectors = load_embeddings(remote, "gala").vectors
 
@@ -133,7 +134,7 @@ def test_ingest_and_forget_with_photos_and_data_in_s3(s3, pg_dsn, store, tmp_pat
     assert again.photos == 2
 
     result = forget_event(remote, store, "gala")
-    assert result.crop_files == 2 and result.stage_files == 3
+    assert result.crop_files == 2 and result.stage_files == 4  # detect-vectors.npz too
     s3.invalidate_cache()  # this client listed the folders earlier
     assert not s3.exists(f"{BUCKET}/data/crops/gala") and not s3.exists(f"{BUCKET}/data/stage/gala")
     assert s3.exists(f"{BUCKET}/photos/gala/{photos[0].name}")  # photos are never touched
