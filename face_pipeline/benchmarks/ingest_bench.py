@@ -71,12 +71,8 @@ def prepare_photos(source: Path, photos_root: Path, limit: int | None = None) ->
 
 
 def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder: str = "dlib-resnet-v1") -> dict:
-    """face_recognition's calling pattern with the project's model files; returns timings.
-
-    For the flip variant (`dlib-resnet-v1-flip`) each face also gets the descriptor of its mirrored
-    chip, and the two are averaged, as that embedder does.
-    """
-    # Long on purpose: the face_recognition-style script is timed stage by stage in one place, as such a script is written.
+    """face_recognition's calling pattern with the project's model files, timed stage by stage (the flip
+    variant, `dlib-resnet-v1-flip`, averages each descriptor with its mirrored chip's, as that embedder does)."""
     if embedder not in ("dlib-resnet-v1", "dlib-resnet-v1-flip"):
         raise ValueError(f"the baseline calls dlib's ResNet; it has no equivalent of {embedder}")
     t_start = time.perf_counter()
@@ -85,15 +81,10 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     from pgvector.psycopg import register_vector
     from PIL import Image
 
-    from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5
-    from face_pipeline.lib.models.embedders.dlib_resnet import WEIGHTS as RESNET
-    from face_pipeline.lib.models.package_files import packaged_path
     from face_pipeline.lib.photos.files import scan_event_folder
     from face_pipeline.lib.store.statements import statement
 
-    detector = dlib.get_frontal_face_detector()
-    pose_predictor_5 = dlib.shape_predictor(str(packaged_path(SHAPE5, "baseline")))
-    encoder = dlib.face_recognition_model_v1(str(packaged_path(RESNET, "baseline")))
+    detector, pose_predictor_5, encoder = _baseline_models(dlib)
     files, _ = scan_event_folder(photos_root / EVENT)
     t_models = time.perf_counter() - t_start
 
@@ -119,29 +110,9 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
             # ... then one descriptor per face; dlib cuts the aligned 150 px chip inside this call.
             encodings = [np.array(encoder.compute_face_descriptor(image, s, 1)) for s in shapes]
             if embedder == "dlib-resnet-v1-flip":
-                chips = [np.asarray(dlib.get_face_chip(image, s, size=150, padding=0.25)) for s in shapes]
-                encodings = [
-                    ((e.astype(np.float64) + np.array(encoder.compute_face_descriptor(np.ascontiguousarray(c[:, ::-1]))))
-                     / 2.0).astype(np.float32)
-                    for e, c in zip(encodings, chips, strict=True)
-                ]
+                encodings = _with_flipped_chips(dlib, encoder, image, shapes, encodings)
             t3 = time.perf_counter()
-            conn.execute(statement("baseline_insert_photo"), {
-                "event": BASELINE_EVENT, "photo_id": photo.relpath, "path": photo.relpath,
-                "size_bytes": photo.size_bytes, "width": w, "height": h, "detector_model": "dlib-hog-up1",
-                "face_count": len(rects)})
-            for i, (rect, shape, enc) in enumerate(zip(rects, shapes, encodings, strict=True)):
-                face_id = f"{BASELINE_EVENT}/{photo.relpath}/{i}"
-                landmarks = [float(v) for p in shape.parts() for v in (p.x, p.y)]
-                conn.execute(statement("baseline_insert_face"), {
-                    "face_id": face_id, "event": BASELINE_EVENT, "photo_id": photo.relpath, "face_index": i,
-                    "detector_model": "dlib-hog-up1", "left": rect.left(), "top": rect.top(), "right": rect.right(),
-                    "bottom": rect.bottom(), "score": 0.0, "landmarks": landmarks, "crop_path": ""})
-                conn.execute(statement("baseline_insert_vector"), {
-                    "face_id": face_id, "model_id": "dlib-resnet-v1", "event": BASELINE_EVENT,
-                    "embedding": enc.astype(np.float32)})
-                keys.append(_face_key(photo.relpath, (rect.left(), rect.top(), rect.right(), rect.bottom())))
-                vectors.append(enc.astype(np.float32))
+            _write_baseline_photo(conn, statement, photo, (w, h), rects, shapes, encodings, keys, vectors)
             conn.commit()
             t4 = time.perf_counter()
             stages["decode"] += t1 - t0
@@ -157,6 +128,46 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
         "seconds_models": t_models, "stages": stages, "steps": {}, "workers": 1,
         "peak_rss_self_mib": own_peak_rss_mib(),
     }
+
+
+def _baseline_models(dlib) -> tuple:
+    """HOG detector, 5-point landmarks and ResNet descriptor, from the project's packaged model files."""
+    from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5
+    from face_pipeline.lib.models.embedders.dlib_resnet import WEIGHTS as RESNET
+    from face_pipeline.lib.models.package_files import packaged_path
+
+    return (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(packaged_path(SHAPE5, "baseline"))),
+            dlib.face_recognition_model_v1(str(packaged_path(RESNET, "baseline"))))
+
+
+def _with_flipped_chips(dlib, encoder, image: np.ndarray, shapes: list, encodings: list) -> list[np.ndarray]:
+    """dlib-resnet-v1-flip: each descriptor averaged with its mirrored chip's, as that embedder does."""
+    chips = [np.asarray(dlib.get_face_chip(image, s, size=150, padding=0.25)) for s in shapes]
+    return [((e.astype(np.float64) + np.array(encoder.compute_face_descriptor(np.ascontiguousarray(c[:, ::-1]))))
+             / 2.0).astype(np.float32) for e, c in zip(encodings, chips, strict=True)]
+
+
+def _write_baseline_photo(conn, statement, photo, size: tuple[int, int], rects: list, shapes: list,
+                          encodings: list, keys: list[str], vectors: list[np.ndarray]) -> None:
+    """One photo's rows, one INSERT per row as the script would write them (committed by the caller)."""
+    w, h = size
+    conn.execute(statement("baseline_insert_photo"), {
+        "event": BASELINE_EVENT, "photo_id": photo.relpath, "path": photo.relpath,
+        "size_bytes": photo.size_bytes, "width": w, "height": h, "detector_model": "dlib-hog-up1",
+        "face_count": len(rects)})
+    for i, (rect, shape, enc) in enumerate(zip(rects, shapes, encodings, strict=True)):
+        face_id = f"{BASELINE_EVENT}/{photo.relpath}/{i}"
+        landmarks = [float(v) for p in shape.parts() for v in (p.x, p.y)]
+        conn.execute(statement("baseline_insert_face"), {
+            "face_id": face_id, "event": BASELINE_EVENT, "photo_id": photo.relpath, "face_index": i,
+            "detector_model": "dlib-hog-up1", "left": rect.left(), "top": rect.top(), "right": rect.right(),
+            "bottom": rect.bottom(), "score": 0.0, "landmarks": landmarks, "crop_path": ""})
+        conn.execute(statement("baseline_insert_vector"), {
+            "face_id": face_id, "model_id": "dlib-resnet-v1", "event": BASELINE_EVENT,
+            "embedding": enc.astype(np.float32)})
+        keys.append(_face_key(photo.relpath, (rect.left(), rect.top(), rect.right(), rect.bottom())))
+        vectors.append(enc.astype(np.float32))
+
 
 
 def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vectors_out: Path | None,

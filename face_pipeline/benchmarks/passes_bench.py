@@ -47,19 +47,14 @@ def _photos(datasets: Path, demo: Path) -> list[tuple[str, Path, list, list]]:
     return out
 
 
-def measure_turned(datasets: Path, demo: Path, figs: PassesFigures) -> None:
-    """One upright pass (candidates down to 0.05) and the three turned passes of every photo, then
-    each rule's choice of photos replayed on those results."""
-    from face_pipeline.evaluation import metrics as M
-    from face_pipeline.lib.models import get_detector
-    from face_pipeline.lib.models.detectors.onnx_decoding import nms
-    from face_pipeline.lib.models.detectors.rotations import TurnedCandidate, tilt_degrees, unrotate
+def _passes_of_photos(photos: list, rot3) -> list[dict]:
+    """Every photo's upright candidates (down to 0.05) and turned-pass faces, with the CPU time of each."""
+    from face_pipeline.lib.models.detectors.rotations import unrotate
     from face_pipeline.lib.photos.decode import load_rgb
 
-    rot3 = get_detector("retinaface-mnet025-rot3")
     up, turned = rot3.upright, rot3.rotated
     seen = []
-    for kind, path, gt, ignore in _photos(datasets, demo):
+    for kind, path, gt, ignore in photos:
         rgb = load_rgb(path, max_side=2400).rgb
         h, w = rgb.shape[:2]
         t0 = time.process_time()
@@ -69,6 +64,20 @@ def measure_turned(datasets: Path, demo: Path, figs: PassesFigures) -> None:
                  if (b := unrotate(f, k, h, w)) is not None]
         t2 = time.process_time()
         seen.append({"kind": kind, "gt": gt, "ignore": ignore, "low": low, "turned": extra, "up": t1 - t0, "rot": t2 - t1})
+    return seen
+
+
+def measure_turned(datasets: Path, demo: Path, figs: PassesFigures) -> None:
+    """One upright pass (candidates down to 0.05) and the three turned passes of every photo, then
+    each rule's choice of photos replayed on those results."""
+    from face_pipeline.evaluation import metrics as M
+    from face_pipeline.lib.models import get_detector
+    from face_pipeline.lib.models.detectors.onnx_decoding import nms
+    from face_pipeline.lib.models.detectors.rotations import TurnedCandidate, tilt_degrees
+
+    rot3 = get_detector("retinaface-mnet025-rot3")
+    up = rot3.upright
+    seen = _passes_of_photos(_photos(datasets, demo), rot3)
 
     def merged(p: dict, with_turned: bool) -> list:
         found = [(f.box, f.score + rot3.upright_bonus, f.score) for f in p["low"] if f.score >= up.score_threshold]

@@ -84,20 +84,7 @@ def run_variants_benchmark(*, log=print) -> VariantsFigures:
                 RetinaFaceDetector(get_detector("retinaface-mnet025-autorot-fp16").upright.onnx_path),
         }
         reference = float_embedder.embed(chips)
-        times: dict[str, list[float]] = {k: [] for k in [*embedders, *detectors]}
-        for e in embedders.values():
-            e.embed(chips[:2])  # sessions open outside the timed rounds
-        for r in range(ROUNDS):
-            log(f"variants: round {r + 1}/{ROUNDS}")
-            for label, e in embedders.items():
-                t = time.process_time()
-                e.embed(chips)
-                times[label].append(1000 * (time.process_time() - t) / len(chips))
-            for label, d in detectors.items():
-                t = time.process_time()
-                for rgb in images:
-                    d.detect(rgb)
-                times[label].append(1000 * (time.process_time() - t) / len(images))
+        times = _cpu_ms(embedders, detectors, chips, images, log)
         base = float(np.median(times["facenet-v1 (float32)"]))
         for label, e in embedders.items():
             d = 1.0 - (e.embed(chips) * reference).sum(axis=1)
@@ -115,6 +102,26 @@ def run_variants_benchmark(*, log=print) -> VariantsFigures:
             figs.detectors.append((label, ms, base / ms, f"{matched}/{total}", _peak_mib(det.onnx_path, "detector")))
     figs.load += f" -> {load_average()}"
     return figs
+
+
+def _cpu_ms(embedders: dict, detectors: dict, chips: list, images: list, log) -> dict[str, list[float]]:
+    """CPU ms per face (embedders) and per photo (detectors), ROUNDS rounds each, sessions opened first."""
+    times: dict[str, list[float]] = {k: [] for k in [*embedders, *detectors]}
+    for e in embedders.values():
+        e.embed(chips[:2])  # sessions open outside the timed rounds
+    for r in range(ROUNDS):
+        log(f"variants: round {r + 1}/{ROUNDS}")
+        for label, e in embedders.items():
+            t = time.process_time()
+            e.embed(chips)
+            times[label].append(1000 * (time.process_time() - t) / len(chips))
+        for label, d in detectors.items():
+            t = time.process_time()
+            for rgb in images:
+                d.detect(rgb)
+            times[label].append(1000 * (time.process_time() - t) / len(images))
+    return times
+
 
 
 def variants_markdown(f: VariantsFigures, head: str) -> str:
