@@ -7,6 +7,8 @@
   thresholds over 5 repeated splits; how P/R move at +-0.01 and +-0.02 around it;
 - recall by face size (width of the labelled face, px) and the distance distributions by face width
   and detector score, at the shipped threshold;
+- size- and score-aware decisions: a logistic model of "same person" on distance, face width and
+  detector score against one on distance alone, each fitted on identity folds and judged held out;
 - people-backed lookups (`with_person_photos`): what the matching person's other photos add, and cost;
 - the synthetic event photos as a target at the shipped settings;
 - the worst cases at the shipped threshold (missed (reference, photo) pairs, strangers returned),
@@ -25,6 +27,7 @@ import numpy as np
 
 from face_pipeline.evaluation import crossval as CV
 from face_pipeline.evaluation import metrics as M
+from face_pipeline.evaluation import size_aware
 from face_pipeline.evaluation.context import Harness
 from face_pipeline.evaluation.datasets import same_person
 from face_pipeline.evaluation.recipes import detector_from_spec
@@ -195,23 +198,22 @@ def pair_rows(data: SetData, thr: float):
     return rows
 
 
-def face_distances(data: SetData, emb, h: Harness):
+def face_level(data: SetData, emb, h: Harness) -> list[tuple[str, float, float, bool, float]]:
     """Face-level distances from each query's reference face to the labelled faces of the set:
-    (width bucket, score bucket, same person, distance); bystanders (unlabelled faces) are left out."""
+    (query identity, face width, detector score, same person, distance); bystanders are left out."""
     faces_by_photo: dict[str, list[tuple[str, int]]] = {}
     for (identity, photo), lab in data.labelled.items():
         if lab.face is not None:
             faces_by_photo.setdefault(photo, []).append((identity, lab.face))
-    keys, who, wb, sb = [], [], [], []
-    vecs = []
+    keys, who, widths, scores, vecs = [], [], [], [], []
     for photo, labs in faces_by_photo.items():
         pf = data.faces[photo]
         for identity, i in labs:
             b = pf.boxes[i]
             keys.append(photo)
             who.append(identity)
-            wb.append(bucket(b[2] - b[0], WIDTH_EDGES))
-            sb.append(bucket(float(pf.scores[i]), SCORE_EDGES))
+            widths.append(float(b[2] - b[0]))
+            scores.append(float(pf.scores[i]))
             vecs.append(pf.vectors[emb.model_id][i])
     if not vecs:
         return []
@@ -224,11 +226,15 @@ def face_distances(data: SetData, emb, h: Harness):
         if not len(qv):
             continue
         d = distance(gallery, qv[0], emb.metric)
-        keep = keys_a != qkey
         same = who_a == identity
-        for j in np.nonzero(keep)[0]:
-            out.append((wb[j], sb[j], bool(same[j]), float(d[j])))
+        for j in np.nonzero(keys_a != qkey)[0]:
+            out.append((identity, widths[j], scores[j], bool(same[j]), float(d[j])))
     return out
+
+
+def face_distances(faces: list[tuple[str, float, float, bool, float]]):
+    """face_level's rows as (width bucket, score bucket, same person, distance)."""
+    return [(bucket(w, WIDTH_EDGES), bucket(sc, SCORE_EDGES), same, d) for _i, w, sc, same, d in faces]
 
 
 def distance_rows(name: str, kind: str, dists, thr: float, col: int):
@@ -484,7 +490,7 @@ def _sensitivity_table(sec: Section, by_set: dict, grid, cut: float, thr: float)
 
 def _size_and_score_tables(sec: Section, data: dict[str, SetData], emb, h: Harness, thr: float) -> None:
     """2. recall by face size, and the distance distributions by face width and detector score."""
-    size_rows, dist_rows = [], []
+    size_rows, dist_rows, aware_rows = [], [], []
     for name in ("LFW", "synthetic"):
         if name not in data:
             continue
@@ -497,8 +503,10 @@ def _size_and_score_tables(sec: Section, data: dict[str, SetData], emb, h: Harne
             d = np.asarray([x[4] for x in g])
             size_rows.append((name, key, len(g), round(float(np.mean([x[3] for x in g])), 3),
                               _q(d[np.isfinite(d)], 50), _q(d[np.isfinite(d)], 90), int((~np.isfinite(d)).sum())))
-        dists = face_distances(data[name], emb, h)
+        faces = face_level(data[name], emb, h)
+        dists = face_distances(faces)
         dist_rows += distance_rows(name, "width", dists, thr, 0) + distance_rows(name, "score", dists, thr, 1)
+        aware_rows += size_aware.rows(name, size_aware.cross_validate(faces, thr, k=K, seeds=SEEDS))
     sec.table(("set", "face width (px)", "(query, photo) pairs", f"recall at {thr:g}", "median distance",
                "90th pct distance", "not among candidates"), size_rows,
               "**Recall by face size** at the shipped threshold: every (query, relevant photo) pair, by the width of "
@@ -508,6 +516,7 @@ def _size_and_score_tables(sec: Section, data: dict[str, SetData], emb, h: Harne
                "other-person faces", "0.1th pct", "1st pct", f"per 10k <= {thr:g}"), dist_rows,
               "**Distance distributions** (face level: each query's reference face against every labelled face, "
               "plain distance without enrolment or expansion; bystanders left out), by face width and detector score:")
+    sec.table(size_aware.HEADER, aware_rows, size_aware.INTRO.format(thr=thr, k=K, seeds=len(SEEDS)))
 
 
 def _worst_case_tables(sec: Section, data: dict[str, SetData], emb, h: Harness, thr: float) -> None:
