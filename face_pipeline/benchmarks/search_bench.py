@@ -717,7 +717,7 @@ def _shape_figures(s: str, result: dict, numpy_lat: list[float], exact: ExactInd
                         float(np.mean(recalls)), float(np.min(recalls)),
                         float(np.median(np_round)), percentile(numpy_lat, 95), per_round, np_round)
     log(f"  {s}: p50 {figs.p50_ms:.1f} ms, p95 {figs.p95_ms:.1f} ms, "
-        f"recall@10 {figs.recall_mean:.4f} (min {figs.recall_min:.2f}), "
+        f"recall@10 {figs.recall_mean:.4f}, worst-query recall {figs.recall_min:.2f}, "
         f"numpy p50 {figs.numpy_p50_ms:.1f} ms")
     return figs
 
@@ -731,7 +731,8 @@ def _ef_sweep_point(ef: int, dsn: str, qpath: Path, work_dir: Path, exact: Exact
     lat = res["latency_ms"]["global"]
     point = {"ef_search": ef, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
              "recall_mean": float(np.mean(recalls)), "recall_min": float(np.min(recalls))}
-    log(f"  sweep ef_search={ef}: p50 {point['p50_ms']:.1f} ms, recall@10 {point['recall_mean']:.4f}")
+    log(f"  sweep ef_search={ef}: p50 {point['p50_ms']:.1f} ms, recall@10 {point['recall_mean']:.4f}, "
+        f"worst-query recall {point['recall_min']:.2f}")
     return point
 
 

@@ -17,8 +17,8 @@ SELECT path, reason, message FROM skipped_files WHERE event = %(event)s ORDER BY
 -- name: event_set_size
 -- How many of one model's vectors the chosen events hold, and how many it has in all (the search
 -- reads few rows exactly, many through HNSW: VectorStore.search_faces).
-SELECT coalesce(sum(face_count) FILTER (WHERE event = ANY(%(events)s)), 0),
-       coalesce(sum(face_count), 0)
+SELECT coalesce(sum(face_count) FILTER (WHERE event = ANY(%(events)s)), 0) AS in_events,
+       coalesce(sum(face_count), 0) AS in_all
 FROM event_models WHERE model_id = %(model_id)s
 
 -- name: table_counts

@@ -1,9 +1,9 @@
 -- Nearest faces to a query vector for one model, optionally limited to some events.
 -- {dim} and {op} come from the embedder registry (trusted integers/operators); everything else is
 -- a bind parameter. The cast and the model_id predicate match the partial HNSW index of
--- 003_hnsw_indexes.sql, so a global search uses it. For an event-limited search the caller either
--- turns index scans off (few rows: the events' rows are read exactly, bitmap scan + sort) or turns
--- on pgvector's iterative HNSW scan (many rows), see VectorStore.search_faces.
+-- 003_hnsw_indexes.sql, so a global search uses it. An event-limited search of few rows is
+-- search_faces_exactly (a shape HNSW cannot serve); of many rows, this one with pgvector's
+-- iterative HNSW scan turned on, see VectorStore.search_faces.
 WITH nearest AS (
     SELECT v.face_id,
            v.event,

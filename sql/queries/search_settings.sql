@@ -1,9 +1,5 @@
 -- Settings of one lookup's transaction (VectorStore.search_faces decides which).
 
--- name: read_exactly
--- Few rows: read the chosen events' rows (bitmap scan) and sort them; recall 1.
-SET LOCAL enable_indexscan = off
-
 -- name: set_hnsw_ef_search
 -- {ef}: the candidates HNSW keeps while it searches (a trusted integer).
 SET LOCAL hnsw.ef_search = {ef}

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row, namedtuple_row
 
 from face_pipeline.lib.errors import SystemFault
@@ -36,10 +37,14 @@ from face_pipeline.lib.store.statements import statement, vector_statement
 from face_pipeline.lib.store.vector_indexes import ensure_vector_index
 
 #: hnsw.ef_search of a lookup across all events (the candidates HNSW keeps while it searches; at
-#: least 2 x limit). With the index of 005, at 1 M faces, in two builds: 200 was the only value of
-#: the sweep (40, 64, 100, 200) where no query lost its whole top-10 (recall@10 1.000, min 1.00) at
-#: p50 ~8 ms; 100 gave a mean of 0.995-1.000 with one query of 200 at 0 (BENCHMARKS.md, sweep).
-HNSW_EF_SEARCH = 200
+#: least 2 x limit). 1000, pgvector's largest: where one person's faces and their neighbours form
+#: dense clusters (the search benchmark's identities all derive from ~2,500 real faces, ~1,200
+#: synthetic faces per real one at 3 M), the greedy walk at a narrow beam settles in the wrong part
+#: of the graph and returns none of the true top-10 (recall 0, 2 queries of 200 at 3 M). Reproduced
+#: at 300,000 faces drawn from 100 real faces (3,000 per real face): 7 of 1,000 queries at recall 0
+#: with ef_search 200, 5 at 400, 2 at 600, none at 1000 (worst 0.90), for p50 4.6 -> 7.2 ms. The
+#: iterative scan does not help (it resumes from the same trapped candidates); only a wider beam did.
+HNSW_EF_SEARCH = 1000
 #: A lookup within some events reads their rows exactly (bitmap scan + sort, recall 1) up to this
 #: many rows: ~1.5 us a row, so ~30 ms at the limit on 2 busy cores (BENCHMARKS.md).
 EXACT_MAX_ROWS = 20_000
@@ -299,27 +304,60 @@ class VectorStore:
         events: Sequence[str] | None = None,
         limit: int = 50,
     ) -> list[FaceMatch]:
-        """The `limit` nearest faces of one model: HNSW across all events; within given events exact,
-        or HNSW with an iterative scan when they hold many rows (see EXACT_MAX_ROWS)."""
-        query_sql = vector_statement("search_faces", dim=dim, metric=metric)
-        params = {"query": np.asarray(query, dtype=np.float32), "model_id": model_id,
-                  "events": list(events) if events else None, "limit": int(limit)}
+        """The `limit` nearest faces of one model: HNSW across all events; within given events exact
+        (a statement the HNSW index cannot serve), or HNSW with an iterative scan when they hold many
+        rows (see EXACT_MAX_ROWS)."""
+        params = _search_params(query, model_id, events, limit)
 
         def run(conn: psycopg.Connection) -> list:
-            exact = bool(events) and exact_event_search(*conn.execute(
-                statement("event_set_size"), {"events": params["events"], "model_id": model_id}).fetchone())
-            if exact:
-                conn.execute(statement("read_exactly"))
-            else:
-                # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
-                ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
-                conn.execute(vector_statement("set_hnsw_ef_search", ef=min(1000, max(ef, 2 * limit))))
-                if events:
-                    conn.execute(statement("walk_hnsw_until_enough"))
+            query_sql = self._prepare_search(conn, params, dim=dim, metric=metric)
             with conn.cursor(row_factory=dict_row) as cur:
                 return cur.execute(query_sql, params).fetchall()
 
         return [FaceMatch.from_row(r, model_id=model_id) for r in self._kept.read(run)]
+
+    def explain_search_faces(
+        self,
+        query: np.ndarray,
+        *,
+        model_id: str,
+        dim: int,
+        metric: str,
+        events: Sequence[str] | None = None,
+        limit: int = 50,
+    ) -> str:
+        """PostgreSQL's plan (EXPLAIN, text) of the statement `search_faces` sends for the same
+        arguments, under the same settings of its transaction: which index a lookup reads."""
+        params = _search_params(query, model_id, events, limit)
+
+        def run(conn: psycopg.Connection) -> str:
+            query_sql = self._prepare_search(conn, params, dim=dim, metric=metric)
+            rows = conn.execute(sql.SQL("EXPLAIN ") + query_sql, params).fetchall()
+            return "\n".join(r[0] for r in rows)
+
+        return self._kept.read(run)
+
+    @staticmethod
+    def _prepare_search(conn: psycopg.Connection, params: dict, *, dim: int, metric: str) -> sql.Composed:
+        """Choose how a lookup reads (exact over the events' rows, or the HNSW graph), set its
+        transaction up for that, and return the statement to run with `params`."""
+        events = params["events"]
+        if events:
+            size = conn.cursor(row_factory=dict_row).execute(
+                statement("event_set_size"), {"events": events, "model_id": params["model_id"]}).fetchone()
+        if events and exact_event_search(size["in_events"], size["in_all"]):
+            return vector_statement("search_faces_exactly", dim=dim, metric=metric)
+        # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
+        ef = ITERATIVE_EF_SEARCH if events else HNSW_EF_SEARCH
+        conn.execute(vector_statement("set_hnsw_ef_search", ef=min(1000, max(ef, 2 * params["limit"]))))
+        if events:
+            conn.execute(statement("walk_hnsw_until_enough"))
+        return vector_statement("search_faces", dim=dim, metric=metric)
+
+
+def _search_params(query: np.ndarray, model_id: str, events: Sequence[str] | None, limit: int) -> dict:
+    return {"query": np.asarray(query, dtype=np.float32), "model_id": model_id,
+            "events": list(events) if events else None, "limit": int(limit)}
 
 
 def _as_float32(value) -> np.ndarray:
