@@ -31,6 +31,7 @@ ui: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean-data:
 	rm -rf data

@@ -60,8 +60,11 @@ def resolve_database(settings: Settings, *, for_dagster: bool = False) -> Settin
     here when no DSN is set."""
     if not settings.dsn:
         server = embedded_postgres.start(settings.embedded_pg_dir)
-        return replace(settings, dsn=embedded_postgres.app_dsn(server),
-                       dagster_pg_url=settings.dagster_pg_url or embedded_postgres.dagster_storage_url(server))
+        return replace(
+            settings,
+            dsn=embedded_postgres.app_dsn(server),
+            dagster_pg_url=settings.dagster_pg_url or embedded_postgres.dagster_storage_url(server),
+        )
     if settings.dagster_pg_url:
         return settings
     if for_dagster:
@@ -76,8 +79,9 @@ def dagster_home(settings: Settings) -> Path:
     if given:
         home = Path(given).expanduser()
         if not (home / "dagster.yaml").is_file():
-            raise ConfigError(f"DAGSTER_HOME={home} holds no dagster.yaml; unset DAGSTER_HOME to use the "
-                              "project's, or copy it there")
+            raise ConfigError(
+                f"DAGSTER_HOME={home} holds no dagster.yaml; unset DAGSTER_HOME to use the project's, or copy it there"
+            )
         if not (home / "workspace.yaml").is_file():
             shutil.copyfile(workspace_yaml(), home / "workspace.yaml")
         return home

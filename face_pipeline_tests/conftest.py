@@ -92,7 +92,9 @@ def store(pg_dsn) -> VectorStore:
 def empty_tables(store: VectorStore) -> None:
     """Every application table emptied (the schema and the migrations' record stay)."""
     with store.connect() as conn:
-        conn.execute("TRUNCATE photos, faces, face_vectors, event_models, skipped_files, face_people, people, share_links CASCADE")
+        conn.execute(
+            "TRUNCATE photos, faces, face_vectors, event_models, skipped_files, face_people, people, share_links CASCADE"
+        )
         conn.commit()
 
 

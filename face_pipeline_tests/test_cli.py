@@ -1,6 +1,5 @@
 """The CLI against the real embedded database: the same answers as the library, clear errors."""
 
-
 from face_pipeline.cli import main
 from face_pipeline.lib.forget import forget_person
 from face_pipeline.lib.search import find_person
@@ -16,8 +15,20 @@ def test_cli_ingest_find_events_status(cli_env, celeb_settings, store, capsys):
     assert main(["find", str(lfw_photo("Joseph_Biden", 1)), "-k", "10", "--html", str(html)]) == 0
     out = capsys.readouterr().out
     assert "biden2.jpg" in out and "4 photo(s)" in out and html.is_file()
-    assert main(["find", str(lfw_photo("Joseph_Biden", 1)), str(lfw_photo("Joseph_Biden", 3)),
-                 "--enrol", "min", "--no-expand", "--no-html"]) == 0
+    assert (
+        main(
+            [
+                "find",
+                str(lfw_photo("Joseph_Biden", 1)),
+                str(lfw_photo("Joseph_Biden", 3)),
+                "--enrol",
+                "min",
+                "--no-expand",
+                "--no-html",
+            ]
+        )
+        == 0
+    )
     assert "biden2.jpg" in capsys.readouterr().out
     assert main(["events"]) == 0
     assert "celeb" in capsys.readouterr().out

@@ -61,12 +61,16 @@ def env_of(deployment: dict) -> dict[str, str]:
 
 # ---- validation as Helm does it ----------------------------------------------------------------
 
+
 def offline(schema):
     """The schema without its `$ref`s to Kubernetes definitions on the web (not vendored; see
     SOURCE.md): pod-level objects are then checked for their JSON type only."""
     if isinstance(schema, dict):
-        return {k: offline(v) for k, v in schema.items()
-                if not (k == "$ref" and isinstance(v, str) and v.startswith(("http://", "https://")))}
+        return {
+            k: offline(v)
+            for k, v in schema.items()
+            if not (k == "$ref" and isinstance(v, str) and v.startswith(("http://", "https://")))
+        }
     if isinstance(schema, list):
         return [offline(v) for v in schema]
     return schema
@@ -106,8 +110,11 @@ def helm_errors(schema: dict, values: dict) -> list[str]:
 
     validator_class = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"required": required})
     validator = validator_class(offline(schema))
-    return sorted(f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-                  for error in validator.iter_errors(values) for e in leaves(error))
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for error in validator.iter_errors(values)
+        for e in leaves(error)
+    )
 
 
 def subchart_values(values: dict) -> dict:
@@ -118,6 +125,7 @@ def subchart_values(values: dict) -> dict:
 
 
 # ---- the vendored schemas ----------------------------------------------------------------------
+
 
 def test_vendored_schemas_are_the_files_source_md_records():
     source = (SCHEMA_DIR / "SOURCE.md").read_text()
@@ -132,6 +140,7 @@ def test_vendored_schemas_are_the_files_source_md_records():
 
 
 # ---- values.yaml against the chart's schema ----------------------------------------------------
+
 
 def test_values_validate_against_the_chart_schema():
     assert helm_errors(load_json(CHART_SCHEMA), load_values()) == []
@@ -158,16 +167,19 @@ K8S = ("runLauncher", "config", "k8sRunLauncher")
 DEPLOYMENT = ("dagster-user-deployments", "deployments", 0)
 
 
-@pytest.mark.parametrize(("path", "value", "where"), [
-    (("runLauncher", "type"), "NoSuchLauncher", "runLauncher/type"),
-    ((*QUEUE, "maxConcurrentRuns"), "eight", "maxConcurrentRuns"),
-    ((*QUEUE, "tagConcurrencyLimits", 0, "limit"), "one", "tagConcurrencyLimits/0/limit"),
-    ((*QUEUE, "tagConcurrencyLimits", 0, "key"), _DELETE, "tagConcurrencyLimits/0"),
-    ((*K8S, "resourcez"), {"requests": {"cpu": "2"}}, "k8sRunLauncher"),
-    ((*DEPLOYMENT, "port"), _DELETE, "deployments/0"),
-    ((*DEPLOYMENT, "image", "pullPolicy"), "Sometimes", "image/pullPolicy"),
-    (("telemetry", "enabled"), "no", "telemetry/enabled"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        (("runLauncher", "type"), "NoSuchLauncher", "runLauncher/type"),
+        ((*QUEUE, "maxConcurrentRuns"), "eight", "maxConcurrentRuns"),
+        ((*QUEUE, "tagConcurrencyLimits", 0, "limit"), "one", "tagConcurrencyLimits/0/limit"),
+        ((*QUEUE, "tagConcurrencyLimits", 0, "key"), _DELETE, "tagConcurrencyLimits/0"),
+        ((*K8S, "resourcez"), {"requests": {"cpu": "2"}}, "k8sRunLauncher"),
+        ((*DEPLOYMENT, "port"), _DELETE, "deployments/0"),
+        ((*DEPLOYMENT, "image", "pullPolicy"), "Sometimes", "image/pullPolicy"),
+        (("telemetry", "enabled"), "no", "telemetry/enabled"),
+    ],
+)
 def test_the_chart_schema_rejects_broken_values(path, value, where):
     """The validation can fail: each broken copy of the values gets an error at the broken place."""
     broken = load_values()
@@ -176,11 +188,14 @@ def test_the_chart_schema_rejects_broken_values(path, value, where):
     assert any(where in e for e in errors), errors
 
 
-@pytest.mark.parametrize(("path", "value", "where"), [
-    (("deployments", 0, "port"), _DELETE, "deployments/0"),
-    (("deployments", 0, "dagsterApiGrpcArgs"), "-m face_pipeline.definitions", "dagsterApiGrpcArgs"),
-    (("deployments", 0, "image", "pullPolicy"), "Sometimes", "image/pullPolicy"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        (("deployments", 0, "port"), _DELETE, "deployments/0"),
+        (("deployments", 0, "dagsterApiGrpcArgs"), "-m face_pipeline.definitions", "dagsterApiGrpcArgs"),
+        (("deployments", 0, "image", "pullPolicy"), "Sometimes", "image/pullPolicy"),
+    ],
+)
 def test_the_subchart_schema_rejects_broken_deployments(path, value, where):
     broken = subchart_values(load_values())
     _set(broken, path, value)
@@ -189,6 +204,7 @@ def test_the_subchart_schema_rejects_broken_deployments(path, value, where):
 
 
 # ---- values.yaml against the project -----------------------------------------------------------
+
 
 def test_runs_are_kubernetes_jobs_sized_like_the_pipeline():
     values = load_values()
@@ -212,8 +228,9 @@ def test_runs_are_kubernetes_jobs_sized_like_the_pipeline():
     measured = re.search(r"\| peak RSS, process tree \(sum\) \| [\d,]+ MiB \| ([\d,]+) MiB \|", benchmarks)
     assert measured, "BENCHMARKS.md has no ingest peak-memory row"
     peak_mib = float(measured.group(1).replace(",", ""))
-    assert peak_mib < mib(resources["requests"]["memory"]) <= mib(resources["limits"]["memory"]), \
+    assert peak_mib < mib(resources["requests"]["memory"]) <= mib(resources["limits"]["memory"]), (
         f"BENCHMARKS.md measured {peak_mib:.0f} MiB for the pipeline alone; the request must be above it"
+    )
     # The run pods' resources must not be overridden by the code location's (the chart copies a
     # user deployment's `resources` into the runs it launches).
     assert "resources" not in user_deployment(values)
@@ -225,8 +242,9 @@ def test_runs_are_kubernetes_jobs_sized_like_the_pipeline():
     lock = (REPO / "requirements.lock").read_text()
     k8s_lock = (DEPLOY / "requirements-k8s.lock").read_text()
     postgres = re.search(r"^dagster-postgres==(\S+)$", lock, re.M).group(1)
-    assert re.search(rf"^dagster-k8s=={re.escape(postgres)}$", k8s_lock, re.M), \
+    assert re.search(rf"^dagster-k8s=={re.escape(postgres)}$", k8s_lock, re.M), (
         "dagster-k8s must be pinned at dagster-postgres's version"
+    )
 
 
 def test_the_code_location_is_the_projects_module():
@@ -280,7 +298,7 @@ def test_every_face_pipeline_variable_named_in_deploy_is_a_setting():
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|private.?key|access.?key|api.?key", re.I)
 SECRET_TEXT = [
     re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@", re.I),  # user:password@ in a URL
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),                                # an AWS access key id
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # an AWS access key id
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
 ]
 
@@ -316,30 +334,38 @@ def test_no_password_or_secret_in_values():
     assert "postgresqlPassword" not in values["postgresql"]
     assert values["generatePostgresqlPasswordSecret"] is False
     secret = values["global"]["postgresqlSecretName"]
-    assert re.search(rf"create secret generic {secret}\s*\\\s*\n\s*--from-literal=postgresql-password=",
-                     README.read_text()), "README must create the Secret the chart reads the password from"
+    assert re.search(
+        rf"create secret generic {secret}\s*\\\s*\n\s*--from-literal=postgresql-password=", README.read_text()
+    ), "README must create the Secret the chart reads the password from"
 
 
-@pytest.mark.parametrize("planted", [
-    {"postgresql": {"postgresqlPassword": "hunter2"}},
-    {"x": {"env": [{"name": "FACE_PIPELINE_DSN", "value": "postgresql://u:hunter2@db:5432/x"}]}},
-    {"x": {"awsAccessKey": "AKIAABCDEFGHIJKLMNOP"}},
-])
+@pytest.mark.parametrize(
+    "planted",
+    [
+        {"postgresql": {"postgresqlPassword": "hunter2"}},
+        {"x": {"env": [{"name": "FACE_PIPELINE_DSN", "value": "postgresql://u:hunter2@db:5432/x"}]}},
+        {"x": {"awsAccessKey": "AKIAABCDEFGHIJKLMNOP"}},
+    ],
+)
 def test_the_secret_check_finds_planted_secrets(planted):
     assert secrets_in(planted, yaml.safe_dump(planted))
 
 
 def test_run_queue_keeps_dagster_yaml_rules():
     instance = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    expected = [(limit["key"], bool((limit.get("value") or {}).get("applyLimitPerUniqueValue")), limit["limit"])
-                for limit in instance["concurrency"]["runs"]["tag_concurrency_limits"]]
+    expected = [
+        (limit["key"], bool((limit.get("value") or {}).get("applyLimitPerUniqueValue")), limit["limit"])
+        for limit in instance["concurrency"]["runs"]["tag_concurrency_limits"]
+    ]
     assert ("face_pipeline/event", True, 1) in expected
     values = load_values()
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["enabled"] is True and coordinator["type"] == "QueuedRunCoordinator"
     queue = coordinator["config"]["queuedRunCoordinator"]
-    actual = [(limit["key"], bool((limit.get("value") or {}).get("applyLimitPerUniqueValue")), limit["limit"])
-              for limit in queue["tagConcurrencyLimits"]]
+    actual = [
+        (limit["key"], bool((limit.get("value") or {}).get("applyLimitPerUniqueValue")), limit["limit"])
+        for limit in queue["tagConcurrencyLimits"]
+    ]
     assert actual == expected
     assert isinstance(queue["maxConcurrentRuns"], int) and queue["maxConcurrentRuns"] >= 1
     # Private by design, here too; and no instance-wide run limits beside the queue's.
@@ -376,8 +402,11 @@ def test_readme_installs_the_chart_of_the_installed_dagster_and_sets_every_place
 
 def test_dockerfile_installs_the_locked_project_and_its_models_at_build_time():
     text = DOCKERFILE.read_text()
-    instructions = [line.strip() for line in re.sub(r"\\\n", " ", text).splitlines()
-                    if line.strip() and not line.lstrip().startswith("#")]
+    instructions = [
+        line.strip()
+        for line in re.sub(r"\\\n", " ", text).splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert instructions[0] == "FROM python:3.11-slim"
     runs = [i for i in instructions if i.startswith("RUN ")]
     lock_install = next(i for i, r in enumerate(runs) if "pip install -r requirements.lock" in r)
@@ -387,8 +416,9 @@ def test_dockerfile_installs_the_locked_project_and_its_models_at_build_time():
     assert "deploy/requirements-k8s.lock" in runs[lock_install]
     user = [i for i in instructions if i.startswith("USER ")]
     assert user and not re.match(r"USER (0|root)\b", user[-1]), "the image must not run as root"
-    assert instructions.index(user[-1]) < instructions.index(runs[models]), \
+    assert instructions.index(user[-1]) < instructions.index(runs[models]), (
         "models are installed as the runtime user (the files are owner-only)"
+    )
     for line in instructions:
         if line.startswith(("CMD", "ENTRYPOINT")):
             assert "install" not in line, "nothing is downloaded when a pod starts"
@@ -396,9 +426,12 @@ def test_dockerfile_installs_the_locked_project_and_its_models_at_build_time():
 
 # ---- helm itself, when it is here -----------------------------------------------------------------
 
-FETCH_FAILURE = re.compile(r"no such host|dial tcp|connection refused|i/o timeout|network is unreachable"
-                           r"|failed to fetch|could not download|Get \"https?://|not a valid chart repository"
-                           r"|TLS handshake|no cached repo|repo .* not found", re.I)
+FETCH_FAILURE = re.compile(
+    r"no such host|dial tcp|connection refused|i/o timeout|network is unreachable"
+    r"|failed to fetch|could not download|Get \"https?://|not a valid chart repository"
+    r"|TLS handshake|no cached repo|repo .* not found",
+    re.I,
+)
 
 
 def test_helm_template_renders_the_values():
@@ -407,22 +440,42 @@ def test_helm_template_renders_the_values():
         pytest.skip("no `helm` binary on PATH: the chart was not rendered (the schema checks above still ran)")
     version = importlib.metadata.version("dagster")
     local_chart = os.environ.get("DEPLOY_TEST_DAGSTER_CHART")
-    chart = [local_chart] if local_chart else \
-        ["dagster", "--repo", "https://dagster-io.github.io/helm", "--version", version]
-    cmd = [helm, "template", "face-pipeline", *chart, "--namespace", "dagster", "-f", str(VALUES_FILE),
-           "--set", "dagster-user-deployments.deployments[0].image.tag=test",
-           "--set", "postgresql.postgresqlHost=db.test"]
+    chart = (
+        [local_chart]
+        if local_chart
+        else ["dagster", "--repo", "https://dagster-io.github.io/helm", "--version", version]
+    )
+    cmd = [
+        helm,
+        "template",
+        "face-pipeline",
+        *chart,
+        "--namespace",
+        "dagster",
+        "-f",
+        str(VALUES_FILE),
+        "--set",
+        "dagster-user-deployments.deployments[0].image.tag=test",
+        "--set",
+        "postgresql.postgresqlHost=db.test",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0 and FETCH_FAILURE.search(proc.stderr):
-        pytest.skip(f"helm could not fetch the chart or the schema's Kubernetes definitions "
-                    f"(offline?): {proc.stderr.strip().splitlines()[-1]}")
+        pytest.skip(
+            f"helm could not fetch the chart or the schema's Kubernetes definitions "
+            f"(offline?): {proc.stderr.strip().splitlines()[-1]}"
+        )
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
-    images = {c["image"] for d in docs if d.get("kind") == "Deployment"
-              for c in d["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["image"] for d in docs if d.get("kind") == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]
+    }
     assert f"{IMAGE}:test" in images
-    instance = next(yaml.safe_load(d["data"]["dagster.yaml"]) for d in docs
-                    if d.get("kind") == "ConfigMap" and "dagster.yaml" in (d.get("data") or {}))
+    instance = next(
+        yaml.safe_load(d["data"]["dagster.yaml"])
+        for d in docs
+        if d.get("kind") == "ConfigMap" and "dagster.yaml" in (d.get("data") or {})
+    )
     assert instance["run_launcher"]["class"] == "K8sRunLauncher"
     limits = instance["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "face_pipeline/event", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
@@ -440,8 +493,10 @@ def test_the_participant_page_deployment_probes_routes_that_exist():
 
     docs = list(yaml.safe_load_all((DEPLOY / "participant" / "participant-page.yaml").read_text()))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
-    assert next(d for d in docs if d["kind"] == "Service")["spec"]["selector"] == \
-        deployment["spec"]["selector"]["matchLabels"]
+    assert (
+        next(d for d in docs if d["kind"] == "Service")["spec"]["selector"]
+        == deployment["spec"]["selector"]["matchLabels"]
+    )
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["command"][:2] == ["face-pipeline", "serve"] and deployment["spec"]["replicas"] >= 2
     app = create_app(Settings.from_env({}), VectorStore("postgresql://unused@127.0.0.1:1/x"), warm=False)

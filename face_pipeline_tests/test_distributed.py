@@ -30,16 +30,28 @@ from face_pipeline.lib.settings import Settings
 from face_pipeline.lib.store import embedded_postgres
 from face_pipeline_tests.conftest import CELEB, lfw_photo, needs_datasets
 
-pytestmark = [pytest.mark.slow, needs_datasets,
-              pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server is not installed "
-                                 "(apt-get install redis-server)")]
+pytestmark = [
+    pytest.mark.slow,
+    needs_datasets,
+    pytest.mark.skipif(
+        not shutil.which("redis-server"), reason="redis-server is not installed (apt-get install redis-server)"
+    ),
+]
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "event-photos"
 EVENTS = {
-    "dist-a": [lfw_photo("Venus_Williams", 1), lfw_photo("Venus_Williams", 2), CELEB / "face_recognition/examples/two_people.jpg"],
+    "dist-a": [
+        lfw_photo("Venus_Williams", 1),
+        lfw_photo("Venus_Williams", 2),
+        CELEB / "face_recognition/examples/two_people.jpg",
+    ],
     "dist-b": [lfw_photo("Joseph_Biden", 1), lfw_photo("Joseph_Biden", 2), lfw_photo("Venus_Williams", 3)],
-    "dist-c": [lfw_photo("Joseph_Biden", 3), lfw_photo("Venus_Williams", 4), CELEB / "face_recognition/examples/two_people.jpg"],
+    "dist-c": [
+        lfw_photo("Joseph_Biden", 3),
+        lfw_photo("Venus_Williams", 4),
+        CELEB / "face_recognition/examples/two_people.jpg",
+    ],
 }
 REDELIVER_AFTER = 15  # seconds: how long a step taken by the killed worker waits before going to another
 
@@ -81,18 +93,27 @@ def services(tmp_path, pg_server, pg_dsn):
     redis_port, s3_port = _free_port(), _free_port()
     procs = []
     try:
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True)
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         procs.append(redis)
-        s3 = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        s3 = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         procs.append(s3)
         _wait_port(redis_port, "redis-server", redis)
         _wait_port(s3_port, "the S3 server", s3)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACE_PIPELINE_") and k != "DAGSTER_HOME"}
         env.update(
             PYTHONPATH=str(REPO),
-            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
             FSSPEC_S3_ENDPOINT_URL=f"http://127.0.0.1:{s3_port}",
             FACE_PIPELINE_PHOTOS_ROOT=f"s3://{BUCKET}/photos",
             FACE_PIPELINE_DATA_DIR=f"s3://{BUCKET}/data",
@@ -112,16 +133,22 @@ def services(tmp_path, pg_server, pg_dsn):
 def _s3(env: dict):
     import fsspec
 
-    return fsspec.filesystem("s3", endpoint_url=env["FSSPEC_S3_ENDPOINT_URL"], key="testing", secret="testing",
-                             skip_instance_cache=True)
+    return fsspec.filesystem(
+        "s3", endpoint_url=env["FSSPEC_S3_ENDPOINT_URL"], key="testing", secret="testing", skip_instance_cache=True
+    )
 
 
 def _start_worker(env: dict, name: str, scratch: Path) -> tuple[subprocess.Popen, Path]:
     scratch.mkdir(mode=0o755)
     log = scratch / "worker.log"
-    proc = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "worker", "--name", name],
-                            env={**env, "XDG_STATE_HOME": str(scratch / "state"), "TMPDIR": str(scratch)},
-                            cwd=scratch, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "face_pipeline.cli", "worker", "--name", name],
+        env={**env, "XDG_STATE_HOME": str(scratch / "state"), "TMPDIR": str(scratch)},
+        cwd=scratch,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, log
 
 
@@ -144,9 +171,15 @@ def _rows(dsn: str, event: str) -> dict:
         faces = conn.execute(
             "SELECT f.photo_id, f.face_index, ARRAY[f.box_left, f.box_top, f.box_right, f.box_bottom], "
             "v.embedding::text, v.model_id FROM faces f JOIN face_vectors v ON v.face_id = f.face_id "
-            "WHERE f.event = %s ORDER BY 1, 2", (event,)).fetchall()
-    return {"photos": photos, "faces": [(p, i, tuple(b)) for p, i, b, _, _ in faces],
-            "vectors": np.array([np.array(json.loads(v)) for *_, v, _ in faces]), "models": {m for *_, m in faces}}
+            "WHERE f.event = %s ORDER BY 1, 2",
+            (event,),
+        ).fetchall()
+    return {
+        "photos": photos,
+        "faces": [(p, i, tuple(b)) for p, i, b, _, _ in faces],
+        "vectors": np.array([np.array(json.loads(v)) for *_, v, _ in faces]),
+        "models": {m for *_, m in faces},
+    }
 
 
 def test_backfill_on_celery_workers_with_s3_survives_a_killed_worker(services, tmp_path, pg_dsn, store):
@@ -160,22 +193,32 @@ def test_backfill_on_celery_workers_with_s3_survives_a_killed_worker(services, t
     first, first_log = _start_worker(env, "first", tmp_path / "worker-1")
     second = None
     backfill_log = tmp_path / "backfill.log"
-    backfill = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "backfill", *EVENTS],
-                                env={**env, "XDG_STATE_HOME": str(tmp_path / "coordinator")}, cwd=tmp_path,
-                                stdout=open(backfill_log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    backfill = subprocess.Popen(
+        [sys.executable, "-m", "face_pipeline.cli", "backfill", *EVENTS],
+        env={**env, "XDG_STATE_HOME": str(tmp_path / "coordinator")},
+        cwd=tmp_path,
+        stdout=open(backfill_log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         # Kill the first worker once it is in the middle of a step: while it holds an event's run lock,
         # seen from PostgreSQL like any other holder.
         watch = psycopg.connect(pg_dsn, autocommit=True)
 
         def first_is_in_a_step() -> bool:
-            names = [r[0] for r in watch.execute(
-                "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'face_pipeline run lock%%'")]
+            names = [
+                r[0]
+                for r in watch.execute(
+                    "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'face_pipeline run lock%%'"
+                )
+            ]
             tree = {first.pid} | {c.pid for c in _children(first.pid)}
             return any(int(re.search(r" pid (\d+)", n).group(1)) in tree for n in names)
 
-        _wait_for(first_is_in_a_step, 240, "the first worker to start a step",
-                  [(first, first_log), (backfill, backfill_log)])
+        _wait_for(
+            first_is_in_a_step, 240, "the first worker to start a step", [(first, first_log), (backfill, backfill_log)]
+        )
         watch.close()
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)

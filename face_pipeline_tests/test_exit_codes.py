@@ -45,8 +45,12 @@ def test_ok_partial_and_bad_input_codes(cli_env, store, monkeypatch, capsys):
 
 def test_cannot_connect_is_a_system_fault(settings, tmp_path, monkeypatch, capsys):
     _gala(settings.photos_root)
-    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "WORKERS": 1,
-                 "DSN": f"postgresql://postgres@/x?host={tmp_path}&port=1"}.items():  # no server there
+    for k, v in {
+        "PHOTOS_ROOT": settings.photos_root,
+        "DATA_DIR": settings.data_dir,
+        "WORKERS": 1,
+        "DSN": f"postgresql://postgres@/x?host={tmp_path}&port=1",
+    }.items():  # no server there
         monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
     for argv in (["ingest", "gala"], ["find", str(lfw_photo("Al_Gore", 1))], ["people"]):
         assert main(argv) == errors.EXIT_SYSTEM_FAULT == 3, argv
@@ -60,8 +64,7 @@ def own_server(settings, monkeypatch):
     stopping it leaves the session's server alone; the CLI's settings point at it."""
     pg_dir = Path(tempfile.mkdtemp(prefix="fp-exit-")) / "pg"
     dsn = embedded_postgres.app_dsn(embedded_postgres.start(pg_dir))
-    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": dsn,
-                 "WORKERS": 1}.items():
+    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": dsn, "WORKERS": 1}.items():
         monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
     try:
         yield pg_dir
@@ -115,8 +118,7 @@ def test_connection_lost_during_find_is_4_through_the_common_handler(settings, o
     assert "lost the connection to PostgreSQL" in err and "during the run" in err and "Traceback" not in err
 
 
-def test_a_query_whose_connection_breaks_is_4_through_the_common_handler(settings, own_server, monkeypatch,
-                                                                         capsys):
+def test_a_query_whose_connection_breaks_is_4_through_the_common_handler(settings, own_server, monkeypatch, capsys):
     """`people` gets its connection, the server stops, its query meets the broken connection: the
     psycopg error (no library error wraps it there) is still one line and exit 4, not a traceback."""
     pg_dir = own_server
@@ -159,8 +161,9 @@ def _stop_the_database_after_detection(monkeypatch, pg_dir: Path) -> None:
     monkeypatch.setattr(faces_assets, "detect_faces", detect_then_stop)
 
 
-def test_backfill_run_that_loses_the_database_stops_the_batch_with_4(settings, own_server, pg_server,
-                                                                    monkeypatch, capsys):
+def test_backfill_run_that_loses_the_database_stops_the_batch_with_4(
+    settings, own_server, pg_server, monkeypatch, capsys
+):
     """Dagster's storage on another server (the session's) stays up; the events' database stops
     during the first run's detection: the next step's ConnectionLost fails the run, the batch stops."""
     monkeypatch.setenv("FACE_PIPELINE_DAGSTER_PG_URL", embedded_postgres.dagster_storage_url(pg_server))
@@ -174,8 +177,9 @@ def test_backfill_run_that_loses_the_database_stops_the_batch_with_4(settings, o
     assert "event later" not in out + err
 
 
-def test_backfill_whose_dagster_storage_goes_with_the_database_is_4(settings, own_server, no_dagster_retry_waits,
-                                                                    monkeypatch, capsys):
+def test_backfill_whose_dagster_storage_goes_with_the_database_is_4(
+    settings, own_server, no_dagster_retry_waits, monkeypatch, capsys
+):
     """The default: Dagster's storage on the same server, so the run itself can no longer record its
     events; the error reaches the common handler (before: a traceback of dagster-postgres)."""
     _gala(settings.photos_root)
@@ -186,9 +190,12 @@ def test_backfill_whose_dagster_storage_goes_with_the_database_is_4(settings, ow
     assert "Traceback" not in err
 
 
-def test_backfill_that_cannot_reach_dagster_storage_is_3(cli_env, store, tmp_path, no_dagster_retry_waits,
-                                                          monkeypatch, capsys):
-    monkeypatch.setenv("FACE_PIPELINE_DAGSTER_PG_URL", f"postgresql+psycopg2://postgres@/dagster?host={tmp_path}&port=1")
+def test_backfill_that_cannot_reach_dagster_storage_is_3(
+    cli_env, store, tmp_path, no_dagster_retry_waits, monkeypatch, capsys
+):
+    monkeypatch.setenv(
+        "FACE_PIPELINE_DAGSTER_PG_URL", f"postgresql+psycopg2://postgres@/dagster?host={tmp_path}&port=1"
+    )
     _gala(cli_env.photos_root)
     assert main(["backfill", "gala"]) == errors.EXIT_SYSTEM_FAULT
     err = capsys.readouterr().err

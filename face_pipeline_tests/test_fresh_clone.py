@@ -20,8 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(REPO)], check=True, capture_output=True, timeout=600, cwd=out)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        cwd=out,
+    )
     [path] = out.glob("face_pipeline-*.whl")
     with zipfile.ZipFile(path) as zf:
         yield zf
@@ -36,7 +41,9 @@ def test_wheel_carries_migrations_queries_dagster_files_and_demo_photos(wheel):
     for name in ("dagster.yaml", "workspace.yaml"):
         assert wheel.read(f"face_pipeline/_bundled/{name}") == (REPO / name).read_bytes()
     demo = {n for n in names if n.startswith("face_pipeline/demo/")}
-    shipped = {f"face_pipeline/demo/{p.relative_to(demo_dir()).as_posix()}" for p in demo_dir().rglob("*") if p.is_file()}
+    shipped = {
+        f"face_pipeline/demo/{p.relative_to(demo_dir()).as_posix()}" for p in demo_dir().rglob("*") if p.is_file()
+    }
     assert demo == shipped and len([n for n in demo if n.endswith(".jpg")]) == 30  # 25 event photos, 5 portraits
     assert {"face_pipeline/demo/SOURCE.md", "face_pipeline/demo/recurring_people.csv"} <= demo
     assert not [n for n in names if n.startswith("face_pipeline_tests/")]
@@ -48,8 +55,14 @@ def test_demo_on_a_machine_with_nothing_but_the_package(tmp_path):
     tmp_path.chmod(0o755)  # as root, the embedded server runs as another user
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FACE_PIPELINE_", "DAGSTER_"))}
     env.update(FACE_PIPELINE_SHARED=str(tmp_path / "no-shared-here"), FACE_PIPELINE_WORKERS="2")
-    run = subprocess.run([sys.executable, "-m", "face_pipeline.cli", "demo"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=1200)
+    run = subprocess.run(
+        [sys.executable, "-m", "face_pipeline.cli", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
     assert "event event_a_iss_2000_2001: 12 photos (12 new" in out

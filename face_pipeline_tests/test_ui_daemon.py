@@ -25,8 +25,11 @@ def _free_port() -> int:
 
 
 def _graphql(port: int, query: str) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())["data"]
 
@@ -55,13 +58,22 @@ def test_ui_command_runs_daemon_sensor_and_queued_run_on_embedded_postgres(tmp_p
     tmp_path.chmod(0o755)  # the embedded server runs as another user when the tests run as root
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACE_PIPELINE_") and k != "DAGSTER_HOME"}
-    env.update(FACE_PIPELINE_PHOTOS_ROOT=str(photos), FACE_PIPELINE_DATA_DIR=str(data),
-               FACE_PIPELINE_STABLE_SECONDS="5", FACE_PIPELINE_WORKERS="1")
+    env.update(
+        FACE_PIPELINE_PHOTOS_ROOT=str(photos),
+        FACE_PIPELINE_DATA_DIR=str(data),
+        FACE_PIPELINE_STABLE_SECONDS="5",
+        FACE_PIPELINE_WORKERS="1",
+    )
     log = open(tmp_path / "ui.log", "w")
     # Started as a shell starts a background job (`face-pipeline ui &`): with SIGINT ignored.
-    proc = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "ui", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "face_pipeline.cli", "ui", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     stopped = False
     try:
         deadline = time.time() + 240
@@ -71,8 +83,10 @@ def test_ui_command_runs_daemon_sensor_and_queued_run_on_embedded_postgres(tmp_p
             if proc.poll() is not None:
                 pytest.fail(f"the UI command exited: {(tmp_path / 'ui.log').read_text()[-2000:]}")
             try:
-                daemons = {d["daemonType"]: d["healthy"] for d in
-                           _graphql(port, DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]}
+                daemons = {
+                    d["daemonType"]: d["healthy"]
+                    for d in _graphql(port, DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
+                }
                 runs = _graphql(port, RUNS)["runsOrError"]["results"]
             except OSError:
                 continue

@@ -30,11 +30,20 @@ def _ingest_once(args: argparse.Namespace) -> int:
     vec = Path(args.vectors_out) if args.vectors_out else None
     if args.mode == "baseline":
         flip = args.embedder == "dlib-resnet-v1-flip"  # the baseline's equivalent of the dlib variants only
-        result = ingest_bench.run_baseline(Path(args.photos_root), args.dsn, vec,
-                                           "dlib-resnet-v1-flip" if flip else "dlib-resnet-v1")
+        result = ingest_bench.run_baseline(
+            Path(args.photos_root), args.dsn, vec, "dlib-resnet-v1-flip" if flip else "dlib-resnet-v1"
+        )
     else:
-        result = ingest_bench.run_pipeline(Path(args.photos_root), Path(args.data_dir), args.dsn, args.workers,
-                                           vec, json.loads(args.overrides), args.detector, args.embedder)
+        result = ingest_bench.run_pipeline(
+            Path(args.photos_root),
+            Path(args.data_dir),
+            args.dsn,
+            args.workers,
+            vec,
+            json.loads(args.overrides),
+            args.detector,
+            args.embedder,
+        )
     Path(args.json).write_text(json.dumps(result))
     return 0
 
@@ -43,9 +52,14 @@ def _lookup_once(args: argparse.Namespace) -> int:
     from face_pipeline.benchmarks import search_bench
 
     queries = search_bench.Queries.load(Path(args.queries))
-    result = search_bench.run_lookups(args.dsn, queries, rounds=args.rounds, warmup=args.warmup,
-                                      shapes=tuple(args.shapes.split(",")),
-                                      settings_overrides=json.loads(args.overrides))
+    result = search_bench.run_lookups(
+        args.dsn,
+        queries,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        shapes=tuple(args.shapes.split(",")),
+        settings_overrides=json.loads(args.overrides),
+    )
     Path(args.json).write_text(json.dumps(result))
     return 0
 
@@ -91,8 +105,14 @@ def run(args: argparse.Namespace) -> int:
     """One benchmark run: its database and header, then each part asked for, each writing its own section."""
     bench = _start(args)
     parts = ["ingest", "search", "people"] if args.part == "all" else [args.part]
-    for part, measure in (("ingest", _bench_ingest), ("search", _bench_search), ("people", _bench_people),
-                          ("participant", _bench_participant), ("passes", _bench_passes), ("variants", _bench_variants)):
+    for part, measure in (
+        ("ingest", _bench_ingest),
+        ("search", _bench_search),
+        ("people", _bench_people),
+        ("participant", _bench_participant),
+        ("passes", _bench_passes),
+        ("variants", _bench_variants),
+    ):
         if part in parts:
             measure(args, bench)
     bench.log(f"results written to {bench.output}")
@@ -142,16 +162,30 @@ def _bench_ingest(args: argparse.Namespace, bench: _Bench) -> None:
     # The shipped pair against its neighbours, each with one choice of issue 24 undone: the
     # previous defaults, the turned passes on every photo, float FaceNet; and the opt-in without
     # the flip pass (faster, lower LFW precision: EVALUATION.md).
-    variants = [
-        ("previous defaults", 0, {}, "retinaface-mnet025-rot3", "facenet-v1-flip"),
-        ("turned passes on every photo", 0, {}, "retinaface-mnet025-rot3", embedder),
-        ("float FaceNet", 0, {}, detector, "facenet-v1-flip"),
-        ("no flip pass (opt-in)", 0, {}, detector, "facenet-v1-int8"),
-    ] if args.variants else []
+    variants = (
+        [
+            ("previous defaults", 0, {}, "retinaface-mnet025-rot3", "facenet-v1-flip"),
+            ("turned passes on every photo", 0, {}, "retinaface-mnet025-rot3", embedder),
+            ("float FaceNet", 0, {}, detector, "facenet-v1-flip"),
+            ("no flip pass (opt-in)", 0, {}, detector, "facenet-v1-int8"),
+        ]
+        if args.variants
+        else []
+    )
     figs = ingest_bench.run_ingest_benchmark(
-        wider=wider, work_dir=bench.data_dir / "ingest", dsn=bench.dsn, runs=args.runs,
-        workers=args.workers, embedder=embedder, detector=detector, limit=args.photos, quiet_wait_s=args.quiet_wait,
-        max_others=args.max_others, retries=args.retries, variants=variants, log=bench.log,
+        wider=wider,
+        work_dir=bench.data_dir / "ingest",
+        dsn=bench.dsn,
+        runs=args.runs,
+        workers=args.workers,
+        embedder=embedder,
+        detector=detector,
+        limit=args.photos,
+        quiet_wait_s=args.quiet_wait,
+        max_others=args.max_others,
+        retries=args.retries,
+        variants=variants,
+        log=bench.log,
     )
     (bench.data_dir / "ingest-figures.json").write_text(json.dumps(figs.__dict__, default=str, indent=1))
     name = "ingest" if not args.photos else f"ingest-{args.photos}"
@@ -168,17 +202,30 @@ def _bench_search(args: argparse.Namespace, bench: _Bench) -> None:
 
     n = 1_000_000 if args.million else args.scale
     bench.log(f"search: {n:,} faces")
-    real = search_bench.collect_real_embeddings(bench.datasets, bench.data_dir, bench.dsn, log=bench.log,
-                                                workers=args.workers)
+    real = search_bench.collect_real_embeddings(
+        bench.datasets, bench.data_dir, bench.dsn, log=bench.log, workers=args.workers
+    )
     section = f"search-{n}" if args.layout == "single" else f"search-{n}-{args.layout}"
     scale_dir = bench.data_dir / section
     scale_dir.mkdir(parents=True, exist_ok=True)
     figs = search_bench.run_search_benchmark(
-        dsn=bench.dsn, server_pid=bench.server.get_pid(), real=real, n=n, work_dir=scale_dir, n_queries=args.queries,
-        rounds=args.rounds, small_set=args.small_set, large_set_share=args.large_set_share,
-        maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
-        load_workers=args.load_workers, sweep_ef=[int(x) for x in args.sweep_ef.split(",") if x],
-        reuse=args.reuse, layout=args.layout, partitions=args.partitions, log=bench.log,
+        dsn=bench.dsn,
+        server_pid=bench.server.get_pid(),
+        real=real,
+        n=n,
+        work_dir=scale_dir,
+        n_queries=args.queries,
+        rounds=args.rounds,
+        small_set=args.small_set,
+        large_set_share=args.large_set_share,
+        maintenance_work_mem=args.maintenance_work_mem,
+        parallel_workers=args.parallel_workers,
+        load_workers=args.load_workers,
+        sweep_ef=[int(x) for x in args.sweep_ef.split(",") if x],
+        reuse=args.reuse,
+        layout=args.layout,
+        partitions=args.partitions,
+        log=bench.log,
     )
     (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
     strategies = search_bench.strategies(figs, store_module)
@@ -189,16 +236,26 @@ def _bench_people(args: argparse.Namespace, bench: _Bench) -> None:
     """The people part, one section per scale, so a run of one scale keeps the others' figures."""
     from face_pipeline.benchmarks import people_bench, results, search_bench
 
-    real = search_bench.collect_real_embeddings(bench.datasets, bench.data_dir, bench.dsn, log=bench.log,
-                                                workers=args.workers)
+    real = search_bench.collect_real_embeddings(
+        bench.datasets, bench.data_dir, bench.dsn, log=bench.log, workers=args.workers
+    )
     for n in [int(x) for x in args.people_scales.split(",")]:
         scale_dir = bench.data_dir / f"people-{n}"
         scale_dir.mkdir(parents=True, exist_ok=True)
         figs = people_bench.run_people_benchmark(
-            dsn=bench.dsn, server_pid=bench.server.get_pid(), real=real, n=n, work_dir=scale_dir,
-            maintenance_work_mem=args.maintenance_work_mem, parallel_workers=args.parallel_workers,
-            load_workers=args.load_workers, actions=tuple(args.people_actions.split(",")), reuse=args.reuse,
-            link_efs=tuple(int(x) for x in args.people_link_ef.split(",") if x.strip()), log=bench.log)
+            dsn=bench.dsn,
+            server_pid=bench.server.get_pid(),
+            real=real,
+            n=n,
+            work_dir=scale_dir,
+            maintenance_work_mem=args.maintenance_work_mem,
+            parallel_workers=args.parallel_workers,
+            load_workers=args.load_workers,
+            actions=tuple(args.people_actions.split(",")),
+            reuse=args.reuse,
+            link_efs=tuple(int(x) for x in args.people_link_ef.split(",") if x.strip()),
+            log=bench.log,
+        )
         (scale_dir / "figures.json").write_text(json.dumps(figs.to_json(), indent=1))
         results.replace_section(bench.output, f"people-{n}", people_bench.people_markdown([figs], bench.head))
 
@@ -208,9 +265,16 @@ def _bench_participant(args: argparse.Namespace, bench: _Bench) -> None:
     from face_pipeline.benchmarks import participant_bench, results
 
     figs = participant_bench.run_participant_benchmark(
-        data_dir=bench.data_dir, dsn=bench.dsn, photos=args.participant_photos, alone=args.participant_alone,
-        concurrent_users=args.participant_users, per_user=args.participant_per_user,
-        baseline_runs=args.participant_baseline_runs, quiet_wait_s=args.quiet_wait, log=bench.log)
+        data_dir=bench.data_dir,
+        dsn=bench.dsn,
+        photos=args.participant_photos,
+        alone=args.participant_alone,
+        concurrent_users=args.participant_users,
+        per_user=args.participant_per_user,
+        baseline_runs=args.participant_baseline_runs,
+        quiet_wait_s=args.quiet_wait,
+        log=bench.log,
+    )
     results.replace_section(bench.output, "participant", participant_bench.participant_markdown(figs, bench.head))
 
 
@@ -219,8 +283,9 @@ def _bench_passes(args: argparse.Namespace, bench: _Bench) -> None:
     from face_pipeline.benchmarks import passes_bench, results
     from face_pipeline.lib.bundled_files import demo_dir
 
-    figs = passes_bench.run_passes_benchmark(datasets=bench.datasets, demo=demo_dir(), dsn=bench.dsn,
-                                             workers=args.workers, log=bench.log)
+    figs = passes_bench.run_passes_benchmark(
+        datasets=bench.datasets, demo=demo_dir(), dsn=bench.dsn, workers=args.workers, log=bench.log
+    )
     results.replace_section(bench.output, "passes", passes_bench.passes_markdown(figs, bench.head))
 
 
@@ -233,11 +298,18 @@ def _bench_variants(args: argparse.Namespace, bench: _Bench) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m face_pipeline.benchmarks",
-                                description="Ingest and search benchmarks; results go to BENCHMARKS.md.")
-    p.add_argument("--part", choices=["all", "ingest", "search", "people", "participant", "passes", "variants"], default="all")
-    p.add_argument("--data-dir", default=str(_default_data_dir()),
-                   help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)")
+    p = argparse.ArgumentParser(
+        prog="python -m face_pipeline.benchmarks",
+        description="Ingest and search benchmarks; results go to BENCHMARKS.md.",
+    )
+    p.add_argument(
+        "--part", choices=["all", "ingest", "search", "people", "participant", "passes", "variants"], default="all"
+    )
+    p.add_argument(
+        "--data-dir",
+        default=str(_default_data_dir()),
+        help="scratch folder with the benchmark's own PostgreSQL (default: %(default)s)",
+    )
     p.add_argument("--datasets", default=str(_default_datasets()), help="shared/datasets (default: %(default)s)")
     p.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--workers", type=int, default=0, help="pipeline worker processes (0 = one per core)")
@@ -245,12 +317,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", type=int, default=None, help="ingest: only the first N WIDER photos")
     p.add_argument("--embedder", default=None, help="ingest: the pipeline's embedder (default: the shipped one)")
     p.add_argument("--detector", default=None, help="ingest: the pipeline's detector (default: the shipped one)")
-    p.add_argument("--variants", action="store_true",
-                   help="ingest: also the previous defaults and the shipped pair with one choice undone, once each")
-    p.add_argument("--quiet-wait", type=float, default=300.0,
-                   help="seconds to wait, before each pair, for other processes to leave the cores idle")
-    p.add_argument("--max-others", type=float, default=0.3,
-                   help="ingest: measure a pair again when other processes kept more cores busy than this")
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="ingest: also the previous defaults and the shipped pair with one choice undone, once each",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help="seconds to wait, before each pair, for other processes to leave the cores idle",
+    )
+    p.add_argument(
+        "--max-others",
+        type=float,
+        default=0.3,
+        help="ingest: measure a pair again when other processes kept more cores busy than this",
+    )
     p.add_argument("--retries", type=int, default=3, help="ingest: at most this many pairs measured again")
     p.add_argument("--scale", type=int, default=100_000, help="search: stored faces (default 100000)")
     p.add_argument("--million", action="store_true", help="search: 1,000,000 faces (long: HNSW build)")
@@ -263,23 +346,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-workers", type=int, default=2, help="search: processes writing events side by side")
     p.add_argument("--sweep-ef", default="40,64,100,200", help="search: hnsw.ef_search values to sweep")
     p.add_argument("--reuse", action="store_true", help="search, people: keep the collection loaded by an earlier run")
-    p.add_argument("--layout", choices=["single", "by-model", "by-event-hash"], default="single",
-                   help="search: face_vectors as the migrations make it, or partitioned by model or by event hash")
+    p.add_argument(
+        "--layout",
+        choices=["single", "by-model", "by-event-hash"],
+        default="single",
+        help="search: face_vectors as the migrations make it, or partitioned by model or by event hash",
+    )
     p.add_argument("--partitions", type=int, default=8, help="search: partitions of --layout by-event-hash")
     p.add_argument("--participant-photos", type=int, default=2000, help="participant: photos in the event")
     p.add_argument("--participant-alone", type=int, default=30, help="participant: lookups of the one user")
     p.add_argument("--participant-users", type=int, default=20, help="participant: users at once")
     p.add_argument("--participant-per-user", type=int, default=5, help="participant: lookups per concurrent user")
-    p.add_argument("--participant-baseline-runs", type=int, default=3,
-                   help="participant: `face-pipeline find` runs, the baseline")
-    p.add_argument("--people-scales", default="100000,1000000",
-                   help="people: stored faces for each run (default: %(default)s)")
-    p.add_argument("--people-link-ef", default="200,64",
-                   help="people: before grouping, search a sample's links at these hnsw.ef_search values, the "
-                        "first as reference ('' skips it; default: %(default)s)")
-    p.add_argument("--people-actions", default="recluster,update", choices=["recluster,update", "update"],
-                   help="people: what to measure; 'update' alone skips the full re-cluster (one new event is "
-                        "grouped against faces that have no people yet: time only, not scored)")
+    p.add_argument(
+        "--participant-baseline-runs", type=int, default=3, help="participant: `face-pipeline find` runs, the baseline"
+    )
+    p.add_argument(
+        "--people-scales", default="100000,1000000", help="people: stored faces for each run (default: %(default)s)"
+    )
+    p.add_argument(
+        "--people-link-ef",
+        default="200,64",
+        help="people: before grouping, search a sample's links at these hnsw.ef_search values, the "
+        "first as reference ('' skips it; default: %(default)s)",
+    )
+    p.add_argument(
+        "--people-actions",
+        default="recluster,update",
+        choices=["recluster,update", "update"],
+        help="people: what to measure; 'update' alone skips the full re-cluster (one new event is "
+        "grouped against faces that have no people yet: time only, not scored)",
+    )
     return p
 
 

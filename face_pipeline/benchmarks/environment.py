@@ -214,4 +214,3 @@ def run_watched(cmd: list[str], server_pid: int | None, what: str) -> tuple[Tree
     if rc != 0:
         raise RuntimeError(f"{what} process failed ({rc})")
     return watcher.usage, server.usage if server else None
-

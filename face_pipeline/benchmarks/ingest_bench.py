@@ -124,8 +124,14 @@ def run_baseline(photos_root: Path, dsn: str, vectors_out: Path | None, embedder
     if vectors_out is not None:
         _save_vectors(vectors_out, keys, vectors)
     return {
-        "mode": "baseline", "photos": len(files), "faces": faces_total, "seconds": seconds,
-        "seconds_models": t_models, "stages": stages, "steps": {}, "workers": 1,
+        "mode": "baseline",
+        "photos": len(files),
+        "faces": faces_total,
+        "seconds": seconds,
+        "seconds_models": t_models,
+        "stages": stages,
+        "steps": {},
+        "workers": 1,
         "peak_rss_self_mib": own_peak_rss_mib(),
     }
 
@@ -136,42 +142,93 @@ def _baseline_models(dlib) -> tuple:
     from face_pipeline.lib.models.embedders.dlib_resnet import WEIGHTS as RESNET
     from face_pipeline.lib.models.package_files import packaged_path
 
-    return (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(packaged_path(SHAPE5, "baseline"))),
-            dlib.face_recognition_model_v1(str(packaged_path(RESNET, "baseline"))))
+    return (
+        dlib.get_frontal_face_detector(),
+        dlib.shape_predictor(str(packaged_path(SHAPE5, "baseline"))),
+        dlib.face_recognition_model_v1(str(packaged_path(RESNET, "baseline"))),
+    )
 
 
 def _with_flipped_chips(dlib, encoder, image: np.ndarray, shapes: list, encodings: list) -> list[np.ndarray]:
     """dlib-resnet-v1-flip: each descriptor averaged with its mirrored chip's, as that embedder does."""
     chips = [np.asarray(dlib.get_face_chip(image, s, size=150, padding=0.25)) for s in shapes]
-    return [((e.astype(np.float64) + np.array(encoder.compute_face_descriptor(np.ascontiguousarray(c[:, ::-1]))))
-             / 2.0).astype(np.float32) for e, c in zip(encodings, chips, strict=True)]
+    return [
+        (
+            (e.astype(np.float64) + np.array(encoder.compute_face_descriptor(np.ascontiguousarray(c[:, ::-1])))) / 2.0
+        ).astype(np.float32)
+        for e, c in zip(encodings, chips, strict=True)
+    ]
 
 
-def _write_baseline_photo(conn, statement, photo, size: tuple[int, int], rects: list, shapes: list,
-                          encodings: list, keys: list[str], vectors: list[np.ndarray]) -> None:
+def _write_baseline_photo(
+    conn,
+    statement,
+    photo,
+    size: tuple[int, int],
+    rects: list,
+    shapes: list,
+    encodings: list,
+    keys: list[str],
+    vectors: list[np.ndarray],
+) -> None:
     """One photo's rows, one INSERT per row as the script would write them (committed by the caller)."""
     w, h = size
-    conn.execute(statement("baseline_insert_photo"), {
-        "event": BASELINE_EVENT, "photo_id": photo.relpath, "path": photo.relpath,
-        "size_bytes": photo.size_bytes, "width": w, "height": h, "detector_model": "dlib-hog-up1",
-        "face_count": len(rects)})
+    conn.execute(
+        statement("baseline_insert_photo"),
+        {
+            "event": BASELINE_EVENT,
+            "photo_id": photo.relpath,
+            "path": photo.relpath,
+            "size_bytes": photo.size_bytes,
+            "width": w,
+            "height": h,
+            "detector_model": "dlib-hog-up1",
+            "face_count": len(rects),
+        },
+    )
     for i, (rect, shape, enc) in enumerate(zip(rects, shapes, encodings, strict=True)):
         face_id = f"{BASELINE_EVENT}/{photo.relpath}/{i}"
         landmarks = [float(v) for p in shape.parts() for v in (p.x, p.y)]
-        conn.execute(statement("baseline_insert_face"), {
-            "face_id": face_id, "event": BASELINE_EVENT, "photo_id": photo.relpath, "face_index": i,
-            "detector_model": "dlib-hog-up1", "left": rect.left(), "top": rect.top(), "right": rect.right(),
-            "bottom": rect.bottom(), "score": 0.0, "landmarks": landmarks, "crop_path": ""})
-        conn.execute(statement("baseline_insert_vector"), {
-            "face_id": face_id, "model_id": "dlib-resnet-v1", "event": BASELINE_EVENT,
-            "embedding": enc.astype(np.float32)})
+        conn.execute(
+            statement("baseline_insert_face"),
+            {
+                "face_id": face_id,
+                "event": BASELINE_EVENT,
+                "photo_id": photo.relpath,
+                "face_index": i,
+                "detector_model": "dlib-hog-up1",
+                "left": rect.left(),
+                "top": rect.top(),
+                "right": rect.right(),
+                "bottom": rect.bottom(),
+                "score": 0.0,
+                "landmarks": landmarks,
+                "crop_path": "",
+            },
+        )
+        conn.execute(
+            statement("baseline_insert_vector"),
+            {
+                "face_id": face_id,
+                "model_id": "dlib-resnet-v1",
+                "event": BASELINE_EVENT,
+                "embedding": enc.astype(np.float32),
+            },
+        )
         keys.append(_face_key(photo.relpath, (rect.left(), rect.top(), rect.right(), rect.bottom())))
         vectors.append(enc.astype(np.float32))
 
 
-
-def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vectors_out: Path | None,
-                 overrides: dict | None = None, detector: str | None = None, embedder: str | None = None) -> dict:
+def run_pipeline(
+    photos_root: Path,
+    data_dir: Path,
+    dsn: str,
+    workers: int,
+    vectors_out: Path | None,
+    overrides: dict | None = None,
+    detector: str | None = None,
+    embedder: str | None = None,
+) -> dict:
     """`ingest_event` (scan, detect, embed, write: the calls the assets make) on a fresh data folder,
     with the shipped models unless `detector` / `embedder` say otherwise."""
     t_start = time.perf_counter()
@@ -181,16 +238,20 @@ def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vect
 
     for key, value in (overrides or {}).items():
         setattr(ingest, key, value)  # e.g. EMBED_CHUNKS_PER_WORKER, to compare settings
-    settings = Settings.from_env(photos_root=photos_root, data_dir=data_dir, dsn=dsn, workers=workers,
-                                 detector=detector, embedder=embedder)
+    settings = Settings.from_env(
+        photos_root=photos_root, data_dir=data_dir, dsn=dsn, workers=workers, detector=detector, embedder=embedder
+    )
     report = ingest.ingest_event(settings, VectorStore(dsn), EVENT)
     seconds = time.perf_counter() - t_start
     faces, embeddings = report.faces, report.embeddings
     if vectors_out is not None:
         relpath = {p.photo_id: p.relpath for p in report.manifest.photos}
         by_id = dict(zip(embeddings.face_ids, embeddings.vectors, strict=True))
-        _save_vectors(vectors_out, [_face_key(relpath[f.photo_id], tuple(f.box)) for f in faces.faces],
-                      [by_id[f.face_id] for f in faces.faces])
+        _save_vectors(
+            vectors_out,
+            [_face_key(relpath[f.photo_id], tuple(f.box)) for f in faces.faces],
+            [by_id[f.face_id] for f in faces.faces],
+        )
     stages = {
         # decode/detect/align/embed: summed over the worker processes (CPU-side seconds, comparable
         # with the baseline's; the workers embed each photo's faces right after detecting them), plus
@@ -202,9 +263,15 @@ def run_pipeline(photos_root: Path, data_dir: Path, dsn: str, workers: int, vect
         "write": report.seconds.get("write", 0.0),
     }
     return {
-        "mode": "pipeline", "photos": len(report.manifest.photos), "faces": len(faces.faces),
-        "seconds": seconds, "stages": stages, "steps": dict(report.seconds),
-        "workers": settings.worker_count(), "embedder": embeddings.model_id, "detector": faces.detector_model,
+        "mode": "pipeline",
+        "photos": len(report.manifest.photos),
+        "faces": len(faces.faces),
+        "seconds": seconds,
+        "stages": stages,
+        "steps": dict(report.seconds),
+        "workers": settings.worker_count(),
+        "embedder": embeddings.model_id,
+        "detector": faces.detector_model,
         "overrides": overrides or {},
         "peak_rss_self_mib": own_peak_rss_mib(),
     }
@@ -227,8 +294,12 @@ def compare_vectors(a: Path, b: Path) -> dict:
     common = sorted(set(va) & set(vb))
     diff = max((float(np.abs(va[k] - vb[k]).max()) for k in common), default=0.0)
     return {
-        "faces_a": len(va), "faces_b": len(vb), "same_faces": len(common),
-        "only_a": len(set(va) - set(vb)), "only_b": len(set(vb) - set(va)), "max_abs_diff": diff,
+        "faces_a": len(va),
+        "faces_b": len(vb),
+        "same_faces": len(common),
+        "only_a": len(set(va) - set(vb)),
+        "only_b": len(set(vb) - set(va)),
+        "max_abs_diff": diff,
     }
 
 
@@ -274,8 +345,12 @@ def _child(args: list[str], json_path: Path) -> dict:
         raise RuntimeError(f"benchmark child failed ({rc}): {' '.join(cmd)}")
     result = json.loads(json_path.read_text())
     u = watcher.usage
-    result.update(peak_rss_tree_mib=u.peak_tree_mib, peak_rss_largest_mib=u.peak_largest_mib,
-                  cpu_seconds=u.cpu_seconds, others_cores=u.others_cores)
+    result.update(
+        peak_rss_tree_mib=u.peak_tree_mib,
+        peak_rss_largest_mib=u.peak_largest_mib,
+        cpu_seconds=u.cpu_seconds,
+        others_cores=u.others_cores,
+    )
     return result
 
 
@@ -287,26 +362,70 @@ def _clear_events(dsn: str) -> None:
         store.delete_event(event)
 
 
-def _one_run(mode: str, work_dir: Path, photos_root: Path, dsn: str, *, workers: int, embedder: str,
-             detector: str, overrides: dict | None = None, log=print, label: str = "") -> dict:
+def _one_run(
+    mode: str,
+    work_dir: Path,
+    photos_root: Path,
+    dsn: str,
+    *,
+    workers: int,
+    embedder: str,
+    detector: str,
+    overrides: dict | None = None,
+    log=print,
+    label: str = "",
+) -> dict:
     _clear_events(dsn)
     run_dir = work_dir / f"run-{mode}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    args = ["_ingest-once", "--mode", mode, "--photos-root", str(photos_root), "--dsn", dsn,
-            "--data-dir", str(run_dir), "--workers", str(workers), "--embedder", embedder, "--detector", detector,
-            "--vectors-out", str(work_dir / f"vectors-{mode}.npz"), "--overrides", json.dumps(overrides or {})]
+    args = [
+        "_ingest-once",
+        "--mode",
+        mode,
+        "--photos-root",
+        str(photos_root),
+        "--dsn",
+        dsn,
+        "--data-dir",
+        str(run_dir),
+        "--workers",
+        str(workers),
+        "--embedder",
+        embedder,
+        "--detector",
+        detector,
+        "--vectors-out",
+        str(work_dir / f"vectors-{mode}.npz"),
+        "--overrides",
+        json.dumps(overrides or {}),
+    ]
     r = _child(args, work_dir / f"result-{mode}.json")
     shutil.rmtree(run_dir, ignore_errors=True)
-    log(f"  {label or mode}: {r['seconds']:.1f} s, {r['photos']} photos, {r['faces']} faces, "
+    log(
+        f"  {label or mode}: {r['seconds']:.1f} s, {r['photos']} photos, {r['faces']} faces, "
         f"cpu {r['cpu_seconds']:.1f} s, peak RSS {r['peak_rss_tree_mib']:.0f} MiB, "
-        f"other processes kept {r['others_cores']:.2f} cores busy")
+        f"other processes kept {r['others_cores']:.2f} cores busy"
+    )
     return r
 
 
-def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, workers: int, embedder: str,
-                         detector: str, limit: int | None = None, quiet_wait_s: float = 0.0, max_others: float = 0.3,
-                         retries: int = 3, variants: list[tuple] = (), log=print) -> IngestFigures:
+def run_ingest_benchmark(
+    *,
+    wider: Path,
+    work_dir: Path,
+    dsn: str,
+    runs: int,
+    workers: int,
+    embedder: str,
+    detector: str,
+    limit: int | None = None,
+    quiet_wait_s: float = 0.0,
+    max_others: float = 0.3,
+    retries: int = 3,
+    variants: list[tuple] = (),
+    log=print,
+) -> IngestFigures:
     """`runs` pairs (baseline, pipeline with `detector` + `embedder`) in alternating order, then each
     variant once beside a baseline of its own (label, workers, ingest module overrides[, detector,
     embedder]). The baseline
@@ -314,8 +433,9 @@ def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, wo
     models, the two must find the same faces with the same vectors (figures.identity)."""
     photos_root = work_dir / (f"photos-{limit}" if limit else "photos")
     prepare_photos(wider, photos_root, limit)
-    figures = IngestFigures(load_before=load_average(), workers=workers, embedder=embedder, detector=detector,
-                            photos_limit=limit)
+    figures = IngestFigures(
+        load_before=load_average(), workers=workers, embedder=embedder, detector=detector, photos_limit=limit
+    )
     common = {"workers": workers, "embedder": embedder, "detector": detector, "log": log}
     same_models = detector == "dlib-hog" and embedder in ("dlib-resnet-v1", "dlib-resnet-v1-flip")
     attempts = 0
@@ -325,8 +445,10 @@ def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, wo
         if quiet_wait_s:
             wait_for_quiet(quiet_wait_s, log=log)
         order = ("baseline", "pipeline") if attempts % 2 == 1 else ("pipeline", "baseline")
-        pair = {mode: _one_run(mode, work_dir, photos_root, dsn, label=f"pair {i + 1}/{runs} {mode}", **common)
-                for mode in order}
+        pair = {
+            mode: _one_run(mode, work_dir, photos_root, dsn, label=f"pair {i + 1}/{runs} {mode}", **common)
+            for mode in order
+        }
         if not figures.identity and same_models:
             figures.identity = compare_vectors(work_dir / "vectors-baseline.npz", work_dir / "vectors-pipeline.npz")
         busy = max(pair["baseline"]["others_cores"], pair["pipeline"]["others_cores"])
@@ -343,11 +465,30 @@ def run_ingest_benchmark(*, wider: Path, work_dir: Path, dsn: str, runs: int, wo
         v_detector, v_embedder = (variant[3], variant[4]) if len(variant) > 3 else (detector, embedder)
         if quiet_wait_s:
             wait_for_quiet(quiet_wait_s, log=log)
-        pipe = _one_run("pipeline", work_dir, photos_root, dsn, workers=v_workers, embedder=v_embedder,
-                        detector=v_detector, overrides=overrides, log=log, label=f"variant {label}")
+        pipe = _one_run(
+            "pipeline",
+            work_dir,
+            photos_root,
+            dsn,
+            workers=v_workers,
+            embedder=v_embedder,
+            detector=v_detector,
+            overrides=overrides,
+            log=log,
+            label=f"variant {label}",
+        )
         base = _one_run("baseline", work_dir, photos_root, dsn, label=f"variant {label} baseline", **common)
-        figures.variants.append({"label": label, "workers": v_workers, "overrides": overrides,
-                                 "detector": v_detector, "embedder": v_embedder, "pipeline": pipe, "baseline": base})
+        figures.variants.append(
+            {
+                "label": label,
+                "workers": v_workers,
+                "overrides": overrides,
+                "detector": v_detector,
+                "embedder": v_embedder,
+                "pipeline": pipe,
+                "baseline": base,
+            }
+        )
     _clear_events(dsn)
     figures.load_after = load_average()
     return figures

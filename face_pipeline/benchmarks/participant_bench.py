@@ -30,9 +30,13 @@ from face_pipeline.lib.bundled_files import demo_dir
 from face_pipeline.lib.store import VectorStore, face_id_for, statement
 
 EVENT = "participant_bench"
-SELFIES = ("reference/mastracchio_portrait.jpg", "reference_alternates/kotov_portrait.jpg",
-           "reference_alternates/usachev_portrait.jpg", "reference_alternates/tyurin_portrait_small.jpg",
-           "reference_alternates/hadfield_portrait.jpg")
+SELFIES = (
+    "reference/mastracchio_portrait.jpg",
+    "reference_alternates/kotov_portrait.jpg",
+    "reference_alternates/usachev_portrait.jpg",
+    "reference_alternates/tyurin_portrait_small.jpg",
+    "reference_alternates/hadfield_portrait.jpg",
+)
 
 
 @dataclass
@@ -86,16 +90,33 @@ def build_event(settings, store: VectorStore, photos: int, log=print) -> tuple[i
         for i in range(crowd):
             pid = hashlib.sha256(f"crowd-{i}".encode()).hexdigest()[:32]
             n = int(rng.integers(1, 9))  # 1-8 people in a photo
-            cur.execute(statement("bench_crowd_photo"), {"event": EVENT, "photo_id": pid, "path": f"crowd/{i:05d}.jpg",
-                                                         "detector_model": detector, "face_count": n})
+            cur.execute(
+                statement("bench_crowd_photo"),
+                {
+                    "event": EVENT,
+                    "photo_id": pid,
+                    "path": f"crowd/{i:05d}.jpg",
+                    "detector_model": detector,
+                    "face_count": n,
+                },
+            )
             vectors = rng.normal(size=(n, dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             for j in range(n):
                 fid = face_id_for(EVENT, pid, detector, j)
-                cur.execute(statement("bench_crowd_face"), {"face_id": fid, "event": EVENT, "photo_id": pid,
-                                                            "face_index": j, "detector_model": detector})
-                cur.execute(statement("bench_crowd_vector"), {"face_id": fid, "model_id": model_id, "event": EVENT,
-                                                              "embedding": "[" + ",".join(f"{v:.6f}" for v in vectors[j]) + "]"})
+                cur.execute(
+                    statement("bench_crowd_face"),
+                    {"face_id": fid, "event": EVENT, "photo_id": pid, "face_index": j, "detector_model": detector},
+                )
+                cur.execute(
+                    statement("bench_crowd_vector"),
+                    {
+                        "face_id": fid,
+                        "model_id": model_id,
+                        "event": EVENT,
+                        "embedding": "[" + ",".join(f"{v:.6f}" for v in vectors[j]) + "]",
+                    },
+                )
         conn.commit()
         cur.execute("ANALYZE photos; ANALYZE faces; ANALYZE face_vectors")
         conn.commit()
@@ -112,11 +133,21 @@ def _free_port() -> int:
 def _start_server(settings, port: int, log_path: Path) -> subprocess.Popen:
     import httpx
 
-    env = {**os.environ, **settings.as_environ(), "FACE_PIPELINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_LINK": "100000", "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_CLIENT": "100000"}
+    env = {
+        **os.environ,
+        **settings.as_environ(),
+        "FACE_PIPELINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_LINK": "100000",
+        "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_CLIENT": "100000",
+    }
     with log_path.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "serve", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "face_pipeline.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -132,8 +163,9 @@ def _start_server(settings, port: int, log_path: Path) -> subprocess.Popen:
 
 def _one_lookup(client, url: str, selfie: tuple[str, bytes], scenario: Scenario) -> int:
     started = time.perf_counter()
-    r = client.post(f"{url}/find", files={"selfie": (selfie[0], selfie[1], "image/jpeg")},
-                    headers={"X-Requested-With": "fetch"})
+    r = client.post(
+        f"{url}/find", files={"selfie": (selfie[0], selfie[1], "image/jpeg")}, headers={"X-Requested-With": "fetch"}
+    )
     answered = time.perf_counter() - started
     scenario.latencies.append(answered)
     scenario.statuses[r.status_code] = scenario.statuses.get(r.status_code, 0) + 1
@@ -173,9 +205,18 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def run_participant_benchmark(*, data_dir: Path, dsn: str, photos: int, alone: int, concurrent_users: int,
-                              per_user: int, baseline_runs: int, quiet_wait_s: float = 0.0,
-                              log=print) -> ParticipantFigures:
+def run_participant_benchmark(
+    *,
+    data_dir: Path,
+    dsn: str,
+    photos: int,
+    alone: int,
+    concurrent_users: int,
+    per_user: int,
+    baseline_runs: int,
+    quiet_wait_s: float = 0.0,
+    log=print,
+) -> ParticipantFigures:
     import httpx
 
     from face_pipeline.benchmarks.environment import wait_for_quiet
@@ -207,8 +248,10 @@ def run_participant_benchmark(*, data_dir: Path, dsn: str, photos: int, alone: i
         busy = wait_for_quiet(quiet_wait_s, log=log) if quiet_wait_s else 0.0
         scenarios.append(run_scenario(url, selfies, concurrent_users, per_user))
         scenarios[1].others_busy_cores = busy
-        log(f"participant: {concurrent_users} at once p50 {scenarios[1].pct(0.5):.3f} s, "
-            f"p95 {scenarios[1].pct(0.95):.3f} s")
+        log(
+            f"participant: {concurrent_users} at once p50 {scenarios[1].pct(0.5):.3f} s, "
+            f"p95 {scenarios[1].pct(0.95):.3f} s"
+        )
         peak = _peak_rss_mib(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -220,8 +263,21 @@ def run_participant_benchmark(*, data_dir: Path, dsn: str, photos: int, alone: i
     env = {**os.environ, **settings.as_environ()}
     for _ in range(baseline_runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "face_pipeline.cli", "find", str(demo_dir() / SELFIES[0]), "--event",
-                        EVENT, "--no-html"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "face_pipeline.cli",
+                "find",
+                str(demo_dir() / SELFIES[0]),
+                "--event",
+                EVENT,
+                "--no-html",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         baseline.append(time.perf_counter() - started)
     log(f"participant: baseline `face-pipeline find` median {statistics.median(baseline):.2f} s")
     return ParticipantFigures(total_photos, total_faces, scenarios, baseline, peak, found)
@@ -234,12 +290,14 @@ def participant_markdown(f: ParticipantFigures, head: str) -> str:
     for s in f.scenarios:
         name, q, limit = targets.get(s.users, ("p95", 0.95, float("nan")))
         ok = s.pct(q) <= limit
-        rows.append(f"| {s.name} | {len(s.latencies)} | {s.pct(0.5):.3f} s | {s.pct(0.95):.3f} s | "
-                    f"{max(s.latencies):.3f} s | {s.pct(0.5, s.first_thumbnail):.3f} s | "
-                    f"{len(s.latencies) / s.wall_s:.1f} | {base / s.pct(0.5):.1f}x | "
-                    f"{name} ≤ {limit:g} s: {'met' if ok else 'missed'} | "
-                    f"{', '.join(f'{k}: {v}' for k, v in sorted(s.statuses.items()))} | "
-                    f"{s.others_busy_cores:.1f} cores |")
+        rows.append(
+            f"| {s.name} | {len(s.latencies)} | {s.pct(0.5):.3f} s | {s.pct(0.95):.3f} s | "
+            f"{max(s.latencies):.3f} s | {s.pct(0.5, s.first_thumbnail):.3f} s | "
+            f"{len(s.latencies) / s.wall_s:.1f} | {base / s.pct(0.5):.1f}x | "
+            f"{name} ≤ {limit:g} s: {'met' if ok else 'missed'} | "
+            f"{', '.join(f'{k}: {v}' for k, v in sorted(s.statuses.items()))} | "
+            f"{s.others_busy_cores:.1f} cores |"
+        )
     found = ", ".join(f"{k.split('_')[0]} {v}" for k, v in f.found.items())
     return (
         "## Participant page: selfie to results on an event of "

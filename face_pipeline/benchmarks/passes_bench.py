@@ -38,8 +38,10 @@ def _photos(datasets: Path, demo: Path) -> list[tuple[str, Path, list, list]]:
 
     from face_pipeline.evaluation.datasets import read_wider_folder
 
-    out = [("wider", p.path, [f.box for f in p.faces], [f.invalid or f.size < 40 for f in p.faces])
-           for p in read_wider_folder(datasets / "wider_face_val_groups")]
+    out = [
+        ("wider", p.path, [f.box for f in p.faces], [f.invalid or f.size < 40 for f in p.faces])
+        for p in read_wider_folder(datasets / "wider_face_val_groups")
+    ]
     boxes = json.loads((demo / "face_boxes.json").read_text())["faces"]
     for path in sorted((demo / "photos").rglob("*.jpg")):
         labelled = [tuple(b) for b in boxes.get(path.relative_to(demo / "photos").as_posix(), [])]
@@ -60,10 +62,16 @@ def _passes_of_photos(photos: list, rot3) -> list[dict]:
         t0 = time.process_time()
         low = up.detect_at(rgb, 0.05)
         t1 = time.process_time()
-        extra = [b for k in rot3.turns for f in turned.detect_at(np.ascontiguousarray(np.rot90(rgb, k)), rot3.rotated_score)
-                 if (b := unrotate(f, k, h, w)) is not None]
+        extra = [
+            b
+            for k in rot3.turns
+            for f in turned.detect_at(np.ascontiguousarray(np.rot90(rgb, k)), rot3.rotated_score)
+            if (b := unrotate(f, k, h, w)) is not None
+        ]
         t2 = time.process_time()
-        seen.append({"kind": kind, "gt": gt, "ignore": ignore, "low": low, "turned": extra, "up": t1 - t0, "rot": t2 - t1})
+        seen.append(
+            {"kind": kind, "gt": gt, "ignore": ignore, "low": low, "turned": extra, "up": t1 - t0, "rot": t2 - t1}
+        )
     return seen
 
 
@@ -105,7 +113,10 @@ def measure_turned(datasets: Path, demo: Path, figs: PassesFigures) -> None:
     figs.upright_ms = 1000 * float(np.mean([p["up"] for p in seen]))
     figs.turned_ms = 1000 * float(np.mean([p["rot"] for p in seen]))
     for name, rule in rules.items():
-        row: dict[str, list[int]] = {"wider": [0, 0, 0, 0, 0], "demo": [0, 0, 0, 0, 0]}  # fires, photos, hits, FA, faces
+        row: dict[str, list[int]] = {
+            "wider": [0, 0, 0, 0, 0],
+            "demo": [0, 0, 0, 0, 0],
+        }  # fires, photos, hits, FA, faces
         ms = []
         for p in seen:
             fires = rule(p)
@@ -118,8 +129,19 @@ def measure_turned(datasets: Path, demo: Path, figs: PassesFigures) -> None:
             r[4] += sum(1 for i in p["ignore"] if not i)
             ms.append(1000 * (p["up"] + fires * p["rot"]))
         wd, dm = row["wider"], row["demo"]
-        figs.turned.append((name, f"{wd[0]}/{wd[1]}", f"{dm[0]}/{dm[1]}", wd[2], wd[3], wd[2] / wd[4],
-                            wd[2] / max(1, wd[2] + wd[3]), f"{dm[2]}/{dm[4]}", float(np.mean(ms))))
+        figs.turned.append(
+            (
+                name,
+                f"{wd[0]}/{wd[1]}",
+                f"{dm[0]}/{dm[1]}",
+                wd[2],
+                wd[3],
+                wd[2] / wd[4],
+                wd[2] / max(1, wd[2] + wd[3]),
+                f"{dm[2]}/{dm[4]}",
+                float(np.mean(ms)),
+            )
+        )
 
 
 # ---- the flip pass ------------------------------------------------------------------------------
@@ -138,8 +160,10 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
     from face_pipeline.lib.settings import Settings
 
     plain, flip, detector = "facenet-v1", "facenet-v1-flip", "retinaface-mnet025"
-    h = Harness(HarnessConfig(settings=Settings.from_env(), lfw=datasets / "lfw_deepfunneled_subset", dsn=dsn,
-                              workers=workers), log=log)
+    h = Harness(
+        HarnessConfig(settings=Settings.from_env(), lfw=datasets / "lfw_deepfunneled_subset", dsn=dsn, workers=workers),
+        log=log,
+    )
     try:
         faces = h.lfw_faces(detector, (plain, flip))
         emb = get_embedder(flip)
@@ -151,18 +175,28 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
             stored, queries, n, flipped = {}, {}, 0, 0
             for key, pf in faces.items():
                 sel = pick(key) if pf.boxes else np.zeros(0, bool)
-                v = np.where(sel[:, None], pf.vectors.get(flip, np.zeros((0, 128))), pf.vectors.get(plain, np.zeros((0, 128))))
+                v = np.where(
+                    sel[:, None], pf.vectors.get(flip, np.zeros((0, 128))), pf.vectors.get(plain, np.zeros((0, 128)))
+                )
                 n, flipped = n + len(sel), flipped + int(sel.sum())
-                stored[key] = PhotoFaces(pf.key, pf.boxes, pf.scores, {"mixed": v}, pf.face_keys, pf.landmarks,
-                                         pf.width, pf.height)
+                stored[key] = PhotoFaces(
+                    pf.key, pf.boxes, pf.scores, {"mixed": v}, pf.face_keys, pf.landmarks, pf.width, pf.height
+                )
                 q = pf.vectors.get(flip, np.zeros((0, 128))) if query_flip else v
-                queries[key] = PhotoFaces(pf.key, pf.boxes, pf.scores, {"mixed": q}, pf.face_keys, pf.landmarks,
-                                          pf.width, pf.height)
+                queries[key] = PhotoFaces(
+                    pf.key, pf.boxes, pf.scores, {"mixed": q}, pf.face_keys, pf.landmarks, pf.width, pf.height
+                )
             write_event(h.store(), "passes-flip", "bench", "mixed", stored)
             emb_mixed = type(emb)(emb.onnx_path)
             emb_mixed.model_id = "mixed"
-            answers = run_queries(h.store(), "passes-flip", emb_mixed, queries_for(h, queries, "mixed"),
-                                  enrol=DEFAULT_ENROL, expand=DEFAULT_EXPAND)
+            answers = run_queries(
+                h.store(),
+                "passes-flip",
+                emb_mixed,
+                queries_for(h, queries, "mixed"),
+                enrol=DEFAULT_ENROL,
+                expand=DEFAULT_EXPAND,
+            )
             ranked = [a.ranked for a in answers]
             p, r = M.retrieval_at(ranked, emb.default_threshold)
             best = M.choose_threshold(M.sweep(ranked, np.round(np.arange(0.30, 0.50001, 0.005), 3)))
@@ -174,8 +208,10 @@ def measure_flip(datasets: Path, dsn: str, workers: int, figs: PassesFigures, lo
         evaluate("every face (facenet-v1-flip; the shipped int8 copy flips every face too)", lambda k: ~none[k])
         for q in (50, 70, 90):
             t = float(np.percentile(all_yaw, q))
-            evaluate(f"faces turned from frontal (yaw > {t:.2f} eye distances, the top {100 - q} %)",
-                     lambda k, t=t: yaws[k] > t)
+            evaluate(
+                f"faces turned from frontal (yaw > {t:.2f} eye distances, the top {100 - q} %)",
+                lambda k, t=t: yaws[k] > t,
+            )
         g = float(np.percentile(all_gap, 70))
         evaluate("the 30 % the flip moves most (an oracle: needs the flip pass to know)", lambda k, g=g: gaps[k] > g)
         evaluate("none stored; the query flipped (lookup time)", lambda k: none[k], query_flip=True)
@@ -205,7 +241,9 @@ def _flip_by_size(h, datasets: Path, detector: str, plain: str, flip: str, figs:
     wider = read_wider_folder(datasets / "wider_face_val_groups")
     found = h.cache.get([h.job(str(p.path), detector, (plain, flip), path=str(p.path)) for p in wider], "WIDER")
     sizes = np.concatenate([[max(b[2] - b[0], b[3] - b[1]) for b in pf.boxes] for pf in found.values() if pf.boxes])
-    moved = np.concatenate([1 - (pf.vectors[plain] * pf.vectors[flip]).sum(axis=1) for pf in found.values() if pf.boxes])
+    moved = np.concatenate(
+        [1 - (pf.vectors[plain] * pf.vectors[flip]).sum(axis=1) for pf in found.values() if pf.boxes]
+    )
     for lo, hi in ((0, 32), (32, 48), (48, 64), (64, 100), (100, 100_000)):
         m = (sizes >= lo) & (sizes < hi)
         label = f"{lo}-{hi - 1} px" if hi < 100_000 else f"{lo}+ px"

@@ -82,19 +82,31 @@ def new_event_write(col: search_bench.Collection, *, seed: int = 23):
 
     rng = np.random.default_rng(seed)
     known = int(NEW_EVENT_FACES * KNOWN_SHARE)
-    ident = np.concatenate([rng.choice(np.unique(col.identity_of), size=known, replace=True),
-                            -1 - np.arange(NEW_EVENT_FACES - known)])  # negative: new people
-    centres = np.where(ident[:, None] >= 0, col.centres[np.maximum(ident, 0)],
-                       col.centres[rng.integers(len(col.centres), size=len(ident))]
-                       + rng.normal(scale=3 * col.face_noise_sigma, size=(len(ident), col.vectors.shape[1])))
+    ident = np.concatenate(
+        [rng.choice(np.unique(col.identity_of), size=known, replace=True), -1 - np.arange(NEW_EVENT_FACES - known)]
+    )  # negative: new people
+    centres = np.where(
+        ident[:, None] >= 0,
+        col.centres[np.maximum(ident, 0)],
+        col.centres[rng.integers(len(col.centres), size=len(ident))]
+        + rng.normal(scale=3 * col.face_noise_sigma, size=(len(ident), col.vectors.shape[1])),
+    )
     vectors = (centres + rng.normal(scale=col.face_noise_sigma, size=centres.shape)).astype(np.float32)
     photos, faces = [], []
     for i in range(NEW_EVENT_FACES):
         photo_id = f"{0xFFFFFF:08x}{i:024x}"  # one face a photo: new people's faces never share one
         photos.append(PhotoRow(photo_id, f"new_{i:04d}.jpg", 250_000, 1024, 768, None, 1))
-        faces.append(FaceRow(face_id=f"new{seed}-{i:06d}", photo_id=photo_id, face_index=0, box=(40, 100, 130, 190),
-                             score=1.0, landmarks=[60.0, 130.0, 110.0, 130.0, 85.0, 160.0, 70.0, 175.0, 100.0, 175.0],
-                             crop_path=""))
+        faces.append(
+            FaceRow(
+                face_id=f"new{seed}-{i:06d}",
+                photo_id=photo_id,
+                face_index=0,
+                box=(40, 100, 130, 190),
+                score=1.0,
+                landmarks=[60.0, 130.0, 110.0, 130.0, 85.0, 160.0, 70.0, 175.0, 100.0, 175.0],
+                crop_path="",
+            )
+        )
     write = EventWrite(NEW_EVENT, search_bench.DETECTOR_MODEL, search_bench.MODEL_ID, photos, faces, vectors)
     return write, {f.face_id: f"new:{int(t)}" if t < 0 else f"id:{int(t)}" for f, t in zip(faces, ident, strict=True)}
 
@@ -105,8 +117,9 @@ def group_once(dsn: str, action: str, data_dir: Path) -> dict:
     from face_pipeline.lib.settings import Settings
     from face_pipeline.lib.store import VectorStore
 
-    settings = Settings.from_env(photos_root=data_dir / "photos", data_dir=data_dir, dsn=dsn,
-                                 detector="dlib-hog")  # the collection's faces are dlib's
+    settings = Settings.from_env(
+        photos_root=data_dir / "photos", data_dir=data_dir, dsn=dsn, detector="dlib-hog"
+    )  # the collection's faces are dlib's
     store = VectorStore(dsn)
     t0 = time.perf_counter()
     if action == "recluster":
@@ -120,8 +133,20 @@ def group_once(dsn: str, action: str, data_dir: Path) -> dict:
 
 def _measured_child(dsn: str, action: str, data_dir: Path, server_pid: int | None) -> dict:
     out = data_dir / f"people-{action}.json"
-    cmd = [sys.executable, "-m", "face_pipeline.benchmarks", "_people-once", "--dsn", dsn, "--action", action,
-           "--data-dir", str(data_dir), "--json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "face_pipeline.benchmarks",
+        "_people-once",
+        "--dsn",
+        dsn,
+        "--action",
+        action,
+        "--data-dir",
+        str(data_dir),
+        "--json",
+        str(out),
+    ]
     grouping, server = run_watched(cmd, server_pid, f"people {action}")
     result = json.loads(out.read_text())
     result["peak_rss_mib"] = max(grouping.peak_tree_mib, result["peak_rss_self_mib"])
@@ -134,7 +159,9 @@ def _holds_collection(store, col: search_bench.Collection) -> bool:
     from face_pipeline.lib.store.vector_indexes import index_name
 
     with store.connect() as conn:
-        rows = conn.execute(statement("bench_count_vectors_of_model"), {"model_id": search_bench.MODEL_ID}).fetchone()[0]
+        rows = conn.execute(statement("bench_count_vectors_of_model"), {"model_id": search_bench.MODEL_ID}).fetchone()[
+            0
+        ]
         indexed = conn.execute(statement("relation_exists"), {"name": index_name(search_bench.MODEL_ID)}).fetchone()[0]
         some = conn.execute(statement("bench_face_exists"), {"face_id": str(col.face_ids[0])}).fetchone()[0]
     return rows == col.n and indexed and some
@@ -151,10 +178,21 @@ def _score(store, truth: dict[str, str]) -> tuple[float, float]:
     return bcubed(clusters, truth)
 
 
-def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, n: int, work_dir: Path,
-                         maintenance_work_mem: str, parallel_workers: int, load_workers: int,
-                         actions: tuple[str, ...] = ("recluster", "update"), reuse: bool = False,
-                         link_efs: tuple[int, ...] = (), log: Callable[[str], None] = print) -> PeopleFigures:
+def run_people_benchmark(
+    *,
+    dsn: str,
+    server_pid: int | None,
+    real: np.ndarray,
+    n: int,
+    work_dir: Path,
+    maintenance_work_mem: str,
+    parallel_workers: int,
+    load_workers: int,
+    actions: tuple[str, ...] = ("recluster", "update"),
+    reuse: bool = False,
+    link_efs: tuple[int, ...] = (),
+    log: Callable[[str], None] = print,
+) -> PeopleFigures:
     from face_pipeline.lib.models import embedder_for_model_id
     from face_pipeline.lib.store import VectorStore
 
@@ -162,16 +200,30 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     store.migrate()
     col = search_bench.synthesize(real, n)
     link = embedder_for_model_id(search_bench.MODEL_ID).link_threshold
-    figs = PeopleFigures(n, len(np.unique(col.identity_of)), len(col.event_names), link,
-                         round(search_bench.identity_crowding(col, link), 2), len(real))
-    log(f"people: {n:,} faces of {figs.identities:,} identities in {figs.events:,} events; on average "
-        f"{figs.crowding:.1f} other identities' centres within the link threshold")
+    figs = PeopleFigures(
+        n,
+        len(np.unique(col.identity_of)),
+        len(col.event_names),
+        link,
+        round(search_bench.identity_crowding(col, link), 2),
+        len(real),
+    )
+    log(
+        f"people: {n:,} faces of {figs.identities:,} identities in {figs.events:,} events; on average "
+        f"{figs.crowding:.1f} other identities' centres within the link threshold"
+    )
     if reuse and _holds_collection(store, col):
         log("  reusing the faces and index an earlier people run loaded in this database (--reuse)")
     else:
         search_bench.apply_layout(store, "single")  # the migrations' table, whatever a search run left
-        load = search_bench.load_collection(store, col, maintenance_work_mem=maintenance_work_mem,
-                                            parallel_workers=parallel_workers, load_workers=load_workers, log=log)
+        load = search_bench.load_collection(
+            store,
+            col,
+            maintenance_work_mem=maintenance_work_mem,
+            parallel_workers=parallel_workers,
+            load_workers=load_workers,
+            log=log,
+        )
         figs.load_seconds, figs.index_build_seconds = load.seconds, load.index_build_seconds
     with store.connect() as conn:
         conn.execute(statement("bench_empty_people"))
@@ -179,8 +231,10 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     truth = {str(f): f"id:{int(i)}" for f, i in zip(col.face_ids, col.identity_of, strict=True)}
     for run in link_ef_check(store, col, link_efs):
         figs.link_ef_runs.append(run)
-        log(f"  links at ef_search {run.ef_search}: {run.links:,} links of {run.faces:,} faces "
-            f"({run.missing:,} of ef_search {link_efs[0]}'s missing, {run.extra:,} extra) in {run.seconds:.1f} s")
+        log(
+            f"  links at ef_search {run.ef_search}: {run.links:,} links of {run.faces:,} faces "
+            f"({run.missing:,} of ef_search {link_efs[0]}'s missing, {run.extra:,} extra) in {run.seconds:.1f} s"
+        )
 
     for action in actions:
         if action == "update":
@@ -191,19 +245,32 @@ def run_people_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
         r = _measured_child(dsn, action, work_dir, server_pid)
         # Without a re-cluster first the stored faces have no people: nothing to score.
         bp, br = _score(store, truth) if "recluster" in actions else (float("nan"), float("nan"))
-        run = GroupingRun(action, r["faces"], r["links"], r["people"], round(r["seconds"], 2),
-                          round(r["peak_rss_mib"], 1), round(r["server_peak_rss_mib"], 1), round(bp, 4), round(br, 4),
-                          before, load_average())
+        run = GroupingRun(
+            action,
+            r["faces"],
+            r["links"],
+            r["people"],
+            round(r["seconds"], 2),
+            round(r["peak_rss_mib"], 1),
+            round(r["server_peak_rss_mib"], 1),
+            round(bp, 4),
+            round(br, 4),
+            before,
+            load_average(),
+        )
         figs.runs.append(run)
-        log(f"  {action}: {run.faces:,} faces, {run.links:,} links, {run.people:,} people in {run.seconds:.1f} s; "
+        log(
+            f"  {action}: {run.faces:,} faces, {run.links:,} links, {run.people:,} people in {run.seconds:.1f} s; "
             f"peak {run.peak_rss_mib:,.0f} MiB (server {run.server_peak_rss_mib:,.0f} MiB); "
-            f"BCubed P {bp:.3f} R {br:.3f}")
+            f"BCubed P {bp:.3f} R {br:.3f}"
+        )
     store.delete_event(NEW_EVENT)
     return figs
 
 
-def link_ef_check(store, col: search_bench.Collection, efs: tuple[int, ...], *,
-                  sample: int = LINK_SAMPLE, connections: int = 2) -> list[LinkEfRun]:
+def link_ef_check(
+    store, col: search_bench.Collection, efs: tuple[int, ...], *, sample: int = LINK_SAMPLE, connections: int = 2
+) -> list[LinkEfRun]:
     """The links of the same sampled faces at each ef_search, through the library's own query; the
     first ef_search is the reference (run once untimed, to warm the index). Runs after the load,
     before any grouping."""
@@ -220,9 +287,20 @@ def link_ef_check(store, col: search_bench.Collection, efs: tuple[int, ...], *,
     faces = [str(f) for f in rng.choice(col.face_ids, size=min(sample, col.n), replace=False)]
 
     def links_at(ef: int) -> set[tuple[str, str]]:
-        return {(a, b) for a, b, _d in people.links(
-            faces, model_id=search_bench.MODEL_ID, dim=emb.dim, metric=emb.metric, events=events, limit=NEIGHBOURS,
-            within=emb.link_threshold, parallel=connections, ef_search=ef)}
+        return {
+            (a, b)
+            for a, b, _d in people.links(
+                faces,
+                model_id=search_bench.MODEL_ID,
+                dim=emb.dim,
+                metric=emb.metric,
+                events=events,
+                limit=NEIGHBOURS,
+                within=emb.link_threshold,
+                parallel=connections,
+                ef_search=ef,
+            )
+        }
 
     # One untimed pass first: whichever ef ran first would otherwise pay for reading the index into memory.
     reference = links_at(efs[0])
@@ -231,8 +309,17 @@ def link_ef_check(store, col: search_bench.Collection, efs: tuple[int, ...], *,
         t0 = time.perf_counter()
         found = links_at(ef)
         seconds = time.perf_counter() - t0
-        runs.append(LinkEfRun(ef, len(faces), len(found), len(reference - found), len(found - reference),
-                              round(seconds, 2), connections))
+        runs.append(
+            LinkEfRun(
+                ef,
+                len(faces),
+                len(found),
+                len(reference - found),
+                len(found - reference),
+                round(seconds, 2),
+                connections,
+            )
+        )
     return runs
 
 
@@ -249,10 +336,12 @@ def people_markdown(figures: list[PeopleFigures], head: str) -> str:
         "- collection: the search benchmark's synthetic faces (identity centres near real dlib embeddings, "
         "~6 faces per identity), dlib's link threshold; each grouping in a child process, its peak memory "
         "and the PostgreSQL server's measured apart",
-        *[f"- {f.n:,} faces: {f.identities:,} identities drawn from {f.real_pool:,} real embeddings; an identity's "
-          f"centre has on average {f.crowding:.1f} other identities' centres within the link threshold "
-          f"({f.link_threshold}), which single linkage joins once photo noise links two of their faces"
-          for f in figures],
+        *[
+            f"- {f.n:,} faces: {f.identities:,} identities drawn from {f.real_pool:,} real embeddings; an identity's "
+            f"centre has on average {f.crowding:.1f} other identities' centres within the link threshold "
+            f"({f.link_threshold}), which single linkage joins once photo noise links two of their faces"
+            for f in figures
+        ],
         f"- full = `face-pipeline people recluster` over every face; update = one new event of "
         f"{NEW_EVENT_FACES} faces ({KNOWN_SHARE:.0%} of stored people, the rest new) grouped in, as the "
         "`people` asset does after each ingest",
@@ -267,7 +356,8 @@ def people_markdown(figures: list[PeopleFigures], head: str) -> str:
                 f"| {f.n:,} | {'full re-cluster' if r.action == 'recluster' else 'one new event'} | {r.faces:,} "
                 f"| {r.links:,} | {r.people:,} | {r.seconds:.1f} | {r.faces / max(r.seconds, 1e-9):,.0f} "
                 f"| {r.peak_rss_mib:,.0f} | {r.server_peak_rss_mib:,.0f} | {_score_cell(r.bcubed_precision)} "
-                f"| {_score_cell(r.bcubed_recall)} | {r.load_before} / {r.load_after} |")
+                f"| {_score_cell(r.bcubed_recall)} | {r.load_before} / {r.load_after} |"
+            )
     ef_rows = [(f, r) for f in figures for r in f.link_ef_runs]
     if ef_rows:
         lines += [
@@ -279,6 +369,8 @@ def people_markdown(figures: list[PeopleFigures], head: str) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for f, r in ef_rows:
-            lines.append(f"| {f.n:,} | {r.ef_search} | {r.faces:,} | {r.links:,} | {r.missing:,} | {r.extra:,} "
-                         f"| {r.seconds:.1f} | {1000 * r.seconds / max(r.faces, 1):.2f} | {r.connections} |")
+            lines.append(
+                f"| {f.n:,} | {r.ef_search} | {r.faces:,} | {r.links:,} | {r.missing:,} | {r.extra:,} "
+                f"| {r.seconds:.1f} | {1000 * r.seconds / max(r.faces, 1):.2f} | {r.connections} |"
+            )
     return "\n".join(lines) + "\n"

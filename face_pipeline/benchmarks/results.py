@@ -116,65 +116,90 @@ def _ingest_stages(f: IngestFigures) -> list[str]:
         "|---|---|---|",
     ]
     for stage in BASELINE_STAGES:
-        lines.append(f"| {stage} | {_fmt_s(f.median_stage('baseline', stage))} | "
-                     f"{_fmt_s(f.median_stage('pipeline', stage))} |")
+        lines.append(
+            f"| {stage} | {_fmt_s(f.median_stage('baseline', stage))} | {_fmt_s(f.median_stage('pipeline', stage))} |"
+        )
     steps = f.runs[0]["pipeline"]["steps"]
-    return [*lines, "", "Pipeline wall time by step, median: "
-            + ", ".join(f"{k} {_fmt_s(f.median_step(k))}" for k in steps), ""]
+    return [
+        *lines,
+        "",
+        "Pipeline wall time by step, median: " + ", ".join(f"{k} {_fmt_s(f.median_step(k))}" for k in steps),
+        "",
+    ]
 
 
 def _ingest_same_faces(f: IngestFigures) -> str:
     """Whether the two sides found the same faces and vectors: the speed-up compares like with like only then."""
     faces = f.runs[0]["pipeline"]["faces"]
     if f.identity:
-        return (f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
-                f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
-                f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
-                f"{f.identity.get('max_abs_diff', float('nan')):.2g}.")
-    return (f"The pipeline runs other models than the baseline: it found {faces} faces where the baseline "
-            f"found {f.runs[0]['baseline']['faces']} (EVALUATION.md compares their quality).")
+        return (
+            f"Same faces and vectors: {f.identity.get('same_faces', 0)} of {f.identity.get('faces_a', 0)} baseline "
+            f"faces found by the pipeline at the same box ({f.identity.get('only_a', 0)} only in the baseline, "
+            f"{f.identity.get('only_b', 0)} only in the pipeline); largest difference between their vectors: "
+            f"{f.identity.get('max_abs_diff', float('nan')):.2g}."
+        )
+    return (
+        f"The pipeline runs other models than the baseline: it found {faces} faces where the baseline "
+        f"found {f.runs[0]['baseline']['faces']} (EVALUATION.md compares their quality)."
+    )
 
 
 def _ingest_variants(f: IngestFigures) -> list[str]:
     """The --variants runs (workers, batch sizes), each against a baseline of its own."""
     rows = [_variant_row(f, v) for v in f.variants]
-    return _optional_table("Variants (each run once beside a baseline of its own):",
-                           "| variant | detector + embedder | workers | pipeline | baseline | speed-up | faces | "
-                           "peak RSS, largest process / tree | other processes' load |", rows)
+    return _optional_table(
+        "Variants (each run once beside a baseline of its own):",
+        "| variant | detector + embedder | workers | pipeline | baseline | speed-up | faces | "
+        "peak RSS, largest process / tree | other processes' load |",
+        rows,
+    )
 
 
 def _variant_row(f: IngestFigures, v: dict) -> str:
     pipe = v["pipeline"]
     models = f"{v.get('detector') or f.detector} + {v.get('embedder') or f.embedder}"
     workers = f"{v['workers'] or 'cores'}{' ' + str(v['overrides']) if v['overrides'] else ''}"
-    return (f"| {v['label']} | {models} | {workers} | {pipe['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
-            f"{v['baseline']['seconds'] / pipe['seconds']:.2f}x | {pipe['faces']} | "
-            f"{pipe['peak_rss_largest_mib']:.0f} / {pipe['peak_rss_tree_mib']:.0f} MiB | "
-            f"{max(pipe['others_cores'], v['baseline']['others_cores']):.2f} |")
+    return (
+        f"| {v['label']} | {models} | {workers} | {pipe['seconds']:.1f} s | {v['baseline']['seconds']:.1f} s | "
+        f"{v['baseline']['seconds'] / pipe['seconds']:.2f}x | {pipe['faces']} | "
+        f"{pipe['peak_rss_largest_mib']:.0f} / {pipe['peak_rss_tree_mib']:.0f} MiB | "
+        f"{max(pipe['others_cores'], v['baseline']['others_cores']):.2f} |"
+    )
 
 
 def headline_markdown(f: IngestFigures) -> str:
     """The line at the top of BENCHMARKS.md: the shipped defaults' ingest speed-up, with where it comes from."""
     ratios = ", ".join(f"{r:.2f}" for r in f.ratios())
-    return (f"ingest speed-up (shipped defaults): {f.median_ratio():.2f}x\n\n"
-            f"(median of {len(f.runs)} pairs against the face_recognition-style baseline in the same run: {ratios}; "
-            f"{f.detector} + {f.embedder}; {f.median_of('pipeline', 'seconds'):.1f} s against "
-            f"{f.median_of('baseline', 'seconds'):.1f} s on the WIDER group photos, section \"Ingest\" below)\n")
+    return (
+        f"ingest speed-up (shipped defaults): {f.median_ratio():.2f}x\n\n"
+        f"(median of {len(f.runs)} pairs against the face_recognition-style baseline in the same run: {ratios}; "
+        f"{f.detector} + {f.embedder}; {f.median_of('pipeline', 'seconds'):.1f} s against "
+        f'{f.median_of("baseline", "seconds"):.1f} s on the WIDER group photos, section "Ingest" below)\n'
+    )
 
 
 def search_markdown(f: SearchFigures, head: str, strategies: dict[str, str]) -> str:
     """One search section of BENCHMARKS.md: its tables in the order the page shows them."""
-    lines = [*_search_intro(f, head), *_search_load(f.load), *_search_lookups(f, strategies), *_search_sweep(f),
-             *_search_memory(f)]
+    lines = [
+        *_search_intro(f, head),
+        *_search_load(f.load),
+        *_search_lookups(f, strategies),
+        *_search_sweep(f),
+        *_search_memory(f),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _search_intro(f: SearchFigures, head: str) -> list[str]:
     """Heading and what was searched: the collection, the queries and how busy the machine was."""
     return [
-        f"## Search at scale: {f.n:,} faces" + ("" if f.layout == "single" else
-                                                  f", face_vectors partitioned {f.layout.replace('-', ' ')}"
-                                                  + (f" ({f.partitions} partitions)" if f.partitions > 1 else "")),
+        f"## Search at scale: {f.n:,} faces"
+        + (
+            ""
+            if f.layout == "single"
+            else f", face_vectors partitioned {f.layout.replace('-', ' ')}"
+            + (f" ({f.partitions} partitions)" if f.partitions > 1 else "")
+        ),
         "",
         head,
         f"- {f.n:,} faces of {f.identities:,} identities in {f.events:,} events; vectors from {f.real_vectors:,} "
@@ -201,10 +226,13 @@ def _search_load(ld: LoadFigures) -> list[str]:
         "|---|---|",
         *reused,
         f"| bulk load, HNSW index dropped, {ld.load_workers} writer processes | {ld.rows:,} faces in "
-        f"{ld.seconds:.1f} s = **{ld.rows_per_s:,.0f} faces/s**; " + (
+        f"{ld.seconds:.1f} s = **{ld.rows_per_s:,.0f} faces/s**; "
+        + (
             f"**{ld.all_rows_per_s:,.0f} rows/s** counting every row written ({ld.rows:,} faces, {ld.rows:,} "
             f"face_vectors, {ld.photo_rows:,} photos); {ld.rows_per_s * 2:,.0f} rows/s of faces + face_vectors |"
-            if ld.all_rows_per_s else f"{ld.rows_per_s * 2:,.0f} rows/s of faces + face_vectors |"),
+            if ld.all_rows_per_s
+            else f"{ld.rows_per_s * 2:,.0f} rows/s of faces + face_vectors |"
+        ),
         f"| physical reference: the same vectors by binary COPY into a bare temporary table (no keys, "
         f"indexes, WAL), 1 writer | {ld.bare_copy_rows_per_s:,.0f} rows/s |",
         f"| HNSW build (`maintenance_work_mem` {ld.maintenance_work_mem}, "
@@ -213,8 +241,8 @@ def _search_load(ld: LoadFigures) -> list[str]:
         f"| one more event's write with the index in place, 1 writer | {ld.incremental_rows:,} faces at "
         f"{ld.incremental_rows_per_s:,.0f} faces/s |",
         "",
-        f"Index: `{ld.index_params}`" + ("" if "ef_construction" in ld.index_params
-                                         else " (pgvector's defaults m = 16, ef_construction = 64)"),
+        f"Index: `{ld.index_params}`"
+        + ("" if "ef_construction" in ld.index_params else " (pgvector's defaults m = 16, ef_construction = 64)"),
         "",
     ]
 
@@ -240,10 +268,16 @@ def _search_lookups(f: SearchFigures, strategies: dict[str, str]) -> list[str]:
 
 def _search_sweep(f: SearchFigures) -> list[str]:
     """The hnsw.ef_search sweep (when run): the latency a higher recall costs."""
-    rows = [f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
-            f"{w['recall_mean']:.4f} | {w['recall_min']:.2f} |" for w in f.sweep]
-    return _optional_table("Global top-10 against `hnsw.ef_search` (one round each, same queries):",
-                           "| ef_search | p50 | p95 | recall@10 mean | worst-query recall |", rows)
+    rows = [
+        f"| {w['ef_search']} | {w['p50_ms']:.1f} ms | {w['p95_ms']:.1f} ms | "
+        f"{w['recall_mean']:.4f} | {w['recall_min']:.2f} |"
+        for w in f.sweep
+    ]
+    return _optional_table(
+        "Global top-10 against `hnsw.ef_search` (one round each, same queries):",
+        "| ef_search | p50 | p95 | recall@10 mean | worst-query recall |",
+        rows,
+    )
 
 
 def _search_memory(f: SearchFigures) -> list[str]:

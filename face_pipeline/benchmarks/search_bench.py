@@ -55,8 +55,9 @@ LAYOUTS = ("single", "by-model", "by-event-hash")
 # ---- real embeddings ---------------------------------------------------------------------------
 
 
-def collect_real_embeddings(datasets: Path, work_dir: Path, dsn: str, log: Callable[[str], None] = print,
-                            workers: int = 0) -> np.ndarray:
+def collect_real_embeddings(
+    datasets: Path, work_dir: Path, dsn: str, log: Callable[[str], None] = print, workers: int = 0
+) -> np.ndarray:
     """dlib embeddings of every face the library finds in the dev data sets (cached in work_dir)."""
     cache = work_dir / "real_embeddings.npz"
     if cache.is_file():
@@ -73,8 +74,14 @@ def collect_real_embeddings(datasets: Path, work_dir: Path, dsn: str, log: Calla
     photos_root = work_dir / "real-photos"
     # The collection is made of dlib ResNet vectors (MODEL_ID, euclidean), the model whose index
     # BENCHMARKS.md measured; the real ones come from the same models.
-    settings = Settings.from_env(photos_root=photos_root, data_dir=work_dir / "real-data", dsn=dsn,
-                                 workers=workers, detector="dlib-hog", embedder=MODEL_ID)
+    settings = Settings.from_env(
+        photos_root=photos_root,
+        data_dir=work_dir / "real-data",
+        dsn=dsn,
+        workers=workers,
+        detector="dlib-hog",
+        embedder=MODEL_ID,
+    )
     out = []
     for event, src in sources.items():
         if not src.is_dir():
@@ -132,9 +139,18 @@ class Collection:
         return h.hexdigest()[:16]
 
 
-def synthesize(real: np.ndarray, n: int, *, seed: int = 7, faces_per_identity: float = 6.0,
-               faces_per_event: int = 1000, faces_per_photo: int = 4, identity_scale: float = 0.5,
-               face_noise: float = 0.25, home_share: float = 0.9) -> Collection:
+def synthesize(
+    real: np.ndarray,
+    n: int,
+    *,
+    seed: int = 7,
+    faces_per_identity: float = 6.0,
+    faces_per_event: int = 1000,
+    faces_per_photo: int = 4,
+    identity_scale: float = 0.5,
+    face_noise: float = 0.25,
+    home_share: float = 0.9,
+) -> Collection:
     rng = np.random.default_rng(seed)
     real = np.asarray(real, dtype=np.float32)
     n_ident = max(1, math.ceil(n / faces_per_identity))
@@ -154,9 +170,7 @@ def synthesize(real: np.ndarray, n: int, *, seed: int = 7, faces_per_identity: f
     photo_of = (np.arange(n) - start[event_of]) // faces_per_photo
     width = max(5, len(str(n_events)))
     names = [f"bench-{e:0{width}d}" for e in range(n_events)]
-    face_ids = np.array(
-        [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()[:32] for i in range(n)], dtype="<U32"
-    )
+    face_ids = np.array([hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()[:32] for i in range(n)], dtype="<U32")
     return Collection(vectors, face_ids, event_of, photo_of, identity_of, centres, names, start, sigma, seed)
 
 
@@ -170,7 +184,7 @@ def identity_crowding(col: Collection, within: float, *, sample: int = 2000, see
     sq = (centres * centres).sum(1)
     close = 0
     for lo in range(0, len(picked), 500):
-        rows = picked[lo:lo + 500]
+        rows = picked[lo : lo + 500]
         d2 = sq[rows, None] + sq[None, :] - 2 * centres[rows] @ centres.T
         close += int((d2 < within * within).sum()) - len(rows)  # less each centre itself
     return close / len(picked)
@@ -197,9 +211,28 @@ def event_writes(col: Collection, events: range | list[int] | None = None) -> It
                 photos[p] = PhotoRow(pid, f"img_{p:05d}.jpg", 250_000, 1024, 768, None, 0)
             photos[p].face_count += 1
             x = 40 + 120 * (photos[p].face_count - 1)
-            faces.append(FaceRow(str(col.face_ids[i]), pid, photos[p].face_count - 1, (x, 100, x + 90, 190), 1.0,
-                                 [float(x + 20), 130.0, float(x + 70), 130.0, float(x + 45), 160.0,
-                                  float(x + 30), 175.0, float(x + 60), 175.0], ""))
+            faces.append(
+                FaceRow(
+                    str(col.face_ids[i]),
+                    pid,
+                    photos[p].face_count - 1,
+                    (x, 100, x + 90, 190),
+                    1.0,
+                    [
+                        float(x + 20),
+                        130.0,
+                        float(x + 70),
+                        130.0,
+                        float(x + 45),
+                        160.0,
+                        float(x + 30),
+                        175.0,
+                        float(x + 60),
+                        175.0,
+                    ],
+                    "",
+                )
+            )
         yield EventWrite(name, DETECTOR_MODEL, MODEL_ID, list(photos.values()), faces, col.vectors[lo:hi])
 
 
@@ -222,8 +255,9 @@ def _write_some(indices: list[int]) -> int:
     return n
 
 
-def _write_events(dsn: str, col: Collection, events: list[int], workers: int,
-                  log: Callable[[str], None]) -> tuple[int, float]:
+def _write_events(
+    dsn: str, col: Collection, events: list[int], workers: int, log: Callable[[str], None]
+) -> tuple[int, float]:
     """Write events through `VectorStore.replace_event`, in `workers` forked processes; returns
     (faces, seconds). The EventWrites are built first, outside the clock: in an ingest they
     already exist when the write starts, and building them here is the benchmark's own work."""
@@ -271,13 +305,24 @@ def apply_layout(store, layout: str, partitions: int = 8) -> None:
         }[layout]
         conn.execute(composed("bench_create_face_vectors", key=sql.SQL(key), partitioning=sql.SQL(partitioning)))
         if layout == "by-model":
-            conn.execute(composed("bench_create_model_partition", partition=sql.Identifier("face_vectors_m_bench"),
-                                  model_id=sql.Literal(MODEL_ID)))
+            conn.execute(
+                composed(
+                    "bench_create_model_partition",
+                    partition=sql.Identifier("face_vectors_m_bench"),
+                    model_id=sql.Literal(MODEL_ID),
+                )
+            )
             conn.execute(statement("bench_create_default_partition"))
         elif layout == "by-event-hash":
             for r in range(partitions):
-                conn.execute(composed("bench_create_hash_partition", partition=sql.Identifier(f"face_vectors_h{r}"),
-                                      modulus=sql.Literal(partitions), remainder=sql.Literal(r)))
+                conn.execute(
+                    composed(
+                        "bench_create_hash_partition",
+                        partition=sql.Identifier(f"face_vectors_h{r}"),
+                        modulus=sql.Literal(partitions),
+                        remainder=sql.Literal(r),
+                    )
+                )
         conn.execute(statement("bench_create_face_vectors_event_index"))
         ensure_vector_index(conn, MODEL_ID, DIM, "l2")
         conn.commit()
@@ -320,9 +365,17 @@ class LoadFigures:
     reused: bool = False
 
 
-def load_collection(store, col: Collection, *, maintenance_work_mem: str, parallel_workers: int,
-                    load_workers: int, log: Callable[[str], None] = print,
-                    holdout_events: int = 0, saved_index_defs: Path | None = None) -> LoadFigures:
+def load_collection(
+    store,
+    col: Collection,
+    *,
+    maintenance_work_mem: str,
+    parallel_workers: int,
+    load_workers: int,
+    log: Callable[[str], None] = print,
+    holdout_events: int = 0,
+    saved_index_defs: Path | None = None,
+) -> LoadFigures:
     """Empty the bench database, write every event without the HNSW index, then build it.
 
     Bulk loading first and indexing after is how a large backfill should run (pgvector's advice);
@@ -340,8 +393,10 @@ def load_collection(store, col: Collection, *, maintenance_work_mem: str, parall
     with store.connect() as conn:
         figs.photo_rows = conn.execute(statement("bench_count_photos")).fetchone()[0]
     figs.all_rows_per_s = (2 * done + figs.photo_rows) / figs.seconds
-    log(f"  loaded {done:,} faces in {figs.seconds:.1f} s ({figs.rows_per_s:,.0f} faces/s, "
-        f"{figs.all_rows_per_s:,.0f} rows/s of photos + faces + face_vectors); building HNSW")
+    log(
+        f"  loaded {done:,} faces in {figs.seconds:.1f} s ({figs.rows_per_s:,.0f} faces/s, "
+        f"{figs.all_rows_per_s:,.0f} rows/s of photos + faces + face_vectors); building HNSW"
+    )
     figs.bare_copy_rows_per_s = bare_copy_rate(store, col)
     log(f"  physical reference: binary COPY into a bare table at {figs.bare_copy_rows_per_s:,.0f} rows/s")
     _build_hnsw(store, defs, figs)
@@ -406,12 +461,24 @@ class Queries:
     large_set: list[list[str]]
 
     def events_for(self, shape: str, i: int) -> list[str] | None:
-        return {"global": None, "one_event": [self.one_event[i]], "small_set": self.small_set[i],
-                "large_set": self.large_set[i]}[shape]
+        return {
+            "global": None,
+            "one_event": [self.one_event[i]],
+            "small_set": self.small_set[i],
+            "large_set": self.large_set[i],
+        }[shape]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"vectors": self.vectors.tolist(), "one_event": self.one_event,
-                                    "small_set": self.small_set, "large_set": self.large_set}))
+        path.write_text(
+            json.dumps(
+                {
+                    "vectors": self.vectors.tolist(),
+                    "one_event": self.one_event,
+                    "small_set": self.small_set,
+                    "large_set": self.large_set,
+                }
+            )
+        )
 
     @classmethod
     def load(cls, path: Path) -> Queries:
@@ -476,8 +543,9 @@ class ExactIndex:
         return np.sqrt((diff * diff).sum(axis=1))
 
 
-def recall_at_k(exact: ExactIndex, q: np.ndarray, events: list[str] | None, returned_rows: list[int],
-                k: int = K) -> float:
+def recall_at_k(
+    exact: ExactIndex, q: np.ndarray, events: list[str] | None, returned_rows: list[int], k: int = K
+) -> float:
     """Share of the true top-k that came back; a face tied with the k-th true distance counts."""
     truth_rows, _ = exact.search(q, events, k=k + 20)
     truth_d = exact.true_distances(q, truth_rows)
@@ -498,8 +566,15 @@ def recall_at_k(exact: ExactIndex, q: np.ndarray, events: list[str] | None, retu
 # ---- lookups through the library, in a child process -------------------------------------------
 
 
-def run_lookups(dsn: str, queries: Queries, *, rounds: int, warmup: int, shapes: tuple[str, ...],
-                settings_overrides: dict | None = None) -> dict:
+def run_lookups(
+    dsn: str,
+    queries: Queries,
+    *,
+    rounds: int,
+    warmup: int,
+    shapes: tuple[str, ...],
+    settings_overrides: dict | None = None,
+) -> dict:
     """Time `VectorStore.search_faces` for every query and shape (runs inside the lookup process)."""
     from face_pipeline.lib.store import VectorStore
     from face_pipeline.lib.store import vector_store as store_module
@@ -512,32 +587,65 @@ def run_lookups(dsn: str, queries: Queries, *, rounds: int, warmup: int, shapes:
     ids: dict[str, list[list[str]]] = {s: [] for s in shapes}
     for i in range(min(warmup, n)):
         for s in shapes:
-            store.search_faces(queries.vectors[i], model_id=MODEL_ID, dim=DIM, metric="l2",
-                               events=queries.events_for(s, i), limit=K)
+            store.search_faces(
+                queries.vectors[i], model_id=MODEL_ID, dim=DIM, metric="l2", events=queries.events_for(s, i), limit=K
+            )
     for r in range(rounds):
         for i in range(n):
             for s in shapes:
                 t0 = time.perf_counter()
-                res = store.search_faces(queries.vectors[i], model_id=MODEL_ID, dim=DIM, metric="l2",
-                                         events=queries.events_for(s, i), limit=K)
+                res = store.search_faces(
+                    queries.vectors[i],
+                    model_id=MODEL_ID,
+                    dim=DIM,
+                    metric="l2",
+                    events=queries.events_for(s, i),
+                    limit=K,
+                )
                 lat[s].append((time.perf_counter() - t0) * 1000)
                 if r == 0:
                     ids[s].append([m.face_id for m in res])
     return {"latency_ms": lat, "ids": ids, "peak_rss_self_mib": own_peak_rss_mib()}
 
 
-def lookup_child(dsn: str, queries_path: Path, out_path: Path, *, rounds: int, warmup: int,
-                 shapes: tuple[str, ...], overrides: dict | None = None,
-                 server_pid: int | None = None) -> tuple[dict, dict]:
+def lookup_child(
+    dsn: str,
+    queries_path: Path,
+    out_path: Path,
+    *,
+    rounds: int,
+    warmup: int,
+    shapes: tuple[str, ...],
+    overrides: dict | None = None,
+    server_pid: int | None = None,
+) -> tuple[dict, dict]:
     """Run `run_lookups` in a fresh process; returns its results and the measured process usage."""
-    cmd = [sys.executable, "-m", "face_pipeline.benchmarks", "_lookup-once", "--dsn", dsn,
-           "--queries", str(queries_path), "--json", str(out_path), "--rounds", str(rounds),
-           "--warmup", str(warmup), "--shapes", ",".join(shapes),
-           "--overrides", json.dumps(overrides or {})]
+    cmd = [
+        sys.executable,
+        "-m",
+        "face_pipeline.benchmarks",
+        "_lookup-once",
+        "--dsn",
+        dsn,
+        "--queries",
+        str(queries_path),
+        "--json",
+        str(out_path),
+        "--rounds",
+        str(rounds),
+        "--warmup",
+        str(warmup),
+        "--shapes",
+        ",".join(shapes),
+        "--overrides",
+        json.dumps(overrides or {}),
+    ]
     lookups, server = run_watched(cmd, server_pid, "lookup")
-    usage = {"lookup_peak_rss_mib": lookups.peak_tree_mib,
-             "server_peak_rss_mib": server.peak_tree_mib if server else None,
-             "others_cores": lookups.others_cores}
+    usage = {
+        "lookup_peak_rss_mib": lookups.peak_tree_mib,
+        "server_peak_rss_mib": server.peak_tree_mib if server else None,
+        "others_cores": lookups.others_cores,
+    }
     return json.loads(out_path.read_text()), usage
 
 
@@ -611,12 +719,27 @@ def _nn_distance(x: np.ndarray, sample: int, rng) -> float:
     return float(np.median(out))
 
 
-def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, n: int, work_dir: Path,
-                         n_queries: int, rounds: int, small_set: int, large_set_share: float,
-                         maintenance_work_mem: str, parallel_workers: int, load_workers: int,
-                         sweep_ef: list[int],
-                         reuse: bool, seed: int = 7, layout: str = "single", partitions: int = 8,
-                         log: Callable[[str], None] = print) -> SearchFigures:
+def run_search_benchmark(
+    *,
+    dsn: str,
+    server_pid: int | None,
+    real: np.ndarray,
+    n: int,
+    work_dir: Path,
+    n_queries: int,
+    rounds: int,
+    small_set: int,
+    large_set_share: float,
+    maintenance_work_mem: str,
+    parallel_workers: int,
+    load_workers: int,
+    sweep_ef: list[int],
+    reuse: bool,
+    seed: int = 7,
+    layout: str = "single",
+    partitions: int = 8,
+    log: Callable[[str], None] = print,
+) -> SearchFigures:
     """A collection of `n` faces loaded (or reused), then each query shape timed against exact numpy search."""
     from face_pipeline.lib.store import VectorStore
 
@@ -625,11 +748,23 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     store.migrate()
     t0 = time.perf_counter()
     col = synthesize(real, n, seed=seed)
-    log(f"  synthesised {col.n:,} faces, {len(col.centres):,} identities, {len(col.event_names):,} events "
-        f"in {time.perf_counter() - t0:.1f} s")
-    load = _loaded_collection(store, col, work_dir, n, reuse=reuse, layout=layout,
-                              partitions=partitions, maintenance_work_mem=maintenance_work_mem,
-                              parallel_workers=parallel_workers, load_workers=load_workers, log=log)
+    log(
+        f"  synthesised {col.n:,} faces, {len(col.centres):,} identities, {len(col.event_names):,} events "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    load = _loaded_collection(
+        store,
+        col,
+        work_dir,
+        n,
+        reuse=reuse,
+        layout=layout,
+        partitions=partitions,
+        maintenance_work_mem=maintenance_work_mem,
+        parallel_workers=parallel_workers,
+        load_workers=load_workers,
+        log=log,
+    )
 
     large_set = max(small_set + 1, round(large_set_share * len(col.event_names)))
     queries = make_queries(col, n_queries, small_set=small_set, large_set=large_set)
@@ -639,28 +774,59 @@ def run_search_benchmark(*, dsn: str, server_pid: int | None, real: np.ndarray, 
     row_of = {fid: i for i, fid in enumerate(col.face_ids.tolist())}
 
     # Lookups: `rounds` rounds in one lookup process, then numpy over the same queries, per round.
-    result, usage = lookup_child(dsn, qpath, work_dir / "lookups.json", rounds=rounds, warmup=min(20, n_queries),
-                                 shapes=SHAPES, server_pid=server_pid)
+    result, usage = lookup_child(
+        dsn,
+        qpath,
+        work_dir / "lookups.json",
+        rounds=rounds,
+        warmup=min(20, n_queries),
+        shapes=SHAPES,
+        server_pid=server_pid,
+    )
     numpy_lat = _numpy_latencies(exact, queries, n_queries, rounds)
     shapes = [_shape_figures(s, result, numpy_lat[s], exact, queries, row_of, n_queries, rounds, log) for s in SHAPES]
     sweep = [_ef_sweep_point(ef, dsn, qpath, work_dir, exact, queries, row_of, n_queries, log) for ef in sweep_ef]
 
     rng = np.random.default_rng(3)
     return SearchFigures(
-        n=col.n, events=len(col.event_names), identities=len(col.centres), queries=n_queries, rounds=rounds,
-        small_set=small_set, large_set=large_set, load=load, shapes=shapes, sweep=sweep,
-        lookup_peak_rss_mib=usage["lookup_peak_rss_mib"], server_peak_rss_mib=usage["server_peak_rss_mib"],
-        numpy_process_peak_rss_mib=own_peak_rss_mib(), load_before=load_before, load_after=load_average(),
-        others_cores=usage["others_cores"], real_vectors=len(real),
+        n=col.n,
+        events=len(col.event_names),
+        identities=len(col.centres),
+        queries=n_queries,
+        rounds=rounds,
+        small_set=small_set,
+        large_set=large_set,
+        load=load,
+        shapes=shapes,
+        sweep=sweep,
+        lookup_peak_rss_mib=usage["lookup_peak_rss_mib"],
+        server_peak_rss_mib=usage["server_peak_rss_mib"],
+        numpy_process_peak_rss_mib=own_peak_rss_mib(),
+        load_before=load_before,
+        load_after=load_average(),
+        others_cores=usage["others_cores"],
+        real_vectors=len(real),
         nn_distance_real=_nn_distance(np.asarray(real, np.float32), 300, rng),
         nn_distance_synthetic=_nn_distance(col.vectors, 300, rng),
-        layout=layout, partitions=partitions if layout == "by-event-hash" else 1,
+        layout=layout,
+        partitions=partitions if layout == "by-event-hash" else 1,
     )
 
 
-def _loaded_collection(store, col: Collection, work_dir: Path, n: int, *, reuse: bool, layout: str, partitions: int,
-                       maintenance_work_mem: str, parallel_workers: int, load_workers: int,
-                       log: Callable[[str], None]) -> LoadFigures:
+def _loaded_collection(
+    store,
+    col: Collection,
+    work_dir: Path,
+    n: int,
+    *,
+    reuse: bool,
+    layout: str,
+    partitions: int,
+    maintenance_work_mem: str,
+    parallel_workers: int,
+    load_workers: int,
+    log: Callable[[str], None],
+) -> LoadFigures:
     """The collection an earlier run loaded (--reuse, same fingerprint), or loaded now and recorded for the next."""
     meta_path = work_dir / f"load-{n}.json"
     with store.connect() as conn:
@@ -674,14 +840,23 @@ def _loaded_collection(store, col: Collection, work_dir: Path, n: int, *, reuse:
         log("  reusing the collection already loaded in this database (--reuse)")
         return load
     apply_layout(store, layout, partitions)
-    load = load_collection(store, col, maintenance_work_mem=maintenance_work_mem,
-                           parallel_workers=parallel_workers, load_workers=load_workers, log=log,
-                           holdout_events=holdout, saved_index_defs=work_dir.parent / "hnsw_indexes.json")
+    load = load_collection(
+        store,
+        col,
+        maintenance_work_mem=maintenance_work_mem,
+        parallel_workers=parallel_workers,
+        load_workers=load_workers,
+        log=log,
+        holdout_events=holdout,
+        saved_index_defs=work_dir.parent / "hnsw_indexes.json",
+    )
     meta_path.write_text(json.dumps(asdict(load)))
     with store.connect() as conn:
         conn.execute(statement("bench_forget_collections"))
-        conn.execute(statement("bench_record_collection"),
-                     {"fingerprint": col.fingerprint(), "figures": json.dumps(asdict(load))})
+        conn.execute(
+            statement("bench_record_collection"),
+            {"fingerprint": col.fingerprint(), "figures": json.dumps(asdict(load))},
+        )
         conn.commit()
     return load
 
@@ -698,41 +873,87 @@ def _numpy_latencies(exact: ExactIndex, queries: Queries, n_queries: int, rounds
     return numpy_lat
 
 
-def _recalls(exact: ExactIndex, queries: Queries, shape: str, ids: list[list[str]], row_of: dict[str, int],
-             n_queries: int) -> list[float]:
+def _recalls(
+    exact: ExactIndex, queries: Queries, shape: str, ids: list[list[str]], row_of: dict[str, int], n_queries: int
+) -> list[float]:
     """recall@10 of each query's returned face ids, against exact search within the shape's events."""
-    return [recall_at_k(exact, queries.vectors[i], queries.events_for(shape, i), [row_of[f] for f in ids[i]])
-            for i in range(n_queries)]
+    return [
+        recall_at_k(exact, queries.vectors[i], queries.events_for(shape, i), [row_of[f] for f in ids[i]])
+        for i in range(n_queries)
+    ]
 
 
-def _shape_figures(s: str, result: dict, numpy_lat: list[float], exact: ExactIndex, queries: Queries,
-                   row_of: dict[str, int], n_queries: int, rounds: int, log: Callable[[str], None]) -> ShapeFigures:
+def _shape_figures(
+    s: str,
+    result: dict,
+    numpy_lat: list[float],
+    exact: ExactIndex,
+    queries: Queries,
+    row_of: dict[str, int],
+    n_queries: int,
+    rounds: int,
+    log: Callable[[str], None],
+) -> ShapeFigures:
     """One query shape's figures: latency per round beside numpy's in the same round, recall, rows in scope."""
     recalls = _recalls(exact, queries, s, result["ids"][s], row_of, n_queries)
     lat = result["latency_ms"][s]
-    per_round = [percentile(lat[r * n_queries:(r + 1) * n_queries], 50) for r in range(rounds)]
-    np_round = [percentile(numpy_lat[r * n_queries:(r + 1) * n_queries], 50) for r in range(rounds)]
+    per_round = [percentile(lat[r * n_queries : (r + 1) * n_queries], 50) for r in range(rounds)]
+    np_round = [percentile(numpy_lat[r * n_queries : (r + 1) * n_queries], 50) for r in range(rounds)]
     rows = [sum(hi - lo for lo, hi in exact.rows_of(queries.events_for(s, i))) for i in range(n_queries)]
-    figs = ShapeFigures(s, float(np.median(rows)), float(np.median(per_round)), percentile(lat, 95),
-                        float(np.mean(recalls)), float(np.min(recalls)),
-                        float(np.median(np_round)), percentile(numpy_lat, 95), per_round, np_round)
-    log(f"  {s}: p50 {figs.p50_ms:.1f} ms, p95 {figs.p95_ms:.1f} ms, "
+    figs = ShapeFigures(
+        s,
+        float(np.median(rows)),
+        float(np.median(per_round)),
+        percentile(lat, 95),
+        float(np.mean(recalls)),
+        float(np.min(recalls)),
+        float(np.median(np_round)),
+        percentile(numpy_lat, 95),
+        per_round,
+        np_round,
+    )
+    log(
+        f"  {s}: p50 {figs.p50_ms:.1f} ms, p95 {figs.p95_ms:.1f} ms, "
         f"recall@10 {figs.recall_mean:.4f}, worst-query recall {figs.recall_min:.2f}, "
-        f"numpy p50 {figs.numpy_p50_ms:.1f} ms")
+        f"numpy p50 {figs.numpy_p50_ms:.1f} ms"
+    )
     return figs
 
 
-def _ef_sweep_point(ef: int, dsn: str, qpath: Path, work_dir: Path, exact: ExactIndex, queries: Queries,
-                    row_of: dict[str, int], n_queries: int, log: Callable[[str], None]) -> dict:
+def _ef_sweep_point(
+    ef: int,
+    dsn: str,
+    qpath: Path,
+    work_dir: Path,
+    exact: ExactIndex,
+    queries: Queries,
+    row_of: dict[str, int],
+    n_queries: int,
+    log: Callable[[str], None],
+) -> dict:
     """Global lookups at one `hnsw.ef_search`, in a lookup process of their own: what recall that value buys."""
-    res, _ = lookup_child(dsn, qpath, work_dir / f"sweep-{ef}.json", rounds=1, warmup=min(20, n_queries),
-                          shapes=("global",), overrides={"HNSW_EF_SEARCH": ef})
+    res, _ = lookup_child(
+        dsn,
+        qpath,
+        work_dir / f"sweep-{ef}.json",
+        rounds=1,
+        warmup=min(20, n_queries),
+        shapes=("global",),
+        overrides={"HNSW_EF_SEARCH": ef},
+    )
     recalls = _recalls(exact, queries, "global", res["ids"]["global"], row_of, n_queries)
     lat = res["latency_ms"]["global"]
-    point = {"ef_search": ef, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-             "recall_mean": float(np.mean(recalls)), "recall_min": float(np.min(recalls))}
-    log(f"  sweep ef_search={ef}: p50 {point['p50_ms']:.1f} ms, recall@10 {point['recall_mean']:.4f}, "
-        f"worst-query recall {point['recall_min']:.2f}")
+    point = {
+        "ef_search": ef,
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+        "recall_mean": float(np.mean(recalls)),
+        "recall_min": float(np.min(recalls)),
+    }
+    log(
+        f"  sweep ef_search={ef}: p50 {point['p50_ms']:.1f} ms, recall@10 {point['recall_mean']:.4f}, "
+        f"worst-query recall {point['recall_min']:.2f}"
+    )
     return point
 
 
@@ -743,6 +964,9 @@ def strategies(figs: SearchFigures, store_module) -> dict[str, str]:
         if s.shape == "global":
             continue
         exact = store_module.exact_event_search(int(s.rows_searched_median), figs.n)
-        out[s.shape] = ("exact (bitmap scan + sort)" if exact else
-                        f"HNSW iterative scan (relaxed order), ef_search {store_module.ITERATIVE_EF_SEARCH}")
+        out[s.shape] = (
+            "exact (bitmap scan + sort)"
+            if exact
+            else f"HNSW iterative scan (relaxed order), ef_search {store_module.ITERATIVE_EF_SEARCH}"
+        )
     return out

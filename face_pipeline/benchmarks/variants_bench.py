@@ -80,8 +80,9 @@ def run_variants_benchmark(*, log=print) -> VariantsFigures:
         detectors = {
             "retinaface-mnet025 (float32)": float_detector,
             "static int8 (not shipped)": RetinaFaceDetector(retina_int8),
-            "fp16 (retinaface-mnet025-autorot-fp16's file)":
-                RetinaFaceDetector(get_detector("retinaface-mnet025-autorot-fp16").upright.onnx_path),
+            "fp16 (retinaface-mnet025-autorot-fp16's file)": RetinaFaceDetector(
+                get_detector("retinaface-mnet025-autorot-fp16").upright.onnx_path
+            ),
         }
         reference = float_embedder.embed(chips)
         times = _cpu_ms(embedders, detectors, chips, images, log)
@@ -89,7 +90,9 @@ def run_variants_benchmark(*, log=print) -> VariantsFigures:
         for label, e in embedders.items():
             d = 1.0 - (e.embed(chips) * reference).sum(axis=1)
             ms = float(np.median(times[label]))
-            figs.embedders.append((label, ms, base / ms, float(d.mean()), float(d.max()), _peak_mib(e.onnx_path, "embedder")))
+            figs.embedders.append(
+                (label, ms, base / ms, float(d.mean()), float(d.max()), _peak_mib(e.onnx_path, "embedder"))
+            )
         refs = [float_detector.detect(rgb) for rgb in images]
         base = float(np.median(times["retinaface-mnet025 (float32)"]))
         for label, det in detectors.items():
@@ -121,7 +124,6 @@ def _cpu_ms(embedders: dict, detectors: dict, chips: list, images: list, log) ->
                 d.detect(rgb)
             times[label].append(1000 * (time.process_time() - t) / len(images))
     return times
-
 
 
 def variants_markdown(f: VariantsFigures, head: str) -> str:

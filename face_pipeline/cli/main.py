@@ -42,14 +42,19 @@ COMMAND_GROUPS = (demo, ingest, find, people, share, database, ui, worker, maint
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="face-pipeline", description="Find every photo of a person among event photos.",
-        epilog="Each setting flag overrides its FACE_PIPELINE_* environment variable (README, \"Settings\").",
+        prog="face-pipeline",
+        description="Find every photo of a person among event photos.",
+        epilog='Each setting flag overrides its FACE_PIPELINE_* environment variable (README, "Settings").',
     )
     settings_flags = p.add_argument_group("settings")
     for v in VARIABLES:  # one flag per setting, named after it; values are checked by Settings
         secret = " (holds a password: better in the environment variable)" if v.secret else ""
-        settings_flags.add_argument(v.flag, dest=v.field, metavar=v.field.upper(),
-                                    help=f"{v.meaning}; default {v.shown_default}; env {v.env_name}{secret}".replace("%", "%%"))
+        settings_flags.add_argument(
+            v.flag,
+            dest=v.field,
+            metavar=v.field.upper(),
+            help=f"{v.meaning}; default {v.shown_default}; env {v.env_name}{secret}".replace("%", "%%"),
+        )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
@@ -64,8 +69,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     with command_run():  # the handlers below still see what the command had connected to
         try:
             settings = settings_from(args)
@@ -87,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {fault}", file=sys.stderr)
             return fault.exit_code
         except KeyboardInterrupt:
-            print("interrupted (Ctrl-C): each database write is one transaction, so nothing half-written is kept; "
-                  "run the command again to finish", file=sys.stderr)
+            print(
+                "interrupted (Ctrl-C): each database write is one transaction, so nothing half-written is kept; "
+                "run the command again to finish",
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
 
 

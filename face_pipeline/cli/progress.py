@@ -11,4 +11,6 @@ def print_progress(name: str, done: int, total: int) -> None:
     width = 30
     filled = width * done // max(1, total)
     end = "\n" if done == total else ""
-    print(f"\r  {name:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+    print(
+        f"\r  {name:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True
+    )

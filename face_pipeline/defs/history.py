@@ -28,8 +28,9 @@ class RunShowingFaces:
     events: tuple[str, ...]
 
 
-def runs_showing(instance: dg.DagsterInstance, *, events: Iterable[str] = (),
-                 photos: Iterable[tuple[str, str]] = ()) -> list[RunShowingFaces]:
+def runs_showing(
+    instance: dg.DagsterInstance, *, events: Iterable[str] = (), photos: Iterable[tuple[str, str]] = ()
+) -> list[RunShowingFaces]:
     """The runs with pictures of any face of `events`, or of these (event, path) `photos`.
 
     Ingest runs count when they materialised face_crops for one of those events, or for an event

@@ -1,6 +1,5 @@
 """Progress logs and metadata helpers shared by the assets (Dagster side only)."""
 
-
 import time
 
 import dagster as dg

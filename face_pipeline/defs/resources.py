@@ -55,11 +55,15 @@ class _FacePipelineMethods(dg.ConfigurableResource):
         return store
 
 
-FacePipeline = type("FacePipeline", (_FacePipelineMethods,), {
-    "__module__": __name__,
-    "__qualname__": "FacePipeline",
-    "__doc__": "Photos root, data folder, database, active models and every other setting (README, "
-               "\"Settings\"), one field per Settings field.",
-    "__annotations__": {v.field: _config_type(v) for v in VARIABLES},
-    **{v.field: _config_default(v) for v in VARIABLES},
-})
+FacePipeline = type(
+    "FacePipeline",
+    (_FacePipelineMethods,),
+    {
+        "__module__": __name__,
+        "__qualname__": "FacePipeline",
+        "__doc__": "Photos root, data folder, database, active models and every other setting (README, "
+        '"Settings"), one field per Settings field.',
+        "__annotations__": {v.field: _config_type(v) for v in VARIABLES},
+        **{v.field: _config_default(v) for v in VARIABLES},
+    },
+)

@@ -38,28 +38,62 @@ def _pair(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m face_pipeline.evaluation", description=__doc__)
-    parser.add_argument("--lfw", type=Path, default=_default("lfw_deepfunneled_subset"),
-                        help="identity folders (images/<Identity>/*.jpg, labels.csv, pairs*.txt)")
-    parser.add_argument("--wider", type=Path, default=_default("wider_face_val_groups"),
-                        help="WIDER FACE format: wider_face_split/*bbx_gt*.txt + WIDER_val/images")
-    parser.add_argument("--scenes", type=Path, default=_default("celeb_scenes_dev"),
-                        help="scenes with labels.csv (path, identities_present)")
+    parser.add_argument(
+        "--lfw",
+        type=Path,
+        default=_default("lfw_deepfunneled_subset"),
+        help="identity folders (images/<Identity>/*.jpg, labels.csv, pairs*.txt)",
+    )
+    parser.add_argument(
+        "--wider",
+        type=Path,
+        default=_default("wider_face_val_groups"),
+        help="WIDER FACE format: wider_face_split/*bbx_gt*.txt + WIDER_val/images",
+    )
+    parser.add_argument(
+        "--scenes",
+        type=Path,
+        default=_default("celeb_scenes_dev"),
+        help="scenes with labels.csv (path, identities_present)",
+    )
     parser.add_argument("--demo", type=Path, default=demo_dir(), help="the demo photos folder (bundled)")
     for name in ("lfw", "wider", "scenes", "demo"):
         parser.add_argument(f"--no-{name}", action="store_true")
-    parser.add_argument("--only", action="append", default=[], choices=SECTION_KEYS, metavar="SECTION",
-                        help=f"run only this section (repeatable; one of {', '.join(SECTION_KEYS)})")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=SECTION_KEYS,
+        metavar="SECTION",
+        help=f"run only this section (repeatable; one of {', '.join(SECTION_KEYS)})",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "EVALUATION.md", help="report file ('-': stdout only)")
     parser.add_argument("--quick", action="store_true", help="subsets (a quarter of each set), for development")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: the setting)")
     parser.add_argument("--detector", help="ours: detector (default: FACE_PIPELINE_DETECTOR / the shipped one)")
     parser.add_argument("--embedder", help="ours: embedder (default: FACE_PIPELINE_EMBEDDER / the shipped one)")
-    parser.add_argument("--candidate", action="append", type=_pair, default=[], metavar="DETECTOR+EMBEDDER",
-                        help="another whole recipe, measured like ours (repeatable)")
-    parser.add_argument("--compare-detector", action="append", default=[], metavar="SPEC",
-                        help="another row of the detection tables (registry name, or name:arg=value,...)")
-    parser.add_argument("--compare-embedder", action="append", default=[], metavar="NAME",
-                        help="another identity model on ours' faces (LFW, synthetic, scenes, demo, operating points)")
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        type=_pair,
+        default=[],
+        metavar="DETECTOR+EMBEDDER",
+        help="another whole recipe, measured like ours (repeatable)",
+    )
+    parser.add_argument(
+        "--compare-detector",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="another row of the detection tables (registry name, or name:arg=value,...)",
+    )
+    parser.add_argument(
+        "--compare-embedder",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another identity model on ours' faces (LFW, synthetic, scenes, demo, operating points)",
+    )
     parser.add_argument("--synthetic", type=int, default=120, help="synthetic event photos to compose (0 = none)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep analysed photos here between runs")
     parser.add_argument("--dsn", default="", help="PostgreSQL with pgvector (default: a temporary embedded server)")
@@ -72,9 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         wider=None if args.no_wider else args.wider,
         scenes=None if args.no_scenes else args.scenes,
         demo=None if args.no_demo else args.demo,
-        quick=args.quick, workers=settings.workers, cache_dir=args.cache_dir, synthetic=args.synthetic,
-        dsn=args.dsn, candidates=tuple(args.candidate), detectors=tuple(args.compare_detector),
-        embedders=tuple(args.compare_embedder), only=tuple(args.only),
+        quick=args.quick,
+        workers=settings.workers,
+        cache_dir=args.cache_dir,
+        synthetic=args.synthetic,
+        dsn=args.dsn,
+        candidates=tuple(args.candidate),
+        detectors=tuple(args.compare_detector),
+        embedders=tuple(args.compare_embedder),
+        only=tuple(args.only),
         worst_html=worst_html_path(out) if out else None,
     )
     report = run(config, list(argv if argv is not None else sys.argv[1:]))

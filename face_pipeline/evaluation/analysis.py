@@ -56,8 +56,13 @@ class PhotoFaces:
         if not self.boxes:
             return None
         cx, cy = self.width / 2, self.height / 2
-        return min(range(len(self.boxes)), key=lambda i: ((self.boxes[i][0] + self.boxes[i][2]) / 2 - cx) ** 2
-                   + ((self.boxes[i][1] + self.boxes[i][3]) / 2 - cy) ** 2)
+        return min(
+            range(len(self.boxes)),
+            key=lambda i: (
+                ((self.boxes[i][0] + self.boxes[i][2]) / 2 - cx) ** 2
+                + ((self.boxes[i][1] + self.boxes[i][3]) / 2 - cy) ** 2
+            ),
+        )
 
 
 def analyse(job: PhotoJob) -> PhotoFaces:
@@ -94,5 +99,15 @@ def analyse(job: PhotoJob) -> PhotoFaces:
                 vectors[mid] = np.asarray([known[k][mid] for k in keys], dtype=np.float32).reshape(len(keys), emb.dim)
     t2 = time.perf_counter()
     landmarks = [np.asarray(f.landmarks, dtype=np.float32).ravel().round(2).tolist() for f in faces]
-    return PhotoFaces(job.key, [f.box for f in faces], [f.score for f in faces], vectors, keys, landmarks,
-                      rgb.shape[1], rgb.shape[0], t1 - t0, t2 - t1)
+    return PhotoFaces(
+        job.key,
+        [f.box for f in faces],
+        [f.score for f in faces],
+        vectors,
+        keys,
+        landmarks,
+        rgb.shape[1],
+        rgb.shape[0],
+        t1 - t0,
+        t2 - t1,
+    )

@@ -124,4 +124,4 @@ class Harness:
         i = pf.central_face() if pf is not None else None
         if i is None or model_id not in pf.vectors:
             return np.zeros((0, 1), dtype=np.float32)
-        return pf.vectors[model_id][i: i + 1]
+        return pf.vectors[model_id][i : i + 1]

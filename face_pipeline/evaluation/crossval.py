@@ -117,8 +117,9 @@ class CrossValidation:
         return min(t), max(t), float(np.std(t))
 
 
-def cross_validate(by_set: Mapping[str, Sequence[Labelled]], grid: np.ndarray, *, k: int = 5,
-                   seeds: Sequence[int] = (0,)) -> CrossValidation:
+def cross_validate(
+    by_set: Mapping[str, Sequence[Labelled]], grid: np.ndarray, *, k: int = 5, seeds: Sequence[int] = (0,)
+) -> CrossValidation:
     """k-fold cross-validation of the threshold over identity folds, repeated for each seed.
 
     `by_set`: data set name -> its (identity, ranked answer) queries. An identity's queries in every
@@ -151,8 +152,12 @@ def cross_validate(by_set: Mapping[str, Sequence[Labelled]], grid: np.ndarray, *
     return CrossValidation(k, tuple(folds), cut, pooled)
 
 
-def sensitivity(by_set: Mapping[str, Sequence[Labelled]], grid: np.ndarray, cut: float,
-                offsets: Sequence[float] = (-0.02, -0.01, 0.0, 0.01, 0.02)) -> list[tuple[float, dict[str, tuple[float, float, int]]]]:
+def sensitivity(
+    by_set: Mapping[str, Sequence[Labelled]],
+    grid: np.ndarray,
+    cut: float,
+    offsets: Sequence[float] = (-0.02, -0.01, 0.0, 0.01, 0.02),
+) -> list[tuple[float, dict[str, tuple[float, float, int]]]]:
     """How P/R of each set move around `cut`: [(threshold, {set: (P, R, queries)})] for each offset."""
     grid = np.asarray(grid, dtype=float)
     curves = {name: Curves.of(qs, grid) for name, qs in by_set.items()}

@@ -82,9 +82,7 @@ def read_identity_folder(root: str | Path) -> IdentitySet:
     if not photos:
         raise UserError(f"{root} holds no labelled photos (images/<Identity>/*.jpg or labels.csv)")
     photos.sort(key=lambda p: (p.identity, p.path.name))
-    pairs_file = next(
-        (p for p in (root / "pairs_subset.txt", root / "pairs.txt") if p.is_file()), None
-    )
+    pairs_file = next((p for p in (root / "pairs_subset.txt", root / "pairs.txt") if p.is_file()), None)
     pairs = read_lfw_pairs(pairs_file, photos) if pairs_file else []
     return IdentitySet(root, photos, pairs)
 

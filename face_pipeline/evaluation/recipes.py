@@ -41,15 +41,32 @@ def recipes_for(settings: Settings, candidates: tuple[tuple[str, str], ...] = ()
     shipped = (settings.detector, settings.embedder) == (DEFAULT_DETECTOR, DEFAULT_EMBEDDER)
     which = "the shipped defaults" if shipped else "settings that differ from the shipped defaults"
     out = [
-        Recipe("article", "article: Haar (sf 1.05, mn 2, min 100) + CLIP imgbeddings", "haar", "clip-imgbeddings",
-               None, "min", False),
-        Recipe("baseline", "face_recognition-style: HOG up1 + dlib ResNet, L2 0.6", "dlib-hog", "dlib-resnet-v1",
-               0.6, "min", False),
+        Recipe(
+            "article",
+            "article: Haar (sf 1.05, mn 2, min 100) + CLIP imgbeddings",
+            "haar",
+            "clip-imgbeddings",
+            None,
+            "min",
+            False,
+        ),
+        Recipe(
+            "baseline",
+            "face_recognition-style: HOG up1 + dlib ResNet, L2 0.6",
+            "dlib-hog",
+            "dlib-resnet-v1",
+            0.6,
+            "min",
+            False,
+        ),
     ]
     if (settings.detector, settings.embedder) != BEFORE:
         out.append(Recipe("before", f"before this round: {BEFORE[0]} + {BEFORE[1]}, library search", *BEFORE))
-    out.append(Recipe("ours", f"ours ({which}): {settings.detector} + {settings.embedder}",
-                      settings.detector, settings.embedder))
+    out.append(
+        Recipe(
+            "ours", f"ours ({which}): {settings.detector} + {settings.embedder}", settings.detector, settings.embedder
+        )
+    )
     for detector, embedder in candidates:
         if (detector, embedder) != (settings.detector, settings.embedder):
             out.append(Recipe(f"cand:{detector}+{embedder}", f"candidate: {detector} + {embedder}", detector, embedder))

@@ -36,7 +36,9 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def section_markdown(section: Section) -> str:
@@ -49,15 +51,24 @@ def section_markdown(section: Section) -> str:
 
 def to_markdown(report: Report, keep_from: str = "") -> str:
     """The report; the discussion section of `keep_from` (the previous report) is kept as it was."""
-    lines = ["# Evaluation of face search", "", *report.header_lines,
-             f"Run time: {report.seconds / 60:.1f} min on {machine_description()}.", ""]
+    lines = [
+        "# Evaluation of face search",
+        "",
+        *report.header_lines,
+        f"Run time: {report.seconds / 60:.1f} min on {machine_description()}.",
+        "",
+    ]
     if report.targets:
-        lines += ["## Targets", "", as_table(("target", "measured (ours)", ""),
-                                             [(t.name, t.measured, t.status) for t in report.targets]), ""]
+        lines += [
+            "## Targets",
+            "",
+            as_table(("target", "measured (ours)", ""), [(t.name, t.measured, t.status) for t in report.targets]),
+            "",
+        ]
     for section in report.sections:
         lines += [f"## {section.title}", "", section_markdown(section), ""]
     if report.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
     if DISCUSSION_HEADING in keep_from:
-        lines += [keep_from[keep_from.index(DISCUSSION_HEADING):].rstrip(), ""]
+        lines += [keep_from[keep_from.index(DISCUSSION_HEADING) :].rstrip(), ""]
     return "\n".join(lines)

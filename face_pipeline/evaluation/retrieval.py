@@ -29,13 +29,29 @@ def write_event(store, event: str, detector_model: str, model_id: str, photos: d
         photo_rows.append(PhotoRow(pid, key, 0, pf.width, pf.height, None, len(pf.boxes)))
         for i, box in enumerate(pf.boxes):
             fid = face_id_for(event, pid, detector_model, i)
-            face_rows.append(FaceRow(face_id=fid, photo_id=pid, face_index=i, box=tuple(int(v) for v in box),
-                                     score=float(pf.scores[i]),
-                                     landmarks=pf.landmarks[i] if i < len(pf.landmarks) else [], crop_path=""))
+            face_rows.append(
+                FaceRow(
+                    face_id=fid,
+                    photo_id=pid,
+                    face_index=i,
+                    box=tuple(int(v) for v in box),
+                    score=float(pf.scores[i]),
+                    landmarks=pf.landmarks[i] if i < len(pf.landmarks) else [],
+                    crop_path="",
+                )
+            )
             vectors.append(vecs[i])
     dim = len(vectors[0]) if vectors else 1
-    store.replace_event(EventWrite(event, detector_model, model_id, photo_rows, face_rows,
-                                   np.asarray(vectors, dtype=np.float32).reshape(len(face_rows), dim)))
+    store.replace_event(
+        EventWrite(
+            event,
+            detector_model,
+            model_id,
+            photo_rows,
+            face_rows,
+            np.asarray(vectors, dtype=np.float32).reshape(len(face_rows), dim),
+        )
+    )
     return ids
 
 
@@ -48,19 +64,31 @@ class QueryAnswer:
 Query = tuple[str, np.ndarray, frozenset, frozenset]  # name, reference vectors, relevant, excluded
 
 
-def run_queries(store, event: str, embedder, queries: Sequence[Query], *, enrol: str, expand: bool) -> list[QueryAnswer]:
+def run_queries(
+    store, event: str, embedder, queries: Sequence[Query], *, enrol: str, expand: bool
+) -> list[QueryAnswer]:
     """Each query against one event through pgvector, collapsed to one distance per photo."""
     out = []
     for name, vectors, relevant, excluded in queries:
         if len(vectors) == 0:
             out.append(QueryAnswer(name, M.RankedQuery((), (), relevant)))
             continue
-        by_face = nearest_faces(store, vectors, embedder, embedder.model_id, events=[event], limit=CANDIDATES,
-                                enrol=enrol, expand=expand, exclude_paths=excluded)
+        by_face = nearest_faces(
+            store,
+            vectors,
+            embedder,
+            embedder.model_id,
+            events=[event],
+            limit=CANDIDATES,
+            enrol=enrol,
+            expand=expand,
+            exclude_paths=excluded,
+        )
         photos = collapse_to_photos(list(by_face.values()), embedder, float("inf"))
         kept = [p for p in photos if p.path not in excluded]
-        out.append(QueryAnswer(name, M.RankedQuery(tuple(p.path for p in kept), tuple(p.distance for p in kept),
-                                                   relevant)))
+        out.append(
+            QueryAnswer(name, M.RankedQuery(tuple(p.path for p in kept), tuple(p.distance for p in kept), relevant))
+        )
     return out
 
 
@@ -102,15 +130,38 @@ def held_out_row(answers: list[QueryAnswer], grid: np.ndarray) -> RetrievalRow:
         rs.append(r * len(judge))
         ts.append(t)
     n = len(answers)
-    return RetrievalRow(f"threshold chosen on the other half of the identities ({ts[0]:g} / {ts[1]:g})",
-                        float("nan"), sum(ps) / n, sum(rs) / n, float("nan"), n, 0)
+    return RetrievalRow(
+        f"threshold chosen on the other half of the identities ({ts[0]:g} / {ts[1]:g})",
+        float("nan"),
+        sum(ps) / n,
+        sum(rs) / n,
+        float("nan"),
+        n,
+        0,
+    )
 
 
-RETRIEVAL_HEADER = ("recipe", "threshold", "mean precision", "mean recall", "mAP", "queries", "empty answers",
-                    "best (t, P, R)")
+RETRIEVAL_HEADER = (
+    "recipe",
+    "threshold",
+    "mean precision",
+    "mean recall",
+    "mAP",
+    "queries",
+    "empty answers",
+    "best (t, P, R)",
+)
 
 
 def retrieval_cells(r: RetrievalRow) -> tuple:
     best = f"{r.best[0]:g}, {r.best[1]:.3f}, {r.best[2]:.3f}" if r.best else ""
-    return (r.label, r.threshold if np.isnan(r.threshold) else round(r.threshold, 3), r.precision, r.recall,
-            r.mean_ap, r.queries, r.empty_answers, best)
+    return (
+        r.label,
+        r.threshold if np.isnan(r.threshold) else round(r.threshold, 3),
+        r.precision,
+        r.recall,
+        r.mean_ap,
+        r.queries,
+        r.empty_answers,
+        best,
+    )

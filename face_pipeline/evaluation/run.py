@@ -22,8 +22,19 @@ from face_pipeline.evaluation.sections.timing import timing_section
 from face_pipeline.lib.settings import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
 
 # The sections in the order they run, by the names --only takes.
-SECTION_KEYS = ("wider", "demo-detection", "lfw", "synthetic", "scenes", "participant", "demo-retrieval", "people",
-                "quality", "thresholds", "timing")
+SECTION_KEYS = (
+    "wider",
+    "demo-detection",
+    "lfw",
+    "synthetic",
+    "scenes",
+    "participant",
+    "demo-retrieval",
+    "people",
+    "quality",
+    "thresholds",
+    "timing",
+)
 
 
 def header_lines(config: HarnessConfig, argv: Sequence[str], started: datetime) -> list[str]:
@@ -34,8 +45,11 @@ def header_lines(config: HarnessConfig, argv: Sequence[str], started: datetime) 
         + (" (--quick: subsets)." if config.quick else "."),
         f"Ours = the run's settings, read like the CLI's (FACE_PIPELINE_* and flags): detector `{s.detector}`, "
         f"embedder `{s.embedder}`, the library's search defaults; "
-        + ("these are the shipped defaults." if shipped else
-           f"NOT the shipped defaults (`{DEFAULT_DETECTOR}` + `{DEFAULT_EMBEDDER}`)."),
+        + (
+            "these are the shipped defaults."
+            if shipped
+            else f"NOT the shipped defaults (`{DEFAULT_DETECTOR}` + `{DEFAULT_EMBEDDER}`)."
+        ),
         f"Data read: LFW `{config.lfw}`, WIDER `{config.wider}`, scenes `{config.scenes}`, demo `{config.demo}`.",
     ]
 
@@ -51,8 +65,12 @@ def run(config: HarnessConfig, argv: Sequence[str] = ()) -> Report:
         ("lfw", "LFW retrieval", lfw_section, config.lfw is not None),
         ("synthetic", "synthetic event photos", synthetic_section, config.lfw is not None and config.synthetic > 0),
         ("scenes", "real scenes", scenes_section, config.scenes is not None),
-        ("participant", "human-confirmed expansion", participant_section,
-         config.lfw is not None or config.scenes is not None),
+        (
+            "participant",
+            "human-confirmed expansion",
+            participant_section,
+            config.lfw is not None or config.scenes is not None,
+        ),
         ("demo-retrieval", "demo retrieval", demo_retrieval_section, config.demo is not None),
         ("people", "people", people_section, config.lfw is not None),
         ("quality", "right on photos nobody tuned for", quality_section, config.lfw is not None),

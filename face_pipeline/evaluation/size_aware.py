@@ -23,12 +23,22 @@ from face_pipeline.evaluation.crossval import assign_folds
 
 Row = tuple[str, float, float, bool, float]  # query identity, face width (px), detector score, same person, distance
 MODELS = ("distance only", "distance, face width and detector score")
-HEADER = ("set", "model", "faces (same person)", "log loss", "Brier", "same-person faces accepted",
-          "false accepts per 10k", "accepted vs the shipped cut")
-INTRO = ("**Size- and score-aware decisions** (face level, as the distance distributions above; {k} identity folds x "
-         "{seeds} splits, each model fitted on the other folds and judged on the held-out people; each model's cut "
-         "chosen on the training folds at the false-accept rate the shipped {thr:g} has there; "
-         "the last column: same-person faces accepted held out, against the shipped cut on the same folds):")
+HEADER = (
+    "set",
+    "model",
+    "faces (same person)",
+    "log loss",
+    "Brier",
+    "same-person faces accepted",
+    "false accepts per 10k",
+    "accepted vs the shipped cut",
+)
+INTRO = (
+    "**Size- and score-aware decisions** (face level, as the distance distributions above; {k} identity folds x "
+    "{seeds} splits, each model fitted on the other folds and judged on the held-out people; each model's cut "
+    "chosen on the training folds at the false-accept rate the shipped {thr:g} has there; "
+    "the last column: same-person faces accepted held out, against the shipped cut on the same folds):"
+)
 
 
 def _design(rows: Sequence[Row], aware: bool) -> np.ndarray:
@@ -118,10 +128,30 @@ def rows(name: str, figures: dict) -> list[tuple]:
     if not figures:
         return []
     base = figures["shipped"]
-    out = [(name, "shipped distance threshold", f"{figures['faces']} ({figures['same']})", "", "",
-            f"{base['tar']:.4f}", f"{1e4 * base['far']:.2f}", "")]
+    out = [
+        (
+            name,
+            "shipped distance threshold",
+            f"{figures['faces']} ({figures['same']})",
+            "",
+            "",
+            f"{base['tar']:.4f}",
+            f"{1e4 * base['far']:.2f}",
+            "",
+        )
+    ]
     for m in MODELS:
         f = figures[m]
-        out.append((name, m, f"{figures['faces']} ({figures['same']})", f"{f['logloss']:.5f}", f"{f['brier']:.6f}",
-                    f"{f['tar']:.4f}", f"{1e4 * f['far']:.2f}", f"{f['tar'] - base['tar']:+.4f}"))
+        out.append(
+            (
+                name,
+                m,
+                f"{figures['faces']} ({figures['same']})",
+                f"{f['logloss']:.5f}",
+                f"{f['brier']:.6f}",
+                f"{f['tar']:.4f}",
+                f"{1e4 * f['far']:.2f}",
+                f"{f['tar'] - base['tar']:+.4f}",
+            )
+        )
     return out

@@ -53,59 +53,92 @@ def setting(default: object, meaning: str, *, shown: str | None = None, secret: 
 @dataclass(frozen=True)
 class Settings:
     photos_root: Path = setting(
-        Path("./photos"), "one sub-folder per event (`<root>/<event>/...`); a folder or an object-store URL "
-        "(`s3://bucket/photos`)", shown="`./photos` (demo: `data/photos`)")
+        Path("./photos"),
+        "one sub-folder per event (`<root>/<event>/...`); a folder or an object-store URL (`s3://bucket/photos`)",
+        shown="`./photos` (demo: `data/photos`)",
+    )
     data_dir: Path = setting(
-        Path("./data"), "crops and stage files (a folder or an object-store URL), the embedded PostgreSQL, "
-        "reports (those stay local: in `~/.local/state/face_pipeline` when this is a URL)", shown="`./data`")
+        Path("./data"),
+        "crops and stage files (a folder or an object-store URL), the embedded PostgreSQL, "
+        "reports (those stay local: in `~/.local/state/face_pipeline` when this is a URL)",
+        shown="`./data`",
+    )
     dsn: str = setting(
-        "", "PostgreSQL to use (`postgresql://user:pass@host/db`)", shown="empty = embedded server in "
-        "DATA_DIR/pg", secret=True)
+        "",
+        "PostgreSQL to use (`postgresql://user:pass@host/db`)",
+        shown="empty = embedded server in DATA_DIR/pg",
+        secret=True,
+    )
     dagster_pg_url: str = setting(
-        "", "Dagster's own storage (`postgresql+psycopg2://…`)",
-        shown="empty = database `dagster` on the same server", secret=True)
+        "",
+        "Dagster's own storage (`postgresql+psycopg2://…`)",
+        shown="empty = database `dagster` on the same server",
+        secret=True,
+    )
     detector: str = setting(DEFAULT_DETECTOR, "face detector (`face-pipeline models` lists them)")
     embedder: str = setting(DEFAULT_EMBEDDER, "identity model (`face-pipeline models` lists them)")
     model_dir: str = setting(
-        "", "installed weight files (`face-pipeline models install`)",
-        shown="empty = `<venv>/share/face_pipeline/models`")
+        "",
+        "installed weight files (`face-pipeline models install`)",
+        shown="empty = `<venv>/share/face_pipeline/models`",
+    )
     clip_model_dir: str = setting(
-        "", "local `patch32_v1.onnx` + CLIP `preprocessor_config.json` for `clip-imgbeddings` (offline)")
+        "", "local `patch32_v1.onnx` + CLIP `preprocessor_config.json` for `clip-imgbeddings` (offline)"
+    )
     max_image_pixels: int = setting(120_000_000, "larger images are refused (decompression bombs)")
-    max_work_side: int = setting(2400, "photos are downscaled to this longest side for detection and crops "
-                                       "(a JPEG to between 0.8x and 1x of it, at the nearest fast decoding scale)")
+    max_work_side: int = setting(
+        2400,
+        "photos are downscaled to this longest side for detection and crops "
+        "(a JPEG to between 0.8x and 1x of it, at the nearest fast decoding scale)",
+    )
     workers: int = setting(
-        0, "processes for detection and embedding; neighbour queries at once in `people recluster`",
-        shown="`0` = one per core")
+        0,
+        "processes for detection and embedding; neighbour queries at once in `people recluster`",
+        shown="`0` = one per core",
+    )
     device: str = setting(
-        "cpu", "where the ONNX models run: `cpu`, or `cuda` (ONNX Runtime's CUDA provider: `pip install "
-        "face_pipeline[gpu]`; without it, a warning and the CPU)")
+        "cpu",
+        "where the ONNX models run: `cpu`, or `cuda` (ONNX Runtime's CUDA provider: `pip install "
+        "face_pipeline[gpu]`; without it, a warning and the CPU)",
+    )
     stable_seconds: float = setting(60.0, "the sensor waits until an event folder is unchanged this long (seconds)")
     event_lock_wait: float = setting(
-        1800.0, "seconds a second ingest of the same event waits, then fails with a clear message")
+        1800.0, "seconds a second ingest of the same event waits, then fails with a clear message"
+    )
     executor: str = setting(
-        "multiprocess", "how a Dagster run executes its steps: `multiprocess` (this machine) or `celery` "
-        "(workers on any machine, `face-pipeline worker`)")
+        "multiprocess",
+        "how a Dagster run executes its steps: `multiprocess` (this machine) or `celery` "
+        "(workers on any machine, `face-pipeline worker`)",
+    )
     celery_broker: str = setting(
-        "redis://127.0.0.1:6379/0", "with the celery executor: the broker (and result backend) URL the runs "
-        "and the workers share", secret=True)
+        "redis://127.0.0.1:6379/0",
+        "with the celery executor: the broker (and result backend) URL the runs and the workers share",
+        secret=True,
+    )
     celery_redeliver_after: float = setting(
-        3600.0, "with the celery executor: seconds after which a step taken by a worker that vanished goes "
-        "to another worker (above the longest step)")
+        3600.0,
+        "with the celery executor: seconds after which a step taken by a worker that vanished goes "
+        "to another worker (above the longest step)",
+    )
 
     public_url: str = setting(
-        "http://127.0.0.1:8080", "the address participants open: share links and their QR codes start with it "
-        "(`face-pipeline serve` listens there)")
+        "http://127.0.0.1:8080",
+        "the address participants open: share links and their QR codes start with it "
+        "(`face-pipeline serve` listens there)",
+    )
     dagster_ui_url: str = setting(
-        "http://127.0.0.1:3000", "where the Dagster UI answers (`face-pipeline ui`): the people page links into "
-        "its Launchpad")
+        "http://127.0.0.1:3000",
+        "where the Dagster UI answers (`face-pipeline ui`): the people page links into its Launchpad",
+    )
     upload_max_bytes: int = setting(
-        20_000_000, "the participant page refuses larger selfies (HTTP 413); pixels are limited by "
-        "MAX_IMAGE_PIXELS")
+        20_000_000, "the participant page refuses larger selfies (HTTP 413); pixels are limited by MAX_IMAGE_PIXELS"
+    )
     lookups_per_minute_per_link: int = setting(
-        120, "participant page: searches per minute through one share link (over it: HTTP 429)")
+        120, "participant page: searches per minute through one share link (over it: HTTP 429)"
+    )
     lookups_per_minute_per_client: int = setting(
-        20, "participant page: searches per minute from one client address (over it: HTTP 429)")
+        20, "participant page: searches per minute from one client address (over it: HTTP 429)"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -130,11 +163,15 @@ class Settings:
     def validated(self) -> Settings:
         """This object, after checking what can be checked without doing any work."""
         if self.detector not in DETECTORS:
-            raise ConfigError(f"{_env('detector')}={self.detector!r} is not a detector; choose one of "
-                              f"{sorted(DETECTORS)} (`face-pipeline models` lists them)")
+            raise ConfigError(
+                f"{_env('detector')}={self.detector!r} is not a detector; choose one of "
+                f"{sorted(DETECTORS)} (`face-pipeline models` lists them)"
+            )
         if self.embedder not in EMBEDDERS:
-            raise ConfigError(f"{_env('embedder')}={self.embedder!r} is not an embedder; choose one of "
-                              f"{sorted(EMBEDDERS)} (`face-pipeline models` lists them)")
+            raise ConfigError(
+                f"{_env('embedder')}={self.embedder!r} is not an embedder; choose one of "
+                f"{sorted(EMBEDDERS)} (`face-pipeline models` lists them)"
+            )
         if self.dsn:
             check_dsn(self.dsn)
         for name in ("photos_root", "data_dir"):
@@ -146,17 +183,29 @@ class Settings:
         if self.device not in DEVICES:
             raise ConfigError(f"{_env('device')}={self.device!r} is not a device; choose one of {list(DEVICES)}")
         if self.executor not in EXECUTORS:
-            raise ConfigError(f"{_env('executor')}={self.executor!r} is not an executor; choose one of {list(EXECUTORS)}")
+            raise ConfigError(
+                f"{_env('executor')}={self.executor!r} is not an executor; choose one of {list(EXECUTORS)}"
+            )
         if self.executor == "celery" and "://" not in self.celery_broker:
-            raise ConfigError(f"{_env('celery_broker')}={self.celery_broker!r} is not a broker URL (redis://host:6379/0)")
+            raise ConfigError(
+                f"{_env('celery_broker')}={self.celery_broker!r} is not a broker URL (redis://host:6379/0)"
+            )
         for name in ("public_url", "dagster_ui_url"):
             if not re.match(r"^https?://[^/\s]+(/\S*)?$", getattr(self, name)):
-                raise ConfigError(f"{_env(name)}={getattr(self, name)!r} is not an http(s) address "
-                                  "(https://photos.example.org)")
-        for name, low in (("max_image_pixels", 1), ("max_work_side", 64), ("workers", 0),
-                          ("stable_seconds", 0), ("event_lock_wait", 0), ("celery_redeliver_after", 1),
-                          ("upload_max_bytes", 1024), ("lookups_per_minute_per_link", 1),
-                          ("lookups_per_minute_per_client", 1)):
+                raise ConfigError(
+                    f"{_env(name)}={getattr(self, name)!r} is not an http(s) address (https://photos.example.org)"
+                )
+        for name, low in (
+            ("max_image_pixels", 1),
+            ("max_work_side", 64),
+            ("workers", 0),
+            ("stable_seconds", 0),
+            ("event_lock_wait", 0),
+            ("celery_redeliver_after", 1),
+            ("upload_max_bytes", 1024),
+            ("lookups_per_minute_per_link", 1),
+            ("lookups_per_minute_per_client", 1),
+        ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{_env(name)} must be at least {low}, got {getattr(self, name)}")
         return self
@@ -260,8 +309,10 @@ class Variable:
 
 def _variables() -> tuple[Variable, ...]:
     hints = typing.get_type_hints(Settings)
-    return tuple(Variable(f.name, hints[f.name], f.default, f.metadata["meaning"], f.metadata["shown"],
-                          f.metadata["secret"]) for f in fields(Settings))
+    return tuple(
+        Variable(f.name, hints[f.name], f.default, f.metadata["meaning"], f.metadata["shown"], f.metadata["secret"])
+        for f in fields(Settings)
+    )
 
 
 #: Every setting, in declaration order: the environment, the CLI, the Dagster resource and the README read it.
@@ -294,8 +345,9 @@ def _number(kind: Callable[[str], object]) -> Callable[[str, object], object]:
         try:
             return kind(str(value).strip())
         except ValueError:
-            raise ConfigError(f"{_env(name)} must be {'an integer' if kind is int else 'a number'}, "
-                              f"got {value!r}") from None
+            raise ConfigError(
+                f"{_env(name)} must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+            ) from None
 
     return convert
 
@@ -305,13 +357,17 @@ def check_dsn(dsn: str) -> str:
     import psycopg
 
     if "://" in dsn and not dsn.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"{_env('dsn')}={redact_dsn(dsn)!r} is not a PostgreSQL URL; "
-                          "use postgresql://user:password@host:5432/dbname")
+        raise ConfigError(
+            f"{_env('dsn')}={redact_dsn(dsn)!r} is not a PostgreSQL URL; "
+            "use postgresql://user:password@host:5432/dbname"
+        )
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"{_env('dsn')}={redact_dsn(dsn)!r} can not be parsed "
-                          f"({redact_dsn(str(exc).strip())}); use postgresql://user:password@host:5432/dbname") from None
+        raise ConfigError(
+            f"{_env('dsn')}={redact_dsn(dsn)!r} can not be parsed "
+            f"({redact_dsn(str(exc).strip())}); use postgresql://user:password@host:5432/dbname"
+        ) from None
     return dsn
 
 

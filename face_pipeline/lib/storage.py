@@ -35,7 +35,7 @@ def parse_location(text: str, *, setting: str = "") -> Path:
     ConfigError naming `setting`."""
     text = text.strip()
     if text.startswith("file://"):
-        text = text[len("file://"):]
+        text = text[len("file://") :]
     if "://" not in text:
         return Path(text).expanduser().resolve()
     protocol = text.split("://", 1)[0].lower()
@@ -153,7 +153,7 @@ def list_remote_files(folder: Path) -> list[StoredFile]:
     for key, info in sorted(fs.find(folder.path, detail=True).items()):
         if info.get("type") == "directory" or not key.startswith(prefix):
             continue
-        rel = key[len(prefix):]
+        rel = key[len(prefix) :]
         if not rel or any(part.startswith(".") for part in rel.split("/")):
             continue
         modified = info.get("LastModified") or info.get("mtime") or info.get("last_modified")

@@ -53,8 +53,10 @@ HERE = Path(__file__).parent
 
 #: No script, style, image or font from anywhere but this server (the page works offline); the
 #: face crops of a group selfie come inline as data: images, never stored.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                           "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -79,8 +81,12 @@ class Served:
 
 
 def _templates() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["quote"] = quote
     return env
 
@@ -187,20 +193,29 @@ class Selfie:
 
 def _check_rate(served: Served, request: Request, link: OpenLink) -> None:
     settings = served.settings
-    for counter, key, limit in ((served.link_hits, f"link:{link.link_id}", settings.lookups_per_minute_per_link),
-                                (served.client_hits, f"client:{_client(request)}",
-                                 settings.lookups_per_minute_per_client)):
+    for counter, key, limit in (
+        (served.link_hits, f"link:{link.link_id}", settings.lookups_per_minute_per_link),
+        (served.client_hits, f"client:{_client(request)}", settings.lookups_per_minute_per_client),
+    ):
         wait = counter.retry_after(key, limit)
         if wait:
-            raise Refusal(429, "rate_limited", f"Too many searches just now: please wait {wait} seconds and try again.",
-                          {"Retry-After": str(wait)})
+            raise Refusal(
+                429,
+                "rate_limited",
+                f"Too many searches just now: please wait {wait} seconds and try again.",
+                {"Retry-After": str(wait)},
+            )
 
 
 async def _read_selfie(request: Request, settings: Settings, key: bytes, link: OpenLink) -> Selfie:
     body = await _read_upload(request, settings.upload_max_bytes)
     if body is None:
-        raise Refusal(413, "too_large", f"This picture is too large to send (over {settings.upload_max_bytes // 1_000_000}"
-                      " MB): take a new selfie, or choose a smaller photo.")
+        raise Refusal(
+            413,
+            "too_large",
+            f"This picture is too large to send (over {settings.upload_max_bytes // 1_000_000}"
+            " MB): take a new selfie, or choose a smaller photo.",
+        )
     request._body = body  # the form parser reads the body kept here, in memory
     try:
         form = await request.form(max_files=2, max_fields=40)
@@ -214,33 +229,56 @@ async def _read_selfie(request: Request, settings: Settings, key: bytes, link: O
             break
     await form.close()
     if not data:
-        raise Refusal(400, "empty", "No picture arrived (the file is empty): take a selfie or choose a photo of yourself.")
+        raise Refusal(
+            400, "empty", "No picture arrived (the file is empty): take a selfie or choose a photo of yourself."
+        )
     index = form.get("face_index")
 
     def faces(field: str) -> list[str]:
         return [v for v in (unsigned(key, str(c), link.link_id, "face") for c in form.getlist(field)) if v]
 
-    return Selfie(name, data, int(index) if isinstance(index, str) and index.isdigit() else None,
-                  faces("confirmed"), set(faces("declined")))
+    return Selfie(
+        name,
+        data,
+        int(index) if isinstance(index, str) and index.isdigit() else None,
+        faces("confirmed"),
+        set(faces("declined")),
+    )
 
 
 def _refusal(exc: Exception, settings: Settings, link: OpenLink) -> Refusal:
     """What the participant reads when the lookup could not be answered."""
     if isinstance(exc, NoFaceInReference):
-        return Refusal(422, "no_face", "We could not find a face in this picture. Face the camera, in good light, "
-                       "with your face filling a good part of the picture, and try again.")
+        return Refusal(
+            422,
+            "no_face",
+            "We could not find a face in this picture. Face the camera, in good light, "
+            "with your face filling a good part of the picture, and try again.",
+        )
     if isinstance(exc, PhotoRejected) and exc.reason == "too_many_pixels":
-        return Refusal(413, "too_many_pixels", f"This picture has too many pixels (more than "
-                       f"{settings.max_image_pixels // 1_000_000} megapixels): take a selfie, or choose a smaller photo.")
+        return Refusal(
+            413,
+            "too_many_pixels",
+            f"This picture has too many pixels (more than "
+            f"{settings.max_image_pixels // 1_000_000} megapixels): take a selfie, or choose a smaller photo.",
+        )
     if isinstance(exc, PhotoRejected):
-        return Refusal(400, "not_a_photo", "This file is not a photo we can read. Choose a JPEG, PNG or WebP photo "
-                       "of yourself (HEIC where the server supports it).")
+        return Refusal(
+            400,
+            "not_a_photo",
+            "This file is not a photo we can read. Choose a JPEG, PNG or WebP photo "
+            "of yourself (HEIC where the server supports it).",
+        )
     if isinstance(exc, NoVectors):
         return Refusal(200, "no_photos", "The photos of this event are not available any more.")
     if isinstance(exc, SystemFault):
         log.exception("lookup link=%s failed: service fault", link.link_id)
-        return Refusal(503, "unavailable", "The photo service is not available right now: please try again in a "
-                       "minute.", {"Retry-After": "30"})
+        return Refusal(
+            503,
+            "unavailable",
+            "The photo service is not available right now: please try again in a minute.",
+            {"Retry-After": "30"},
+        )
     log.info("lookup link=%s refused: %s", link.link_id, type(exc).__name__)
     return Refusal(400, "refused", "This picture can not be searched: try another selfie.")
 
@@ -256,11 +294,24 @@ async def find(request: Request) -> Response:
 
     def answer(status: int, *, outcome: str, headers: dict | None = None, **context) -> HTMLResponse:
         # Logged: which link, what came out, how long it took. No image data, no token, no name.
-        log.info("lookup link=%s outcome=%s photos=%d candidates=%d status=%d ms=%.0f", link.link_id, outcome,
-                 len(context.get("photos") or ()), len(context.get("candidates") or ()), status,
-                 (time.perf_counter() - started) * 1000)
-        response = render(served, "results.html" if fragment else "page.html", status,
-                          link=link, token=token, answer=outcome, **context)
+        log.info(
+            "lookup link=%s outcome=%s photos=%d candidates=%d status=%d ms=%.0f",
+            link.link_id,
+            outcome,
+            len(context.get("photos") or ()),
+            len(context.get("candidates") or ()),
+            status,
+            (time.perf_counter() - started) * 1000,
+        )
+        response = render(
+            served,
+            "results.html" if fragment else "page.html",
+            status,
+            link=link,
+            token=token,
+            answer=outcome,
+            **context,
+        )
         response.headers.update(headers or {})
         return response
 
@@ -268,29 +319,46 @@ async def find(request: Request) -> Response:
     try:
         _check_rate(served, request, link)
         selfie = await _read_selfie(request, served.settings, key, link)
-        lookup_request = P.participant_request(link, (selfie.name, selfie.data), face_index=selfie.face_index,
-                                               confirmed_faces=selfie.confirmed, declined=len(selfie.declined))
+        lookup_request = P.participant_request(
+            link,
+            (selfie.name, selfie.data),
+            face_index=selfie.face_index,
+            confirmed_faces=selfie.confirmed,
+            declined=len(selfie.declined),
+        )
         selfie.data = b""  # nothing of the selfie outlives the lookup but the request
         try:
-            result = await anyio.to_thread.run_sync(lookup, served.settings, served.store, lookup_request,
-                                                    limiter=served.limiter)
+            result = await anyio.to_thread.run_sync(
+                lookup, served.settings, served.store, lookup_request, limiter=served.limiter
+            )
         except AmbiguousReference as exc:
             faces = [_data_uri(img) for img in P.selfie_faces(exc.photo, exc.faces)] if exc.photo else []
-            return answer(200, outcome="which_face", faces=faces,
-                          message=f"There are {len(exc.faces)} faces in this picture. Which one is you?")
+            return answer(
+                200,
+                outcome="which_face",
+                faces=faces,
+                message=f"There are {len(exc.faces)} faces in this picture. Which one is you?",
+            )
         except FacePipelineError as exc:
             raise _refusal(exc, served.settings, link) from None
     except Refusal as r:
         return answer(r.status, outcome=r.outcome, headers=r.headers, message=r.message)
     photos = [_photo_urls(served, key, token, link, m) for m in result.matches]
-    candidates = [_photo_urls(served, key, token, link, m) for m in result.candidates
-                  if m.face_id not in selfie.declined][:P.CANDIDATES_ASKED]
+    candidates = [
+        _photo_urls(served, key, token, link, m) for m in result.candidates if m.face_id not in selfie.declined
+    ][: P.CANDIDATES_ASKED]
     for c in candidates:
         c.confirm = signed(key, c.match.face_id, link.link_id, "face")
-    return answer(200, outcome="found" if photos else "none", photos=photos, candidates=candidates,
-                  advice=P.selfie_advice(result.references[0]) if result.references else [],
-                  person_name=result.person_name, face_index=selfie.face_index,
-                  zip_url=_zip_url(key, token, link, result.matches) if photos else "")
+    return answer(
+        200,
+        outcome="found" if photos else "none",
+        photos=photos,
+        candidates=candidates,
+        advice=P.selfie_advice(result.references[0]) if result.references else [],
+        person_name=result.person_name,
+        face_index=selfie.face_index,
+        zip_url=_zip_url(key, token, link, result.matches) if photos else "",
+    )
 
 
 # ---------------------------------------------------------------- pictures
@@ -302,8 +370,12 @@ async def _signed_link(request: Request, purpose: str, signed_part: str) -> Open
     link = await _open(request)
     q = request.query_params
     until, sig = q.get("until", ""), q.get("sig", "")
-    if (link is None or not until.isdigit() or int(until) < time.time()
-            or not verify(url_key(_served(request).store), sig, f"{signed_part}/{until}", link.link_id, purpose)):
+    if (
+        link is None
+        or not until.isdigit()
+        or int(until) < time.time()
+        or not verify(url_key(_served(request).store), sig, f"{signed_part}/{until}", link.link_id, purpose)
+    ):
         return None
     return link
 
@@ -353,8 +425,11 @@ async def zip_all(request: Request) -> Response:
     if not photos:
         return not_found(served)
     stamp = time.strftime("%Y%m%d")
-    return StreamingResponse(P.zip_stream(served.settings, photos), media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="my-photos-{stamp}.zip"', "Cache-Control": "no-store"})
+    return StreamingResponse(
+        P.zip_stream(served.settings, photos),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="my-photos-{stamp}.zip"', "Cache-Control": "no-store"},
+    )
 
 
 # ---------------------------------------------------------------- probes and errors
@@ -387,16 +462,24 @@ async def _not_found_handler(request: Request, exc) -> Response:
 async def _service_unavailable(request: Request, exc) -> Response:
     """The database (or another service) is down: say so, and when to try again."""
     log.warning("request refused: service fault (%s)", type(exc).__name__)
-    response = render(request.app.state.served, "message_page.html", 503,
-                      message="The photo service is not available right now: please try again in a minute.")
+    response = render(
+        request.app.state.served,
+        "message_page.html",
+        503,
+        message="The photo service is not available right now: please try again in a minute.",
+    )
     response.headers["Retry-After"] = "30"
     return response
 
 
 async def _server_error(request: Request, exc) -> Response:
     log.exception("request failed: %s %s", request.method, request.url.path.split("/")[1] if request.url.path else "")
-    return render(request.app.state.served, "message_page.html", 500,
-                  message="Something went wrong on our side: please try again.")
+    return render(
+        request.app.state.served,
+        "message_page.html",
+        500,
+        message="Something went wrong on our side: please try again.",
+    )
 
 
 class SecurityHeaders:
@@ -413,8 +496,11 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
-                            if k.lower().encode() not in present]
+                headers += [
+                    (k.lower().encode(), v.encode())
+                    for k, v in SECURITY_HEADERS.items()
+                    if k.lower().encode() not in present
+                ]
                 message["headers"] = headers
             await send(message)
 
@@ -443,8 +529,14 @@ def create_app(settings: Settings, store: VectorStore, *, warm: bool = True) -> 
 
     # Uploads are parsed in memory: the selfie is never spooled to a temporary file on disk.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.upload_max_bytes + 1)
-    served = Served(settings, store, _templates(), anyio.CapacityLimiter(max(1, settings.worker_count())),
-                    SlidingWindow(), SlidingWindow())
+    served = Served(
+        settings,
+        store,
+        _templates(),
+        anyio.CapacityLimiter(max(1, settings.worker_count())),
+        SlidingWindow(),
+        SlidingWindow(),
+    )
 
     @asynccontextmanager
     async def lifespan(app):
@@ -453,16 +545,25 @@ def create_app(settings: Settings, store: VectorStore, *, warm: bool = True) -> 
         log.info("participant page ready on %s", settings.public_url)
         yield
 
-    app = Starlette(routes=[
-        Route("/livez", livez), Route("/readyz", readyz),
-        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
-        Route("/s/{token}", page), Route("/s/{token}/", page),
-        Route("/s/{token}/find", find, methods=["POST"]),
-        Route("/s/{token}/photo/{event}/{photo_id}/{kind}", photo),
-        Route("/s/{token}/zip", zip_all),
-    ], exception_handlers={404: _not_found_handler, 405: _not_found_handler, SystemFault: _service_unavailable,
-                        500: _server_error},
-        lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/livez", livez),
+            Route("/readyz", readyz),
+            Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+            Route("/s/{token}", page),
+            Route("/s/{token}/", page),
+            Route("/s/{token}/find", find, methods=["POST"]),
+            Route("/s/{token}/photo/{event}/{photo_id}/{kind}", photo),
+            Route("/s/{token}/zip", zip_all),
+        ],
+        exception_handlers={
+            404: _not_found_handler,
+            405: _not_found_handler,
+            SystemFault: _service_unavailable,
+            500: _server_error,
+        },
+        lifespan=lifespan,
+    )
     app.state.served = served
     app.add_middleware(SecurityHeaders)
     return app

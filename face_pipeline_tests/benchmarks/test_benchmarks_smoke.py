@@ -66,9 +66,20 @@ def bench_dsn(pg_server) -> str:
 
 def test_search_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     figs = search_bench.run_search_benchmark(
-        dsn=bench_dsn, server_pid=None, real=_fake_real(), n=2_000, work_dir=tmp_path, n_queries=6, rounds=1,
-        small_set=2, large_set_share=0.5, maintenance_work_mem="64MB", parallel_workers=0, load_workers=2,
-        sweep_ef=[40], reuse=False,
+        dsn=bench_dsn,
+        server_pid=None,
+        real=_fake_real(),
+        n=2_000,
+        work_dir=tmp_path,
+        n_queries=6,
+        rounds=1,
+        small_set=2,
+        large_set_share=0.5,
+        maintenance_work_mem="64MB",
+        parallel_workers=0,
+        load_workers=2,
+        sweep_ef=[40],
+        reuse=False,
     )
     assert figs.n == 2_000 and figs.events == 2
     assert figs.load.rows + figs.load.incremental_rows == 2_000
@@ -98,15 +109,30 @@ def test_search_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
 @pytest.mark.parametrize("layout", ["by-model", "by-event-hash"])
 def test_search_benchmark_on_partitioned_layouts(bench_dsn, tmp_path, layout):
     figs = search_bench.run_search_benchmark(
-        dsn=bench_dsn, server_pid=None, real=_fake_real(), n=2_000, work_dir=tmp_path, n_queries=6, rounds=1,
-        small_set=2, large_set_share=0.5, maintenance_work_mem="64MB", parallel_workers=0, load_workers=1,
-        sweep_ef=[], reuse=False, layout=layout, partitions=3)
+        dsn=bench_dsn,
+        server_pid=None,
+        real=_fake_real(),
+        n=2_000,
+        work_dir=tmp_path,
+        n_queries=6,
+        rounds=1,
+        small_set=2,
+        large_set_share=0.5,
+        maintenance_work_mem="64MB",
+        parallel_workers=0,
+        load_workers=1,
+        sweep_ef=[],
+        reuse=False,
+        layout=layout,
+        partitions=3,
+    )
     assert figs.layout == layout and figs.load.rows + figs.load.incremental_rows == 2_000
     with psycopg.connect(bench_dsn) as conn:
         leaves = conn.execute("SELECT count(*) FROM pg_partition_tree('face_vectors') WHERE isleaf").fetchone()[0]
         # every partition has its HNSW index (a parent index made `ON ONLY` would leave them without)
-        hnsw = conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'face_vectors_%%' "
-                            "AND indexdef ILIKE '%%USING hnsw%%'").fetchone()[0]
+        hnsw = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'face_vectors_%%' AND indexdef ILIKE '%%USING hnsw%%'"
+        ).fetchone()[0]
     assert leaves == (3 if layout == "by-event-hash" else 2) and hnsw == leaves
     assert figs.load.index_bytes > 0
     by_shape = {s.shape: s for s in figs.shapes}
@@ -119,8 +145,17 @@ def test_people_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     # grouping shows as low BCubed, not as a crash).
     real = (np.random.default_rng(1).normal(size=(60, search_bench.DIM)) * 0.3).astype(np.float32)
     figs = people_bench.run_people_benchmark(
-        dsn=bench_dsn, server_pid=None, real=real, n=1_200, work_dir=tmp_path, maintenance_work_mem="64MB",
-        parallel_workers=0, load_workers=1, link_efs=(200, 8), log=lambda _: None)
+        dsn=bench_dsn,
+        server_pid=None,
+        real=real,
+        n=1_200,
+        work_dir=tmp_path,
+        maintenance_work_mem="64MB",
+        parallel_workers=0,
+        load_workers=1,
+        link_efs=(200, 8),
+        log=lambda _: None,
+    )
     full, update = figs.runs
     # the sample's links at two ef_search values, the first the reference: an exhaustive-enough
     # search of 1,200 faces finds the links, and a smaller one finds no link the first did not
@@ -138,7 +173,9 @@ def test_people_benchmark_end_to_end_on_a_tiny_collection(bench_dsn, tmp_path):
     # identities drawn from 60 real vectors: the crowding figure is measured and printed
     assert figs.real_pool == 60 and figs.crowding >= 0 and "identities drawn from 60 real embeddings" in md
     with psycopg.connect(bench_dsn) as conn:  # the new event is removed again
-        assert conn.execute("SELECT count(*) FROM photos WHERE event = %s", (people_bench.NEW_EVENT,)).fetchone()[0] == 0
+        assert (
+            conn.execute("SELECT count(*) FROM photos WHERE event = %s", (people_bench.NEW_EVENT,)).fetchone()[0] == 0
+        )
 
 
 def test_identity_crowding_counts_other_centres_within_the_threshold():
@@ -169,8 +206,9 @@ def test_ingest_baseline_and_pipeline_find_the_same_faces_and_vectors(store, tmp
     assert len(list((photos_root / ingest_bench.EVENT).rglob("*.jpg"))) == 3
     base = ingest_bench.run_baseline(photos_root, store.dsn, tmp_path / "b.npz")
     # the pipeline on the baseline's own models: the same faces, the same vectors
-    pipe = ingest_bench.run_pipeline(photos_root, tmp_path / "data", store.dsn, 1, tmp_path / "p.npz",
-                                     detector="dlib-hog", embedder="dlib-resnet-v1")
+    pipe = ingest_bench.run_pipeline(
+        photos_root, tmp_path / "data", store.dsn, 1, tmp_path / "p.npz", detector="dlib-hog", embedder="dlib-resnet-v1"
+    )
     assert base["photos"] == pipe["photos"] == 3
     assert base["faces"] == pipe["faces"]
     same = ingest_bench.compare_vectors(tmp_path / "b.npz", tmp_path / "p.npz")
@@ -185,8 +223,17 @@ def test_ingest_baseline_and_pipeline_find_the_same_faces_and_vectors(store, tmp
 def test_people_benchmark_update_alone_is_timed_not_scored(bench_dsn, tmp_path):
     real = (np.random.default_rng(2).normal(size=(60, search_bench.DIM)) * 0.3).astype(np.float32)
     figs = people_bench.run_people_benchmark(
-        dsn=bench_dsn, server_pid=None, real=real, n=1_200, work_dir=tmp_path, maintenance_work_mem="64MB",
-        parallel_workers=0, load_workers=1, actions=("update",), log=lambda _: None)
+        dsn=bench_dsn,
+        server_pid=None,
+        real=real,
+        n=1_200,
+        work_dir=tmp_path,
+        maintenance_work_mem="64MB",
+        parallel_workers=0,
+        load_workers=1,
+        actions=("update",),
+        log=lambda _: None,
+    )
     (update,) = figs.runs
     assert update.action == "update" and update.faces == people_bench.NEW_EVENT_FACES and update.seconds > 0
     md = people_bench.people_markdown([figs], "- header\n")
@@ -197,8 +244,11 @@ def test_the_headline_line_is_the_median_of_the_pairs_and_replaces_itself(tmp_pa
     def run(seconds: float) -> dict:
         return {"seconds": seconds}
 
-    figs = ingest_bench.IngestFigures(runs=[{"baseline": run(100.0), "pipeline": run(p)} for p in (20.0, 25.0, 19.0)],
-                                      detector="retinaface-mnet025-autorot", embedder="facenet-v1-flip-int8")
+    figs = ingest_bench.IngestFigures(
+        runs=[{"baseline": run(100.0), "pipeline": run(p)} for p in (20.0, 25.0, 19.0)],
+        detector="retinaface-mnet025-autorot",
+        embedder="facenet-v1-flip-int8",
+    )
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# Benchmarks\n\n<!-- bench:headline -->\nold\n<!-- /bench:headline -->\n\n## More\n")
     results.replace_section(out, "headline", results.headline_markdown(figs))

@@ -8,8 +8,15 @@ from face_pipeline.benchmarks import participant_bench, results
 
 def test_participant_benchmark_at_a_small_size(pg_dsn, tmp_path, store):
     figs = participant_bench.run_participant_benchmark(
-        data_dir=tmp_path, dsn=pg_dsn, photos=60, alone=2, concurrent_users=3, per_user=1, baseline_runs=1,
-        log=lambda *_: None)
+        data_dir=tmp_path,
+        dsn=pg_dsn,
+        photos=60,
+        alone=2,
+        concurrent_users=3,
+        per_user=1,
+        baseline_runs=1,
+        log=lambda *_: None,
+    )
     assert figs.photos == 60 and figs.faces > 60
     assert figs.found["mastracchio_portrait.jpg"] == 3  # his 3 demo photos, among the crowd
     alone, together = figs.scenarios

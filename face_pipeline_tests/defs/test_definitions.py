@@ -9,10 +9,16 @@ def test_definitions_load_with_the_asset_graph_jobs_sensor_and_schedule():
     graph = d.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"event_photos", "face_crops", "face_embeddings", "face_vectors", "people"}
-    deps = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
-    assert deps == {"event_photos": set(), "face_crops": {"event_photos"},
-                    "face_embeddings": {"face_crops"}, "face_vectors": {"face_embeddings"},
-                    "people": {"face_vectors"}}
+    deps = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()
+    }
+    assert deps == {
+        "event_photos": set(),
+        "face_crops": {"event_photos"},
+        "face_embeddings": {"face_crops"},
+        "face_vectors": {"face_embeddings"},
+        "people": {"face_vectors"},
+    }
     for key in graph.get_all_asset_keys():
         assert graph.get(key).partitions_def == events_partitions
     assert isinstance(events_partitions, dg.DynamicPartitionsDefinition) and events_partitions.name == "events"
@@ -21,7 +27,9 @@ def test_definitions_load_with_the_asset_graph_jobs_sensor_and_schedule():
     assert [s.name for s in d.schedules] == ["reembed_stale_events"]
     # The active models' ids are the code versions, so a model change shows as stale in the UI.
     assert graph.get(dg.AssetKey("face_embeddings")).code_version == "facenet-v1-flip-int8"
-    assert graph.get(dg.AssetKey("face_crops")).code_version.startswith("retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640")
+    assert graph.get(dg.AssetKey("face_crops")).code_version.startswith(
+        "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640"
+    )
     d.resolve_implicit_global_asset_job_def()
 
 
@@ -48,15 +56,17 @@ def test_a_run_whose_resource_names_other_models_is_refused(settings, instance):
     instance.add_dynamic_partitions("events", ["gala"])
     face_crops = ingest_assets(settings)[1]
     other = pipeline_resource(settings, detector="haar")
-    result = dg.materialize([face_crops], partition_key="gala", instance=instance,
-                            resources={"pipeline": other}, raise_on_error=False)
+    result = dg.materialize(
+        [face_crops], partition_key="gala", instance=instance, resources={"pipeline": other}, raise_on_error=False
+    )
     assert not result.success
     message = result.failure_data_for_node("face_crops").user_failure_data.description
     assert "is defined for models" in message and "haar" in message
 
 
 def test_loading_the_definitions_and_ticking_the_schedule_and_sensor_open_no_onnx_session(
-        settings, store, instance, onnx_sessions):
+    settings, store, instance, onnx_sessions
+):
     """A Dagster code server loads these definitions, and the daemon ticks the schedule and the sensor,
     all day long: model ids come from the catalogue's cards, and no ONNX session is opened for them
     (each one holds a network's weights in memory, ~100 MB for FaceNet)."""
@@ -79,9 +89,13 @@ def test_loading_the_definitions_and_ticking_the_schedule_and_sensor_open_no_onn
     # An event embedded by the previous defaults: the tick asks the active model ids and requests it.
     store.replace_event(EventWrite("old", "dlib-hog-up1", "dlib-resnet-v1", [], [], np.zeros((0, 128), np.float32)))
     resource = pipeline_resource(settings)
-    tick = reembed_stale_events(dg.build_schedule_context(
-        instance=instance, resources={"pipeline": resource},
-        scheduled_execution_time=datetime(2026, 12, 1, 3, 15, tzinfo=UTC)))
+    tick = reembed_stale_events(
+        dg.build_schedule_context(
+            instance=instance,
+            resources={"pipeline": resource},
+            scheduled_execution_time=datetime(2026, 12, 1, 3, 15, tzinfo=UTC),
+        )
+    )
     sensed = new_event_folders(dg.build_sensor_context(instance=instance, resources={"pipeline": resource}))
 
     assert [r.partition_key for r in tick] == ["old"]

@@ -17,8 +17,12 @@ from face_pipeline_tests.defs.conftest import pipeline_resource
 def _materialize(instance, settings, event):
     if not instance.has_dynamic_partition("events", event):
         instance.add_dynamic_partitions("events", [event])
-    return dg.materialize(ingest_assets(settings), partition_key=event, instance=instance,
-                          resources={"pipeline": pipeline_resource(settings)})
+    return dg.materialize(
+        ingest_assets(settings),
+        partition_key=event,
+        instance=instance,
+        resources={"pipeline": pipeline_resource(settings)},
+    )
 
 
 def _metadata(result, asset):
@@ -56,14 +60,16 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
 
     reference = str(lfw_photo("Joseph_Biden", 1))
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(celeb_settings)},
+        instance=instance,
+        resources={"pipeline": pipeline_resource(celeb_settings)},
         run_config={"ops": {"find_photos": {"config": {"reference_images": [reference], "k": 10}}}},
     )
     assert run.success
     job_result = run.output_for_node("find_photos", "result")
     lib_result = find_person(celeb_settings, store, reference, k=10)
-    assert [(m.path, round(m.distance, 5)) for m in job_result.matches] == \
-           [(m.path, round(m.distance, 5)) for m in lib_result.matches]
+    assert [(m.path, round(m.distance, 5)) for m in job_result.matches] == [
+        (m.path, round(m.distance, 5)) for m in lib_result.matches
+    ]
     [report_mat] = [e for e in run.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == "report_matches"]
     assert report_mat is not None
     assert (celeb_settings.reports_dir / "find_person.html").is_file()
@@ -72,16 +78,19 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
     # no second search; same answers as the library call with the same choices.
     refs = [str(lfw_photo("Joseph_Biden", 1)), str(lfw_photo("Joseph_Biden", 3))]
     run2 = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(celeb_settings)},
-        run_config={"ops": {"find_photos": {"config": {
-            "reference_images": refs, "k": 10, "enrol": "min", "expand": False}}}},
+        instance=instance,
+        resources={"pipeline": pipeline_resource(celeb_settings)},
+        run_config={
+            "ops": {"find_photos": {"config": {"reference_images": refs, "k": 10, "enrol": "min", "expand": False}}}
+        },
     )
     assert run2.success
     lib_min = find_person(celeb_settings, store, refs, k=10, enrol="min", expand=False)
     lib_mean = find_person(celeb_settings, store, refs, k=10)
     job_min = run2.output_for_node("find_photos", "result")
-    assert [(m.path, round(m.distance, 5)) for m in job_min.matches] == \
-           [(m.path, round(m.distance, 5)) for m in lib_min.matches]
+    assert [(m.path, round(m.distance, 5)) for m in job_min.matches] == [
+        (m.path, round(m.distance, 5)) for m in lib_min.matches
+    ]
     assert [round(m.distance, 5) for m in lib_min.matches] != [round(m.distance, 5) for m in lib_mean.matches]
 
     # Forgetting reaches Dagster's records: the runs whose metadata show these faces.
@@ -89,8 +98,12 @@ def test_materialize_celeb_event_twice_then_find_person_job(celeb_settings, stor
 
     biden = {(m.event, m.path) for m in lib_result.matches}
     shown = runs_showing(instance, photos=biden)  # the lookups that listed them, the event's previews
-    assert {(r.kind, r.run_id) for r in shown} == {("lookup", run.run_id), ("lookup", run2.run_id),
-                                                   ("ingest", first.run_id), ("ingest", second.run_id)}
+    assert {(r.kind, r.run_id) for r in shown} == {
+        ("lookup", run.run_id),
+        ("lookup", run2.run_id),
+        ("ingest", first.run_id),
+        ("ingest", second.run_id),
+    }
     assert runs_showing(instance, photos={("other-event", "not-a-photo.jpg")}) == []
     assert {r.kind for r in runs_showing(instance, photos={("celeb", "not-listed.jpg")})} == {"ingest"}
     of_event = runs_showing(instance, events={"celeb"})
@@ -108,7 +121,9 @@ def test_find_person_job_fails_clearly_on_an_empty_database(settings, store, ins
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 200), (120, 160, 200)).save(blank)
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(settings)}, raise_on_error=False,
+        instance=instance,
+        resources={"pipeline": pipeline_resource(settings)},
+        raise_on_error=False,
         run_config={"ops": {"find_photos": {"config": {"reference_images": [str(blank)]}}}},
     )
     assert not run.success
@@ -121,5 +136,9 @@ def test_find_person_job_fails_clearly_on_an_empty_database(settings, store, ins
 def test_event_photos_fails_clearly_for_a_missing_folder(settings, store, instance):
     instance.add_dynamic_partitions("events", ["ghost"])
     with pytest.raises(Exception, match="event folder .*ghost does not exist"):
-        dg.materialize([event_photos], partition_key="ghost", instance=instance,
-                       resources={"pipeline": pipeline_resource(settings)})
+        dg.materialize(
+            [event_photos],
+            partition_key="ghost",
+            instance=instance,
+            resources={"pipeline": pipeline_resource(settings)},
+        )

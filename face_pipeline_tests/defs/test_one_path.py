@@ -27,9 +27,15 @@ from face_pipeline_tests.defs.conftest import pipeline_resource
 EVENTS = ("event_a_iss_2000_2001", "event_b_iss_2009_2014")
 #: Columns that say when, not what: they differ between any two runs.
 WHEN = {"ingested_at", "completed_at", "seen_at", "created_at", "updated_at"}
-TABLES = {"photos": "event, photo_id", "faces": "face_id", "face_vectors": "face_id, model_id",
-          "event_models": "event, model_id", "skipped_files": "event, path", "people": "person_id",
-          "face_people": "face_id"}
+TABLES = {
+    "photos": "event, photo_id",
+    "faces": "face_id",
+    "face_vectors": "face_id, model_id",
+    "event_models": "event, model_id",
+    "skipped_files": "event, path",
+    "people": "person_id",
+    "face_people": "face_id",
+}
 
 
 def _with_demo_photos(settings: Settings) -> Settings:
@@ -63,12 +69,17 @@ def test_cli_ingest_and_dagster_ingest_leave_the_same_database(demo_env, store, 
 
     empty_tables(store)
     # A fresh data folder: the Dagster run detects and embeds again instead of reusing stage files.
-    dagster = Settings.from_env(photos_root=demo_env.photos_root, data_dir=tmp_path / "data_dagster",
-                                dsn=demo_env.dsn, workers=1)
+    dagster = Settings.from_env(
+        photos_root=demo_env.photos_root, data_dir=tmp_path / "data_dagster", dsn=demo_env.dsn, workers=1
+    )
     for event in EVENTS:
         instance.add_dynamic_partitions("events", [event])
-        res = dg.materialize(ingest_assets(dagster), partition_key=event, instance=instance,
-                             resources={"pipeline": pipeline_resource(dagster)})
+        res = dg.materialize(
+            ingest_assets(dagster),
+            partition_key=event,
+            instance=instance,
+            resources={"pipeline": pipeline_resource(dagster)},
+        )
         assert res.success
     by_dagster = _database(store)
     for table in TABLES:
@@ -87,13 +98,46 @@ def test_every_lookup_option_is_on_the_cli_and_in_the_job_config():
     names = {"references": "reference_images"}  # the config's name for a list of paths
     for name in LookupRequest.field_names():
         assert names.get(name, name) in config_fields, f"find_person_job has no config for {name}"
-    full = ["find", "me.jpg", "--with-person-photos", "-k", "7", "--threshold", "0.5", "--event", "a",
-            "--event", "b", "--model", "m", "--face-index", "1", "--enrol", "min", "--no-expand",
-            "--confirmed-face", "f1", "--confirmed-face", "f2", "--candidates", "4"]
+    full = [
+        "find",
+        "me.jpg",
+        "--with-person-photos",
+        "-k",
+        "7",
+        "--threshold",
+        "0.5",
+        "--event",
+        "a",
+        "--event",
+        "b",
+        "--model",
+        "m",
+        "--face-index",
+        "1",
+        "--enrol",
+        "min",
+        "--no-expand",
+        "--confirmed-face",
+        "f1",
+        "--confirmed-face",
+        "f2",
+        "--candidates",
+        "4",
+    ]
     cli = _cli_request(full)
-    job = FindPersonConfig(reference_images=["me.jpg"], with_person_photos=True, k=7, threshold=0.5,
-                           events=["a", "b"], model_id="m", face_index=1, enrol="min", expand=False,
-                           confirmed_faces=["f1", "f2"], candidates=4)
+    job = FindPersonConfig(
+        reference_images=["me.jpg"],
+        with_person_photos=True,
+        k=7,
+        threshold=0.5,
+        events=["a", "b"],
+        model_id="m",
+        face_index=1,
+        enrol="min",
+        expand=False,
+        confirmed_faces=["f1", "f2"],
+        candidates=4,
+    )
     assert cli == job.lookup_request()
     # every field set away from its default by the flags above, so none is silently dropped
     default = LookupRequest()
@@ -114,9 +158,11 @@ def test_cli_job_and_library_give_the_same_photos(demo_env, store, instance, cap
     assert capsys.readouterr().out.strip() == matches_text(library).strip()
 
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(demo_env)},
-        run_config={"ops": {"find_photos": {"config": {
-            "reference_images": [reference], "k": 20, "with_person_photos": True}}}},
+        instance=instance,
+        resources={"pipeline": pipeline_resource(demo_env)},
+        run_config={
+            "ops": {"find_photos": {"config": {"reference_images": [reference], "k": 20, "with_person_photos": True}}}
+        },
     )
     assert run.success
     job = run.output_for_node("find_photos", "result")
@@ -127,11 +173,13 @@ def test_cli_job_and_library_give_the_same_photos(demo_env, store, instance, cap
     # by person: the same through all three
     by_name = lookup(demo_env, store, LookupRequest(person=library.person, k=20))
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(demo_env)},
+        instance=instance,
+        resources={"pipeline": pipeline_resource(demo_env)},
         run_config={"ops": {"find_photos": {"config": {"person": library.person, "k": 20}}}},
     )
-    assert [dataclasses.astuple(m) for m in run.output_for_node("find_photos", "result").matches] == \
-           [dataclasses.astuple(m) for m in by_name.matches]
+    assert [dataclasses.astuple(m) for m in run.output_for_node("find_photos", "result").matches] == [
+        dataclasses.astuple(m) for m in by_name.matches
+    ]
     assert main(["find", "--person", library.person, "-k", "20", "--no-html"]) == 0
     assert capsys.readouterr().out.strip() == matches_text(by_name).strip()
 
@@ -139,7 +187,9 @@ def test_cli_job_and_library_give_the_same_photos(demo_env, store, instance, cap
     blank = demo_env.data_dir / "blank.png"
     Image.new("RGB", (200, 200), (120, 160, 200)).save(blank)
     run = find_person_job.execute_in_process(
-        instance=instance, resources={"pipeline": pipeline_resource(demo_env)}, raise_on_error=False,
+        instance=instance,
+        resources={"pipeline": pipeline_resource(demo_env)},
+        raise_on_error=False,
         run_config={"ops": {"find_photos": {"config": {"reference_images": [str(blank)]}}}},
     )
     assert not run.success

@@ -45,8 +45,7 @@ def _age(path, age):
 
 
 def _tick(instance, cursor, settings):
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"pipeline": pipeline_resource(settings)})
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pipeline": pipeline_resource(settings)})
     result = new_event_folders(ctx)
     # The daemon applies partition requests; do the same between ticks.
     for req in result.dynamic_partitions_requests:
@@ -83,14 +82,17 @@ def test_sensor_new_folder_new_photo_deleted_photo_half_copied_and_invalid(setti
     _age(root / "offsite" / "rose.jpg", 600)
     r4, _ = _tick(instance, c3, settings)
     assert [r.partition_key for r in r4.run_requests] == ["offsite"]
-    assert all(r.tags["face_pipeline/event"] == r.partition_key for r in [*r1.run_requests, *r3.run_requests, *r4.run_requests])
+    assert all(
+        r.tags["face_pipeline/event"] == r.partition_key for r in [*r1.run_requests, *r3.run_requests, *r4.run_requests]
+    )
 
 
 def _materialize(instance, resource, event):
     if not instance.has_dynamic_partition("events", event):
         instance.add_dynamic_partitions("events", [event])
-    result = dg.materialize(ingest_assets(resource.settings()), partition_key=event, instance=instance,
-                            resources={"pipeline": resource})
+    result = dg.materialize(
+        ingest_assets(resource.settings()), partition_key=event, instance=instance, resources={"pipeline": resource}
+    )
     assert result.success
     mats = [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]
     return {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()} for m in mats}
@@ -127,7 +129,9 @@ def test_incremental_rerun_embeds_only_the_new_photo_and_forgets_removed_ones(se
 
 
 @needs_datasets
-def test_backfill_of_several_events_through_the_cli_on_a_postgres_dagster_instance(settings, store, monkeypatch, capsys):
+def test_backfill_of_several_events_through_the_cli_on_a_postgres_dagster_instance(
+    settings, store, monkeypatch, capsys
+):
     root = settings.photos_root
     _put(root, "day-1", "biden.jpg")
     _put(root, "day-2", "obama.jpg")
@@ -145,14 +149,19 @@ def test_backfill_of_several_events_through_the_cli_on_a_postgres_dagster_instan
     try:
         assert type(inst.run_storage).__name__ == "PostgresRunStorage"
         runs = inst.get_runs(filters=dg.RunsFilter(tags={"face_pipeline/trigger": "backfill"}))
-        assert sorted(r.tags["face_pipeline/event"] for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)[-3:] == ["day-1", "day-2", "day-3"]
+        assert sorted(r.tags["face_pipeline/event"] for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)[-3:] == [
+            "day-1",
+            "day-2",
+            "day-3",
+        ]
     finally:
         inst.dispose()
 
 
 @needs_datasets
 def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_throughout(
-        settings, store, instance, tmp_path, monkeypatch):
+    settings, store, instance, tmp_path, monkeypatch
+):
     root = settings.photos_root
     _put(root, "alpha", "biden.jpg")
     _put(root, "alpha", "obama.jpg")
@@ -187,7 +196,9 @@ def test_model_switch_schedule_requests_only_stale_events_and_lookups_answer_thr
     assert set(during.models) == {new_id, "dlib-resnet-v1"}
     assert {(m.event, m.path) for m in during.matches if m.event == "alpha"} == {("alpha", "biden.jpg")}
     during_beta = find_person(new.settings(), store, reference, threshold=0.6, events=["beta"])
-    assert during_beta.models == {"dlib-resnet-v1": ["beta"]} and [m.path for m in during_beta.matches] == ["two_people.jpg"]
+    assert during_beta.models == {"dlib-resnet-v1": ["beta"]} and [m.path for m in during_beta.matches] == [
+        "two_people.jpg"
+    ]
     assert [r.partition_key for r in schedule_requests()] == ["beta"]
 
     _materialize(instance, new, "beta")

@@ -56,7 +56,9 @@ def _set_where_true_cut_is(cut: float, n: int, rng) -> list[CV.Labelled]:
     """Queries whose own photos lie at most `cut` - 0.05 (one of them exactly there) and strangers above `cut`."""
     out = []
     for i in range(n):
-        own = [(f"own{i}_0", round(cut - 0.05, 6))] + [(f"own{i}_{j}", float(cut - rng.uniform(0.05, 0.2))) for j in (1, 2)]
+        own = [(f"own{i}_0", round(cut - 0.05, 6))] + [
+            (f"own{i}_{j}", float(cut - rng.uniform(0.05, 0.2))) for j in (1, 2)
+        ]
         strangers = [(f"s{i}_{j}", float(cut + rng.uniform(0.005, 0.3))) for j in range(5)]
         out.append((f"id{i}", q(own + strangers, {p for p, _ in own})))
     return out

@@ -14,9 +14,13 @@ from face_pipeline_tests.conftest import lfw_photo, needs_datasets
 @needs_datasets
 def test_tilted_face_is_found_and_aligned_upright():
     upright = np.asarray(Image.open(lfw_photo("Angela_Bassett", 1)).convert("RGB"))
-    tilted = np.ascontiguousarray(np.asarray(
-        Image.fromarray(upright).rotate(50, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(128, 128, 128))
-    ))
+    tilted = np.ascontiguousarray(
+        np.asarray(
+            Image.fromarray(upright).rotate(
+                50, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(128, 128, 128)
+            )
+        )
+    )
     emb = get_embedder("dlib-resnet-v1")
     plain = DlibHogDetector(upsample=1)
     plus = get_detector("dlib-hog-plus")

@@ -39,10 +39,20 @@ def _write(store, event: str, vectors: dict[str, np.ndarray]) -> None:
     for name in vectors:
         pid = name.ljust(32, "0")
         photos.append(PhotoRow(pid, f"{name}.jpg", 1, 100, 100, None, 1))
-        faces.append(FaceRow(face_id=face_id_for(event, pid, "test", 0), photo_id=pid, face_index=0, box=(0, 0, 10, 10),
-                             score=1.0, landmarks=[0.0] * 10, crop_path=""))
-    store.replace_event(EventWrite(event, "test", "dlib-resnet-v1-flip", photos, faces,
-                                   np.stack(list(vectors.values()))))
+        faces.append(
+            FaceRow(
+                face_id=face_id_for(event, pid, "test", 0),
+                photo_id=pid,
+                face_index=0,
+                box=(0, 0, 10, 10),
+                score=1.0,
+                landmarks=[0.0] * 10,
+                crop_path="",
+            )
+        )
+    store.replace_event(
+        EventWrite(event, "test", "dlib-resnet-v1-flip", photos, faces, np.stack(list(vectors.values())))
+    )
 
 
 def test_query_expansion_reaches_a_face_through_a_confident_hit(store):
@@ -53,13 +63,22 @@ def test_query_expansion_reaches_a_face_through_a_confident_hit(store):
     _write(store, "expansion", {"a": _vec(0.40), "b": _vec(0.55), "c": _vec(-0.55), "ref": _vec(0.0)})
     ref = _vec(0.0)[None, :]
 
-    plain = nearest_faces(store, ref, emb, emb.model_id, events=["expansion"], limit=10, expand=False,
-                          exclude_paths=frozenset({"ref.jpg"}))
+    plain = nearest_faces(
+        store,
+        ref,
+        emb,
+        emb.model_id,
+        events=["expansion"],
+        limit=10,
+        expand=False,
+        exclude_paths=frozenset({"ref.jpg"}),
+    )
     got = {m.path: m.distance for m in plain.values()}
     assert got == pytest.approx({"a.jpg": 0.40, "b.jpg": 0.55, "c.jpg": 0.55}, abs=1e-5)
 
-    expanded = nearest_faces(store, ref, emb, emb.model_id, events=["expansion"], limit=10, expand=True,
-                             exclude_paths=frozenset({"ref.jpg"}))
+    expanded = nearest_faces(
+        store, ref, emb, emb.model_id, events=["expansion"], limit=10, expand=True, exclude_paths=frozenset({"ref.jpg"})
+    )
     got = {m.path: m.distance for m in expanded.values()}
     # mean distance to {reference, A}: A (0.40 + 0) / 2, B (0.55 + 0.15) / 2, C (0.55 + 0.95) / 2
     assert got == pytest.approx({"a.jpg": 0.20, "b.jpg": 0.35, "c.jpg": 0.75}, abs=1e-5)
@@ -82,5 +101,9 @@ def test_a_reference_subject_is_a_confident_face_not_the_largest_shadow():
         choose_face([friend, beside], None, "group.jpg", (400, 700, 3))
     assert asked.value.faces == [friend, beside]
     # detectors whose scores are not probabilities (dlib's) keep choosing by size
-    assert choose_face([DetectedFace((0, 0, 300, 300), 2.5), DetectedFace((400, 0, 500, 100), 3.0)], None, "x",
-                       (600, 600, 3))[0] == 0
+    assert (
+        choose_face(
+            [DetectedFace((0, 0, 300, 300), 2.5), DetectedFace((400, 0, 500, 100), 3.0)], None, "x", (600, 600, 3)
+        )[0]
+        == 0
+    )

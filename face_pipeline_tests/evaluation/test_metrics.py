@@ -127,10 +127,15 @@ def test_calibration_by_hand():
 def _bcubed_by_definition(clusters, labels):
     items = list(labels)
     cl = {i: clusters.get(i, ("alone", i)) for i in items}
-    p = sum(sum(1 for j in items if cl[j] == cl[i] and labels[j] == labels[i]) / sum(1 for j in items if cl[j] == cl[i])
-            for i in items)
-    r = sum(sum(1 for j in items if cl[j] == cl[i] and labels[j] == labels[i]) / sum(1 for j in items if labels[j] == labels[i])
-            for i in items)
+    p = sum(
+        sum(1 for j in items if cl[j] == cl[i] and labels[j] == labels[i]) / sum(1 for j in items if cl[j] == cl[i])
+        for i in items
+    )
+    r = sum(
+        sum(1 for j in items if cl[j] == cl[i] and labels[j] == labels[i])
+        / sum(1 for j in items if labels[j] == labels[i])
+        for i in items
+    )
     return p / len(items), r / len(items)
 
 

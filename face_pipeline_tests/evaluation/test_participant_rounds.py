@@ -31,9 +31,20 @@ def _write(store, vectors: dict[str, np.ndarray]) -> dict[str, str]:
         pid = name.ljust(32, "0")
         photos.append(PhotoRow(pid, f"{name}.jpg", 1, 100, 100, None, 1))
         ids[f"{name}.jpg"] = face_id_for(EVENT, pid, "test", 0)
-        faces.append(FaceRow(face_id=ids[f"{name}.jpg"], photo_id=pid, face_index=0, box=(0, 0, 10, 10), score=1.0,
-                             landmarks=[0.0] * 10, crop_path=""))
-    store.replace_event(EventWrite(EVENT, "test", "dlib-resnet-v1-flip", photos, faces, np.stack(list(vectors.values()))))
+        faces.append(
+            FaceRow(
+                face_id=ids[f"{name}.jpg"],
+                photo_id=pid,
+                face_index=0,
+                box=(0, 0, 10, 10),
+                score=1.0,
+                landmarks=[0.0] * 10,
+                crop_path="",
+            )
+        )
+    store.replace_event(
+        EventWrite(EVENT, "test", "dlib-resnet-v1-flip", photos, faces, np.stack(list(vectors.values())))
+    )
     return ids
 
 
@@ -42,8 +53,11 @@ def _search(store, emb, ref, threshold):
 
     def search(confirmed):
         calls.append(confirmed)
-        found = list(nearest_faces(store, ref, emb, emb.model_id, events=[EVENT], limit=10, expand=False,
-                                   confirmed=confirmed).values())
+        found = list(
+            nearest_faces(
+                store, ref, emb, emb.model_id, events=[EVENT], limit=10, expand=False, confirmed=confirmed
+            ).values()
+        )
         return collapse_to_photos(found, emb, threshold), candidate_photos(found, emb, threshold)
 
     return search, calls
@@ -64,8 +78,12 @@ def test_a_confirmed_candidate_is_found_and_leads_to_more(store):
     search, calls = _search(store, emb, _vec(0.0)[None, :], t)
 
     rounds = simulate(search, lambda p: p.path in relevant, relevant)
-    assert [r.answer for r in rounds] == [frozenset({"a.jpg"}), frozenset({"a.jpg", "b.jpg", "c.jpg"}),
-                                          frozenset({"a.jpg", "b.jpg", "c.jpg"}), frozenset({"a.jpg", "b.jpg", "c.jpg"})]
+    assert [r.answer for r in rounds] == [
+        frozenset({"a.jpg"}),
+        frozenset({"a.jpg", "b.jpg", "c.jpg"}),
+        frozenset({"a.jpg", "b.jpg", "c.jpg"}),
+        frozenset({"a.jpg", "b.jpg", "c.jpg"}),
+    ]
     assert rounds[0].recall == pytest.approx(1 / 3) and rounds[1].recall == 1.0
     assert [r.precision for r in rounds] == [1.0, 1.0, 1.0, 1.0]
     # round 1 asks about B and D (nearest first), confirms B; D is declined and never asked again
@@ -86,8 +104,15 @@ def test_a_confirmed_candidate_is_found_and_leads_to_more(store):
 def test_a_participant_who_confirms_nothing_changes_nothing(store):
     emb = get_embedder("dlib-resnet-v1-flip")
     t, margin = emb.default_threshold, CANDIDATE_MARGIN[emb.metric]
-    _write(store, {"a": _vec(t - 0.1), "b": _vec(t + margin / 2), "c": _vec(t + margin / 4, 0.01),
-               "d": _vec(0.0, t + margin / 3)})
+    _write(
+        store,
+        {
+            "a": _vec(t - 0.1),
+            "b": _vec(t + margin / 2),
+            "c": _vec(t + margin / 4, 0.01),
+            "d": _vec(0.0, t + margin / 3),
+        },
+    )
     relevant = frozenset({"a.jpg", "b.jpg"})
     search, calls = _search(store, emb, _vec(0.0)[None, :], t)
 
@@ -104,8 +129,11 @@ def test_choose_margin_takes_the_smallest_reaching_the_share_of_the_widest_gain(
         return [Round(frozenset(), 0, 0, 1.0, r0), Round(frozenset(), 1, 1, 1.0, r3)]
 
     # gains over the two queries: 0.02 -> 0.1, 0.04 -> 0.18, 0.06 -> 0.2 (the widest)
-    by_margin = {0.02: [run(0.5, 0.6), run(0.5, 0.6)], 0.04: [run(0.5, 0.68), run(0.5, 0.68)],
-                 0.06: [run(0.5, 0.7), run(0.5, 0.7)]}
+    by_margin = {
+        0.02: [run(0.5, 0.6), run(0.5, 0.6)],
+        0.04: [run(0.5, 0.68), run(0.5, 0.68)],
+        0.06: [run(0.5, 0.7), run(0.5, 0.7)],
+    }
     assert choose_margin(by_margin, [0, 1]) == 0.04
     assert choose_margin({m: [run(0.5, 0.5)] for m in (0.02, 0.04)}, [0]) == CANDIDATE_MARGIN["cosine"]
 

@@ -26,8 +26,9 @@ def test_buckets_are_half_open_and_the_last_is_open():
 
 def test_face_in_tile_takes_the_face_nearest_the_tile_centre_inside_it():
     tile = Tile(Path("x.jpg"), "A", left=100, top=100, size=200)
-    pf = PhotoFaces("c", [(0, 0, 50, 50), (110, 110, 150, 150), (170, 170, 230, 230), (280, 280, 340, 340)],
-                    [0.9] * 4, {})
+    pf = PhotoFaces(
+        "c", [(0, 0, 50, 50), (110, 110, 150, 150), (170, 170, 230, 230), (280, 280, 340, 340)], [0.9] * 4, {}
+    )
     assert face_in_tile(pf, tile) == 2  # centre (200, 200): the tile's own centre
     assert face_in_tile(PhotoFaces("c", [(0, 0, 50, 50)], [0.9], {}), tile) is None
 

@@ -73,6 +73,7 @@ def truncated_jpeg(img: Image.Image) -> bytes:
 def decompression_bomb_png(side: int = 20_000) -> bytes:
     """A real, valid 1-bit PNG of side x side black pixels (400 M at the default) in ~60 kB,
     compressed row by row so that making it needs no more memory than checking it should."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -142,7 +143,12 @@ def bad_photos(tmp_outside: Path) -> list[BadPhoto]:
         BadPhoto("good.jpg", _bytes(lambda: encode(face, "JPEG", quality=90)), "face", "a plain JPEG"),
         BadPhoto("zero-byte.jpg", _bytes(lambda: b""), "empty_file", "0-byte file"),
         BadPhoto("truncated.jpg", _bytes(lambda: truncated_jpeg(face_image(4))), "truncated", "JPEG cut at 60 %"),
-        BadPhoto("random-bytes.jpg", _bytes(lambda: np.random.default_rng(6).bytes(4096)), "not_an_image", "random bytes named .jpg"),
+        BadPhoto(
+            "random-bytes.jpg",
+            _bytes(lambda: np.random.default_rng(6).bytes(4096)),
+            "not_an_image",
+            "random bytes named .jpg",
+        ),
         BadPhoto("notes.txt", _bytes(lambda: b"guest list\n"), "not_an_image", "a text file"),
         BadPhoto("text-named.jpg", _bytes(lambda: b"this is not a photo\n" * 20), "not_an_image", "text named .jpg"),
         BadPhoto("alpha.png", _bytes(lambda: alpha_png(face)), "face", "RGBA PNG"),
@@ -155,14 +161,29 @@ def bad_photos(tmp_outside: Path) -> list[BadPhoto]:
         BadPhoto("exif-rotated.jpg", _bytes(lambda: rotated_with_exif(face_image(10))), "face", "EXIF orientation 6"),
         BadPhoto("photo.heic", _bytes(lambda: heic(face_image(11))), "face", "HEIC (pillow-heif installed)"),
         BadPhoto("tiny.png", _bytes(lambda: encode(Image.new("RGB", (1, 1)), "PNG")), "processed", "1x1 pixel PNG"),
-        BadPhoto("name with spaces.jpg", _bytes(lambda: encode(face, "JPEG", quality=80)), "face", "spaces in the name"),
+        BadPhoto(
+            "name with spaces.jpg", _bytes(lambda: encode(face, "JPEG", quality=80)), "face", "spaces in the name"
+        ),
         BadPhoto("ünïcødé 写真.jpg", _bytes(lambda: encode(face, "JPEG", quality=81)), "face", "unicode name"),
         BadPhoto("new\nline.jpg", _bytes(lambda: encode(face, "JPEG", quality=82)), "face", "newline in the name"),
-        BadPhoto(os.fsdecode(b"latin1-\xe9t\xe9.jpg"), _bytes(lambda: encode(face, "JPEG", quality=83)),
-                 "bad_file_name", "name that is not UTF-8"),
-        BadPhoto("broken-link.jpg", _symlink(lambda p: str(p.parent / "does-not-exist.jpg")), "broken_symlink", "dangling symlink"),
-        BadPhoto("outside-link.jpg", _symlink(lambda p: str(tmp_outside / "secret.jpg")), "symlink_outside",
-                 "symlink to a photo outside the photos root"),
+        BadPhoto(
+            os.fsdecode(b"latin1-\xe9t\xe9.jpg"),
+            _bytes(lambda: encode(face, "JPEG", quality=83)),
+            "bad_file_name",
+            "name that is not UTF-8",
+        ),
+        BadPhoto(
+            "broken-link.jpg",
+            _symlink(lambda p: str(p.parent / "does-not-exist.jpg")),
+            "broken_symlink",
+            "dangling symlink",
+        ),
+        BadPhoto(
+            "outside-link.jpg",
+            _symlink(lambda p: str(tmp_outside / "secret.jpg")),
+            "symlink_outside",
+            "symlink to a photo outside the photos root",
+        ),
         BadPhoto("loop-link.jpg", _symlink(lambda p: str(p)), "broken_symlink", "symlink to itself"),
         BadPhoto("outside-dir", _symlink(lambda p: str(tmp_outside)), "symlink_dir", "symlink to a folder outside"),
         BadPhoto("fifo.jpg", lambda p: os.mkfifo(p), "not_a_file", "named pipe called .jpg (would block a reader)"),
@@ -184,9 +205,19 @@ def event_rows(store: VectorStore, event: str) -> dict[str, set]:
     """What the database holds for one event, for before/after comparisons."""
     with store.connect() as conn:
         return {
-            "photos": set(conn.execute("SELECT photo_id, path, face_count FROM photos WHERE event = %s", (event,)).fetchall()),
+            "photos": set(
+                conn.execute("SELECT photo_id, path, face_count FROM photos WHERE event = %s", (event,)).fetchall()
+            ),
             "faces": set(conn.execute("SELECT face_id, photo_id FROM faces WHERE event = %s", (event,)).fetchall()),
-            "vectors": set(conn.execute("SELECT face_id, model_id FROM face_vectors WHERE event = %s", (event,)).fetchall()),
-            "skipped": set(conn.execute("SELECT path, reason FROM skipped_files WHERE event = %s", (event,)).fetchall()),
-            "models": set(conn.execute("SELECT model_id, photo_count, face_count, serving FROM event_models WHERE event = %s", (event,)).fetchall()),
+            "vectors": set(
+                conn.execute("SELECT face_id, model_id FROM face_vectors WHERE event = %s", (event,)).fetchall()
+            ),
+            "skipped": set(
+                conn.execute("SELECT path, reason FROM skipped_files WHERE event = %s", (event,)).fetchall()
+            ),
+            "models": set(
+                conn.execute(
+                    "SELECT model_id, photo_count, face_count, serving FROM event_models WHERE event = %s", (event,)
+                ).fetchall()
+            ),
         }

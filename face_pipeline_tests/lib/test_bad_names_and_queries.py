@@ -52,9 +52,11 @@ def test_invalid_event_names_are_refused_with_the_reason_everywhere(name, hint, 
     with pytest.raises(InvalidEventName) as err:
         validate_event_name(name)
     assert hint in str(err.value)
-    for call in (lambda: ingest.scan_event(settings, name),
-                 lambda: forget_event(settings, store, name),
-                 lambda: find_person(settings, store, "unused.jpg", events=[name])):
+    for call in (
+        lambda: ingest.scan_event(settings, name),
+        lambda: forget_event(settings, store, name),
+        lambda: find_person(settings, store, "unused.jpg", events=[name]),
+    ):
         with pytest.raises(InvalidEventName):
             call()
     # Nothing was created for the bad name anywhere under the data folder.
@@ -186,13 +188,18 @@ def test_query_on_an_empty_database(settings, store):
 
 
 BAD_PERSON_NAMES = {
-    "a\nb": "U+000A", "tab\there": "U+0009", "nul\x00": "U+0000", "\x1b[31mred": "U+001B",
-    "evil\u202eoob": "U+202E", "line\u2028sep": "U+2028",
+    "a\nb": "U+000A",
+    "tab\there": "U+0009",
+    "nul\x00": "U+0000",
+    "\x1b[31mred": "U+001B",
+    "evil\u202eoob": "U+202E",
+    "line\u2028sep": "U+2028",
 }
 
 
-def test_person_names_with_control_characters_or_too_long_are_refused_with_a_reason(store, settings, monkeypatch,
-                                                                                     capsys):
+def test_person_names_with_control_characters_or_too_long_are_refused_with_a_reason(
+    store, settings, monkeypatch, capsys
+):
     from face_pipeline.cli.main import main
     from face_pipeline.lib.people.decisions import (
         MAX_NAME_LENGTH,

@@ -103,8 +103,12 @@ def test_every_bad_photo_is_reported_and_the_rest_of_the_event_is_processed(sett
 def _cli_ingest(settings, monkeypatch, capsys, event: str) -> tuple[int, str, str]:
     from face_pipeline.cli.main import main
 
-    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": settings.dsn,
-                 "WORKERS": 1}.items():
+    for k, v in {
+        "PHOTOS_ROOT": settings.photos_root,
+        "DATA_DIR": settings.data_dir,
+        "DSN": settings.dsn,
+        "WORKERS": 1,
+    }.items():
         monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
     capsys.readouterr()
     code = main(["ingest", event])
@@ -235,15 +239,25 @@ def _wide_panorama(source: Path, face_width: int) -> tuple[bytes, int]:
     k = face_width / face.width
     big = Image.fromarray(src).resize((round(src.shape[1] * k), round(src.shape[0] * k)), Image.Resampling.BICUBIC)
     canvas = np.random.default_rng(0).integers(90, 160, size=(2400, 16000, 3), dtype=np.uint8)
-    canvas[900:900 + big.height, 11000:11000 + big.width] = np.asarray(big)
+    canvas[900 : 900 + big.height, 11000 : 11000 + big.width] = np.asarray(big)
     out = io.BytesIO()
     Image.fromarray(canvas).save(out, "JPEG", quality=90)
     return out.getvalue(), round(11000 + face.box[0] * k)
 
 
 #: LFW photos (the first ten identities) whose picture shows one face.
-PANORAMA_FACES = ("Aaron_Peirsol", "Abdullah_Ahmad_Badawi", "Abel_Aguilar", "Adriana_Perez_Navarro", "Al_Gore",
-                  "Al_Sharpton", "Alan_Dershowitz", "Alan_Stonecipher", "Alan_Zemaitis", "Alastair_Johnston")
+PANORAMA_FACES = (
+    "Aaron_Peirsol",
+    "Abdullah_Ahmad_Badawi",
+    "Abel_Aguilar",
+    "Adriana_Perez_Navarro",
+    "Al_Gore",
+    "Al_Sharpton",
+    "Alan_Dershowitz",
+    "Alan_Stonecipher",
+    "Alan_Zemaitis",
+    "Alastair_Johnston",
+)
 
 
 def test_very_wide_panorama_is_searched_in_tiles_and_finds_its_face():
@@ -339,7 +353,9 @@ def test_pixel_limit_is_a_setting_that_can_be_raised(monkeypatch, tmp_path):
     photo = decode_photo(header_200m, "big.jpg", max_pixels=raised.max_image_pixels, max_side=2400)
     assert (photo.width, photo.height) == (20_000, 10_000)
 
-    photo = decode_photo(jpeg_claiming_size(10_000, 10_000), "100m.jpg", max_pixels=default.max_image_pixels, max_side=2400)
+    photo = decode_photo(
+        jpeg_claiming_size(10_000, 10_000), "100m.jpg", max_pixels=default.max_image_pixels, max_side=2400
+    )
     assert (photo.width, photo.height) == (10_000, 10_000)
 
 

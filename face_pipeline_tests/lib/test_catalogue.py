@@ -37,8 +37,7 @@ STORED_IDS = {
     "retinaface-mnet025-rot": "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot13-s640-t0.95-b0.05",
     "retinaface-mnet025-rot3": "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05",
     "retinaface-mnet025-autorot": "retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05-iftilt60-c0.05",
-    "retinaface-mnet025-autorot-fp16":
-        "retinaface-mnet025-v1-fp16-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05-iftilt60-c0.05",
+    "retinaface-mnet025-autorot-fp16": "retinaface-mnet025-v1-fp16-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05-iftilt60-c0.05",
     "yunet": "yunet-2023mar-v1-s1024-t0.6-nms0.3",
     "yunet-rot": "yunet-2023mar-v1-s1024-t0.6-nms0.3+rot123-s640-t0.85-b0.05",
     "scrfd-2.5g": "scrfd-2.5g-kps-v1-s640-t0.4-nms0.4",

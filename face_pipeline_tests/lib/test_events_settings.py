@@ -50,7 +50,10 @@ def test_event_folders_listing_and_missing(tmp_path):
 def test_redact_dsn_hides_passwords():
     assert redact_dsn("postgresql://alice:s3cret@db.example/app") == "postgresql://alice:***@db.example/app"
     assert "s3cret" not in redact_dsn("host=db user=alice password=s3cret dbname=app")
-    assert redact_dsn("postgresql://postgres:@/face_pipeline?host=/tmp/x") == "postgresql://postgres:***@/face_pipeline?host=/tmp/x"
+    assert (
+        redact_dsn("postgresql://postgres:@/face_pipeline?host=/tmp/x")
+        == "postgresql://postgres:***@/face_pipeline?host=/tmp/x"
+    )
 
 
 def test_settings_from_env(monkeypatch, tmp_path):
@@ -77,8 +80,9 @@ def test_settings_from_env(monkeypatch, tmp_path):
         ("FACE_PIPELINE_DEVICE", "gpu", "is not a device; choose one of ['cpu', 'cuda']"),
     ],
 )
-def test_bad_settings_are_one_line_and_exit_code_2_before_any_work(monkeypatch, tmp_path, capsys,
-                                                                      variable, value, message):
+def test_bad_settings_are_one_line_and_exit_code_2_before_any_work(
+    monkeypatch, tmp_path, capsys, variable, value, message
+):
     from face_pipeline.cli import main
 
     data = tmp_path / "data"
@@ -115,12 +119,18 @@ def test_no_module_reads_settings_at_import_time(tmp_path):
         "from face_pipeline.lib.errors import ConfigError\n"
         "try:\n    defs()\nexcept ConfigError as exc:\n    print('refused:', exc)\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "FACE_PIPELINE_DETECTOR": "bogus", "FACE_PIPELINE_EVENT_LOCK_WAIT": "soon",
-           "FACE_PIPELINE_DATA_DIR": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FACE_PIPELINE_DETECTOR": "bogus",
+        "FACE_PIPELINE_EVENT_LOCK_WAIT": "soon",
+        "FACE_PIPELINE_DATA_DIR": str(tmp_path),
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "refused: FACE_PIPELINE_EVENT_LOCK_WAIT must be a number" in out.stdout or \
-        "refused: FACE_PIPELINE_DETECTOR='bogus' is not a detector" in out.stdout
+    assert (
+        "refused: FACE_PIPELINE_EVENT_LOCK_WAIT must be a number" in out.stdout
+        or "refused: FACE_PIPELINE_DETECTOR='bogus' is not a detector" in out.stdout
+    )
 
 
 def test_the_readme_settings_table_is_the_one_the_declaration_renders():
@@ -150,12 +160,21 @@ def test_every_setting_has_a_variable_a_flag_and_a_resource_field(tmp_path):
     assert [v.field for v in VARIABLES] == [f.name for f in fields(Settings)]
     base = Settings.from_env({})
     # A value of each setting unlike its default, as text (what the environment and flags hold).
-    other = {"photos_root": str(tmp_path / "p"), "data_dir": str(tmp_path / "d"),
-             "dsn": "postgresql://u@db/app", "dagster_pg_url": "postgresql+psycopg2://u@db/dagster",
-             "detector": "haar", "embedder": "dlib-resnet-v1", "model_dir": str(tmp_path / "m"),
-             "clip_model_dir": str(tmp_path / "c"), "executor": "celery", "celery_broker": "redis://q:6379/1",
-             "device": "cuda",
-             "public_url": "https://photos.example.org", "dagster_ui_url": "https://dagster.example.org"}
+    other = {
+        "photos_root": str(tmp_path / "p"),
+        "data_dir": str(tmp_path / "d"),
+        "dsn": "postgresql://u@db/app",
+        "dagster_pg_url": "postgresql+psycopg2://u@db/dagster",
+        "detector": "haar",
+        "embedder": "dlib-resnet-v1",
+        "model_dir": str(tmp_path / "m"),
+        "clip_model_dir": str(tmp_path / "c"),
+        "executor": "celery",
+        "celery_broker": "redis://q:6379/1",
+        "device": "cuda",
+        "public_url": "https://photos.example.org",
+        "dagster_ui_url": "https://dagster.example.org",
+    }
     values = {v.field: other.get(v.field) or v.text(getattr(base, v.field) * 2 + 1) for v in VARIABLES}
     from_env = Settings.from_env({v.env_name: values[v.field] for v in VARIABLES})
     argv = [part for v in VARIABLES for part in (v.flag, values[v.field])] + ["events"]

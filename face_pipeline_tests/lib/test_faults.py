@@ -41,8 +41,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _photos_v1(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (ident, n) in {"a.jpg": ("Venus_Williams", 1), "b.jpg": ("Pierce_Brosnan", 1),
-                             "c.jpg": ("Venus_Williams", 2)}.items():
+    for name, (ident, n) in {
+        "a.jpg": ("Venus_Williams", 1),
+        "b.jpg": ("Pierce_Brosnan", 1),
+        "c.jpg": ("Venus_Williams", 2),
+    }.items():
         shutil.copy(lfw_photo(ident, n), folder / name)
 
 
@@ -87,9 +90,14 @@ def _wait_until_writer_is_blocked(dsn: str, timeout: float = 120) -> int:
                    WHERE a.wait_event_type = 'Lock' AND a.query LIKE 'DELETE FROM skipped_files%%'"""
             ).fetchone()
             if row:
-                written = {r[0] for r in conn.execute(
-                    """SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                       WHERE l.pid = %s AND l.mode = 'RowExclusiveLock' AND l.granted""", (row[0],))}
+                written = {
+                    r[0]
+                    for r in conn.execute(
+                        """SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                       WHERE l.pid = %s AND l.mode = 'RowExclusiveLock' AND l.granted""",
+                        (row[0],),
+                    )
+                }
                 assert {"photos", "faces", "face_vectors"} <= written, written
                 return row[0]
             time.sleep(0.05)
@@ -172,7 +180,10 @@ def _ingest_process(settings: Settings, event: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
         [sys.executable, "-c", RUN_INGEST, str(settings.photos_root), str(settings.data_dir), settings.dsn, event],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -299,9 +310,12 @@ with event_lock(Settings.from_env(photos_root=photos, data_dir=data, dsn=dsn), "
 def test_event_lock_spans_processes_names_its_holder_and_dies_with_it(settings):
     """The run lock lives in PostgreSQL, so it holds between processes that share nothing but the
     database (two machines), says who holds it, and goes when its holder is killed."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(settings.photos_root), str(settings.data_dir),
-                               settings.dsn], env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(settings.photos_root), str(settings.data_dir), settings.dsn],
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "HELD"
         with pytest.raises(SystemFault) as err:
@@ -324,7 +338,6 @@ def test_event_lock_needs_the_database_and_says_so(settings):
     with pytest.raises(SystemFault, match="cannot connect to PostgreSQL"):
         with event_lock.event_lock(down, "gala", wait=0):
             pass
-
 
 
 def test_embedded_server_killed_then_started_waits_for_its_crash_recovery(tmp_path, fault_server, monkeypatch):

@@ -29,8 +29,9 @@ def test_the_embedding_step_takes_the_detection_steps_vectors_which_equal_the_cr
 
     embedded = embed_faces(settings, faces)
     assert embedded.model_id == settings.embedder and embedded.embedded == len(faces.faces)
-    from_files = embed_chunk((settings.embedder, settings.model_folders,
-                              [str(settings.data_dir / f.crop_path) for f in faces.faces]))
+    from_files = embed_chunk(
+        (settings.embedder, settings.model_folders, [str(settings.data_dir / f.crop_path) for f in faces.faces])
+    )
     np.testing.assert_allclose(embedded.vectors, from_files, atol=1e-5)
 
     # Another embedder of the same crop kind (a model switch) embeds from the crop files.

@@ -56,7 +56,8 @@ def test_a_quantised_embedder_gives_vectors_near_the_float_models_on_the_demo_fa
     a, b = variant.embed(chips), float_model.embed(chips)
     distances = 1.0 - (a * b).sum(axis=1)  # both L2-normalised: cosine distance
     assert float(distances.max()) <= c.max_distance_to_float, (
-        f"{c.name}: cosine distance to {c.variant_of} up to {distances.max():.4f} (mean {distances.mean():.4f})")
+        f"{c.name}: cosine distance to {c.variant_of} up to {distances.max():.4f} (mean {distances.mean():.4f})"
+    )
 
 
 @pytest.mark.parametrize("c", [c for c in VARIANTS if c.kind == "detector"], ids=lambda c: c.name)

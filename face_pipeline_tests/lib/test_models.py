@@ -54,10 +54,18 @@ MIN_FACE = 60
 # dlib-hog-plus 26, haar 11; autorot and its fp16 copy get plain retinaface's floor): a floor catches
 # a broken decoder or alignment, not a 1-face wobble.
 RECALL_FLOOR = {
-    "haar": 0.2, "dlib-hog": 0.3, "dlib-hog-plus": 0.5,
-    "retinaface-mnet025": 0.8, "retinaface-mnet025-rot": 0.8, "retinaface-mnet025-rot3": 0.85,
-    "retinaface-mnet025-autorot": 0.8, "retinaface-mnet025-autorot-fp16": 0.8,
-    "yunet": 0.8, "yunet-rot": 0.85, "scrfd-2.5g": 0.8, "scrfd-2.5g-rot": 0.85,
+    "haar": 0.2,
+    "dlib-hog": 0.3,
+    "dlib-hog-plus": 0.5,
+    "retinaface-mnet025": 0.8,
+    "retinaface-mnet025-rot": 0.8,
+    "retinaface-mnet025-rot3": 0.85,
+    "retinaface-mnet025-autorot": 0.8,
+    "retinaface-mnet025-autorot-fp16": 0.8,
+    "yunet": 0.8,
+    "yunet-rot": 0.85,
+    "scrfd-2.5g": 0.8,
+    "scrfd-2.5g-rot": 0.85,
 }
 SKIPPED_DETECTORS = {"dlib-cnn": "dlib's CNN detector takes minutes per photo on a CPU"}
 

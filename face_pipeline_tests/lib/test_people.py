@@ -46,8 +46,9 @@ def test_grouping_does_not_depend_on_the_order_of_faces_and_links():
 
 def test_two_faces_of_one_photo_are_never_one_person():
     # a-b close, b-c close, a and c are in the same photo: the closer link wins, c stays apart
-    plan = plan_grouping(["a", "b", "c"], [("a", "b", 0.1), ("b", "c", 0.2)], {}, set(), {},
-                         {"a": "p1", "b": "p2", "c": "p1"})
+    plan = plan_grouping(
+        ["a", "b", "c"], [("a", "b", 0.1), ("b", "c", 0.2)], {}, set(), {}, {"a": "p1", "b": "p2", "c": "p1"}
+    )
     assert _partition(plan) == {frozenset({"a", "b"})} and plan.assign["c"] is None
 
 
@@ -111,8 +112,7 @@ def test_the_same_people_whatever_order_the_events_came_in(settings, store):
 
 
 @needs_datasets
-def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_grouping(settings, store,
-                                                                                         monkeypatch):
+def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_grouping(settings, store, monkeypatch):
     from face_pipeline.lib.models import embedder_for_model_id
     from face_pipeline.lib.people import people_store
     from face_pipeline.lib.people.update import events_served_by, serving_model
@@ -129,12 +129,20 @@ def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_
     of_first = people.event_faces("first", model_id)
     assert of_first and {f.face_id for f in of_first} < set(faces)
     assert all(f.event == "first" and f.path and f.crop_path and f.width > 0 for f in of_first)
-    args = {"model_id": model_id, "dim": embedder.dim, "metric": embedder.metric,
-            "events": events_served_by(store, model_id), "limit": 20, "within": embedder.link_threshold}
+    args = {
+        "model_id": model_id,
+        "dim": embedder.dim,
+        "metric": embedder.metric,
+        "events": events_served_by(store, model_id),
+        "limit": 20,
+        "within": embedder.link_threshold,
+    }
     one_query = people.links(faces, **args, batch=len(faces))
     heard = []
     # one face a batch: more runs on each connection than psycopg needs to prepare the query
-    parallel = people.links(faces, **args, batch=1, parallel=3, progress=lambda done, total: heard.append((done, total)))
+    parallel = people.links(
+        faces, **args, batch=1, parallel=3, progress=lambda done, total: heard.append((done, total))
+    )
     assert len(faces) > 11 and one_query
     assert sorted((a, b, round(d, 5)) for a, b, d in parallel) == sorted((a, b, round(d, 5)) for a, b, d in one_query)
     assert heard[-1] == (len(faces), len(faces)) and len(heard) == len(faces)
@@ -142,8 +150,9 @@ def test_recluster_links_over_parallel_connections_and_a_failed_write_keeps_the_
     # a failure (here: the listener, as Ctrl-C would) stops the queued batches instead of running them all
     queries = []
     real_statement = people_store.vector_statement
-    monkeypatch.setattr(people_store, "vector_statement",
-                        lambda name, **kw: (queries.append(name), real_statement(name, **kw))[1])
+    monkeypatch.setattr(
+        people_store, "vector_statement", lambda name, **kw: (queries.append(name), real_statement(name, **kw))[1]
+    )
 
     def interrupted(done, total):
         raise KeyboardInterrupt
@@ -190,9 +199,13 @@ def test_decisions_survive_reruns_reclusters_and_a_model_switch(settings, store)
 
     def decisions():
         merged = people.people([others[0].person_id])[others[0].person_id].merged_into
-        return (people.person_by_name("joe biden"), merged, people.assignments([moved_out])[moved_out],
-                people.people([others[3].person_id])[others[3].person_id].hidden,
-                {f.face_id for f in people.faces_of_person(others[1].person_id)})
+        return (
+            people.person_by_name("joe biden"),
+            merged,
+            people.assignments([moved_out])[moved_out],
+            people.people([others[3].person_id])[others[3].person_id].hidden,
+            {f.face_id for f in people.faces_of_person(others[1].person_id)},
+        )
 
     before = decisions()
     assert before[0] == person and before[1] == others[1].person_id and before[2] == Assignment(None, True)
@@ -208,13 +221,18 @@ def test_decisions_survive_reruns_reclusters_and_a_model_switch(settings, store)
         update_people_for_event(switched, store, event)
     assert decisions() == before
     assert {m.path for m in photos_of_person(switched, store, "Joe Biden").matches} >= {
-        p for p, who in celeb_labels().items() if who == {"biden"}}
+        p for p, who in celeb_labels().items() if who == {"biden"}
+    }
 
 
 @needs_datasets
 def test_people_commands_and_find_and_forget_by_name(settings, store, monkeypatch, capsys):
-    for k, v in {"PHOTOS_ROOT": settings.photos_root, "DATA_DIR": settings.data_dir, "DSN": settings.dsn,
-                 "WORKERS": 1}.items():
+    for k, v in {
+        "PHOTOS_ROOT": settings.photos_root,
+        "DATA_DIR": settings.data_dir,
+        "DSN": settings.dsn,
+        "WORKERS": 1,
+    }.items():
         monkeypatch.setenv(f"FACE_PIPELINE_{k}", str(v))
     _two_events(settings)
     assert main(["ingest", "first", "second"]) == 0
@@ -258,9 +276,17 @@ def test_people_page_in_a_real_browser(settings, store, request):
     out_dir = Path(__file__).resolve().parents[2] / "test-output"
     out_dir.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(page_path.as_uri())
         cards = page.locator("#people figure.person")

@@ -48,7 +48,7 @@ def _event_of_two_people(folder: Path) -> None:
 
 # ---- no network --------------------------------------------------------------------------------
 
-GUARD = '''
+GUARD = """
 import os, socket
 _LOG = os.environ["NETGUARD_LOG"]
 _real_connect, _real_connect_ex = socket.socket.connect, socket.socket.connect_ex
@@ -84,9 +84,9 @@ def getaddrinfo(host, *args, **kwargs):
     return _real_getaddrinfo(host, *args, **kwargs)
 
 socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
-'''
+"""
 
-RUN = '''
+RUN = """
 import socket, sys
 from face_pipeline.lib.forget import forget_event, forget_person
 from face_pipeline.lib.search import find_person
@@ -107,7 +107,7 @@ try:  # the guard itself must work, or the test proves nothing
     socket.socket(socket.AF_INET, socket.SOCK_STREAM).connect(("192.0.2.1", 80))
 except OSError as exc:
     print("SELF-CHECK", type(exc).__name__)
-'''
+"""
 
 
 def test_the_whole_pipeline_opens_no_network_connection(settings, store, tmp_path):
@@ -121,14 +121,28 @@ def test_the_whole_pipeline_opens_no_network_connection(settings, store, tmp_pat
     (guard_dir / "sitecustomize.py").write_text(GUARD)
     log = tmp_path / "net.log"
     log.touch()
-    env = dict(os.environ, NETGUARD_LOG=str(log),
-               PYTHONPATH=os.pathsep.join([str(guard_dir), str(Path(__file__).resolve().parents[2])]))
-    cmd = [sys.executable, "-c", RUN, str(settings.photos_root), str(settings.data_dir), settings.dsn,
-           str(lfw_photo(PERSON, 4))]
+    env = dict(
+        os.environ,
+        NETGUARD_LOG=str(log),
+        PYTHONPATH=os.pathsep.join([str(guard_dir), str(Path(__file__).resolve().parents[2])]),
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        RUN,
+        str(settings.photos_root),
+        str(settings.data_dir),
+        settings.dsn,
+        str(lfw_photo(PERSON, 4)),
+    ]
     trace = tmp_path / "connect.trace"
-    use_strace = shutil.which("strace") and subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=connect", "-o", os.devnull, "true"], capture_output=True
-    ).returncode == 0
+    use_strace = (
+        shutil.which("strace")
+        and subprocess.run(
+            ["strace", "-f", "-qq", "-e", "trace=connect", "-o", os.devnull, "true"], capture_output=True
+        ).returncode
+        == 0
+    )
     if use_strace:
         cmd = ["strace", "-f", "-qq", "-e", "trace=connect", "-e", "signal=none", "-o", str(trace), *cmd]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -189,8 +203,10 @@ def test_dsn_password_never_appears_in_logs_messages_or_files(settings, store, c
         seen += [vs.redacted_dsn, repr(summary), repr(write.skipped), repr(found.matches), repr(vs.event_summaries())]
         # Failures name the server, never the password: a dead socket folder, for connect and migrate.
         dead = f"postgresql://postgres:{SECRET}@/face_pipeline?host={tmp_path / 'no-server'}"
-        for call in (lambda: VectorStore(dead, connect_timeout=2).migrate(),
-                     lambda: VectorStore(dead, connect_timeout=2).counts()):
+        for call in (
+            lambda: VectorStore(dead, connect_timeout=2).migrate(),
+            lambda: VectorStore(dead, connect_timeout=2).counts(),
+        ):
             with pytest.raises(SystemFault) as err:
                 call()
             seen.append(str(err.value))
@@ -205,11 +221,13 @@ def test_dsn_password_never_appears_in_logs_messages_or_files(settings, store, c
     assert "***" in vs.redacted_dsn
 
     # Every DSN spelling psycopg accepts.
-    for raw in (f"postgresql://u:{SECRET}@db.example/app",
-                f"host=db password={SECRET} user=u",
-                f"host=db password='{SECRET} with spaces' user=u",
-                f"host=db password = {SECRET} dbname=app",
-                f"postgresql://u@db/app?password={SECRET}&sslmode=require"):
+    for raw in (
+        f"postgresql://u:{SECRET}@db.example/app",
+        f"host=db password={SECRET} user=u",
+        f"host=db password='{SECRET} with spaces' user=u",
+        f"host=db password = {SECRET} dbname=app",
+        f"postgresql://u@db/app?password={SECRET}&sslmode=require",
+    ):
         red = redact_dsn(raw)
         assert SECRET not in red and "with spaces" not in red and "***" in red, red
 
@@ -224,16 +242,23 @@ def test_forget_event_removes_rows_crops_and_stage_files(settings, store):
     ingest_event(settings, store, "other-party")
     kept = event_rows(store, "other-party")
     # reports of a lookup in each event: the one showing party's photos goes with it
-    party_page = write_html_report(settings, find_person(settings, store, lfw_photo(PERSON, 4), events=["party"]),
-                                   settings.reports_dir / "party.html")
+    party_page = write_html_report(
+        settings,
+        find_person(settings, store, lfw_photo(PERSON, 4), events=["party"]),
+        settings.reports_dir / "party.html",
+    )
     other_page = write_html_report(
-        settings, find_person(settings, store, lfw_photo(PERSON, 4), events=["other-party"]),
-        settings.reports_dir / "other-party.html")
+        settings,
+        find_person(settings, store, lfw_photo(PERSON, 4), events=["other-party"]),
+        settings.reports_dir / "other-party.html",
+    )
 
     listing = forget_event(settings, store, "party", dry_run=True)
     assert listing.rows == {"photos": 6, "faces": 7, "vectors": 7, "skipped": 0}
     assert listing.reports == [party_page] and party_page.is_file()
-    assert listing.crop_files == 7 and listing.stage_files == 4  # photos.json, faces.json, vectors.npz, detect-vectors.npz
+    assert (
+        listing.crop_files == 7 and listing.stage_files == 4
+    )  # photos.json, faces.json, vectors.npz, detect-vectors.npz
     assert len(event_rows(store, "party")["faces"]) == 7  # a dry run deletes nothing
 
     done = forget_event(settings, store, "party")
@@ -264,8 +289,9 @@ def test_forget_person_lists_first_then_deletes_everywhere_and_stays_forgotten(s
     assert all(p.is_file() for p in crop_files)
 
     # HTML reports: one of this person's lookup, one of OTHER's photos without this person.
-    person_report = write_html_report(settings, find_person(settings, store, reference),
-                                      settings.reports_dir / "person.html")
+    person_report = write_html_report(
+        settings, find_person(settings, store, reference), settings.reports_dir / "person.html"
+    )
     other = find_person(settings, store, lfw_photo(OTHER, 8))
     person_paths = {p for _, p in listing.photos}
     other_only = dataclasses.replace(other, matches=[m for m in other.matches if m.path not in person_paths])
@@ -327,14 +353,24 @@ def test_forget_commands_list_first_and_delete_with_yes(settings, store):
     `face-pipeline forget-event NAME [--yes]`."""
     _event_of_two_people(settings.photos_root / "party")
     ingest_event(settings, store, "party")
-    env = dict(os.environ, FACE_PIPELINE_DSN=settings.dsn, FACE_PIPELINE_PHOTOS_ROOT=str(settings.photos_root),
-               FACE_PIPELINE_DATA_DIR=str(settings.data_dir), FACE_PIPELINE_WORKERS="1",
-               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(
+        os.environ,
+        FACE_PIPELINE_DSN=settings.dsn,
+        FACE_PIPELINE_PHOTOS_ROOT=str(settings.photos_root),
+        FACE_PIPELINE_DATA_DIR=str(settings.data_dir),
+        FACE_PIPELINE_WORKERS="1",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
 
     def forget(*args: str) -> str:
         command = {"person": "forget-person", "event": "forget-event"}[args[0]]
-        proc = subprocess.run([sys.executable, "-m", "face_pipeline.cli", command, *args[1:]], env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "face_pipeline.cli", command, *args[1:]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 

@@ -37,8 +37,12 @@ def own_data_dir():
 
 def _cli_env(root: Path, workers: int = 2) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACE_PIPELINE_")}
-    env.update(PYTHONPATH=str(REPO), FACE_PIPELINE_PHOTOS_ROOT=str(root / "photos"),
-               FACE_PIPELINE_DATA_DIR=str(root / "data"), FACE_PIPELINE_WORKERS=str(workers))
+    env.update(
+        PYTHONPATH=str(REPO),
+        FACE_PIPELINE_PHOTOS_ROOT=str(root / "photos"),
+        FACE_PIPELINE_DATA_DIR=str(root / "data"),
+        FACE_PIPELINE_WORKERS=str(workers),
+    )
     return env
 
 
@@ -76,8 +80,14 @@ embedded_postgres.start(sys.argv[1])
 
 
 def _python(code: str, *args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=dict(os.environ, PYTHONPATH=str(REPO)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_stale_handles_of_dead_or_foreign_pids_are_ignored_and_the_last_user_stops_the_server(own_data_dir):
@@ -91,8 +101,9 @@ def test_stale_handles_of_dead_or_foreign_pids_are_ignored_and_the_last_user_sto
     foreign = subprocess.Popen(["sleep", "120"])  # alive, but not the process that wrote its entry
     try:
         (pg_dir / embedded_postgres.HANDLE_PIDS).write_text(json.dumps([dead.pid, 1, foreign.pid]))
-        (pg_dir.parent / f".pg{embedded_postgres.HANDLE_OWNERS}").write_text(json.dumps(
-            {str(dead.pid): "12345", str(foreign.pid): "1", "1": "2"}))  # start times that do not match
+        (pg_dir.parent / f".pg{embedded_postgres.HANDLE_OWNERS}").write_text(
+            json.dumps({str(dead.pid): "12345", str(foreign.pid): "1", "1": "2"})
+        )  # start times that do not match
         run = _python(START_AND_EXIT, str(pg_dir))
         assert run.wait(120) == 0, run.stderr.read()
         # Before the fix pgserver saw three other holders and left the server running.
@@ -128,8 +139,13 @@ def test_kill_9_of_a_cli_ingest_leaves_no_process_and_the_next_run_stops_the_dat
         for n in range(1, 13):
             shutil.copy(lfw_photo(who, n), folder / f"{who}-{n:02d}.jpg")
     env = _cli_env(own_data_dir, workers=2)
-    cli = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "ingest", "gala"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "face_pipeline.cli", "ingest", "gala"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     crops = own_data_dir / "data" / "crops" / "gala"
     tree: set[int] = set()
     deadline = time.monotonic() + 240
@@ -154,8 +170,13 @@ def test_kill_9_of_a_cli_ingest_leaves_no_process_and_the_next_run_stops_the_dat
 
     pg_dir = own_data_dir / "data" / "pg"
     assert embedded_postgres.postmaster_status(pg_dir) == "ready"  # nobody stopped it: the CLI was killed
-    rerun = subprocess.run([sys.executable, "-m", "face_pipeline.cli", "ingest", "gala"], env=env,
-                           capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "face_pipeline.cli", "ingest", "gala"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert "24 photos" in rerun.stdout
     assert embedded_postgres.postmaster_status(pg_dir) is None  # the next run stopped it at its end

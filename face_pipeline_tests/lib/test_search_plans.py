@@ -21,8 +21,10 @@ FACES_PER_EVENT = 750  # 30,000 rows: enough that reading an event through the g
 def _event(e: int, rng: np.random.Generator) -> EventWrite:
     event = f"plan-{e:03d}"
     photos = [PhotoRow(f"{e:04x}{p:028x}", f"{p}.jpg", 100, 640, 480, None, 5) for p in range(FACES_PER_EVENT // 5)]
-    faces = [FaceRow(f"{e:04x}{i:028x}", photos[i // 5].photo_id, i % 5, (0, 0, 10, 10), 1.0, [0.0] * 10, "")
-             for i in range(FACES_PER_EVENT)]
+    faces = [
+        FaceRow(f"{e:04x}{i:028x}", photos[i // 5].photo_id, i % 5, (0, 0, 10, 10), 1.0, [0.0] * 10, "")
+        for i in range(FACES_PER_EVENT)
+    ]
     vectors = rng.normal(scale=0.1, size=(FACES_PER_EVENT, 128)).astype(np.float32)
     return EventWrite(event, "plan-detector", MODEL, photos, faces, vectors)
 
@@ -55,8 +57,9 @@ def _plan_of(store, name: str, events, *settings: str) -> str:
         for setting in settings:
             conn.execute(f"SET LOCAL {setting}")
         stmt = vector_statement(name, dim=128, metric="l2")
-        rows = conn.execute(b"EXPLAIN " + stmt.as_bytes(conn),
-                            {"query": query, "model_id": MODEL, "events": events, "limit": 10}).fetchall()
+        rows = conn.execute(
+            b"EXPLAIN " + stmt.as_bytes(conn), {"query": query, "model_id": MODEL, "events": events, "limit": 10}
+        ).fetchall()
         return "\n".join(r[0] for r in rows)
 
 

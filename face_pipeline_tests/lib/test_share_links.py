@@ -22,8 +22,11 @@ from face_pipeline.lib.share import (
 def two_events(store):
     with store.connect() as conn:
         for event in ("crabweek", "offsite"):
-            conn.execute("INSERT INTO event_models (event, model_id, detector_model, photo_count, face_count, serving) "
-                         "VALUES (%s, 'facenet-v1-flip', 'retinaface-mnet025-rot3', 0, 0, true)", (event,))
+            conn.execute(
+                "INSERT INTO event_models (event, model_id, detector_model, photo_count, face_count, serving) "
+                "VALUES (%s, 'facenet-v1-flip', 'retinaface-mnet025-rot3', 0, 0, true)",
+                (event,),
+            )
         conn.commit()
     return store
 
@@ -54,8 +57,9 @@ def test_expired_revoked_and_guessed_tokens_open_nothing(two_events):
         revoke_link(store, "lnothere")
     expired, old = create_link(store, ["offsite"], timedelta(minutes=1))
     with store.connect() as conn:
-        conn.execute("UPDATE share_links SET expires_at = now() - interval '1 second' WHERE link_id = %s",
-                     (old.link_id,))
+        conn.execute(
+            "UPDATE share_links SET expires_at = now() - interval '1 second' WHERE link_id = %s", (old.link_id,)
+        )
         conn.commit()
     assert open_link(store, expired) is None
     listed = {x.link_id: x for x in list_links(store)}

@@ -98,8 +98,9 @@ def test_listing_scanning_and_fingerprints_on_object_listings(s3):
     assert after.fingerprint != before.fingerprint
     changes = plan_changes(root, {"gala": before.fingerprint}, now=after.newest_mtime + 120, stable_seconds=60)
     assert changes.changed_events == ["gala"] and changes.invalid_names == ["Bad Name"]
-    assert plan_changes(root, {"gala": before.fingerprint}, now=after.newest_mtime + 1,
-                        stable_seconds=60).waiting == ["gala"]  # just uploaded: wait until it settles
+    assert plan_changes(root, {"gala": before.fingerprint}, now=after.newest_mtime + 1, stable_seconds=60).waiting == [
+        "gala"
+    ]  # just uploaded: wait until it settles
 
 
 @needs_datasets
@@ -107,14 +108,19 @@ def test_ingest_and_forget_with_photos_and_data_in_s3(s3, pg_dsn, store, tmp_pat
     photos = [lfw_photo("Venus_Williams", 1), lfw_photo("Joseph_Biden", 1)]
     for p in photos:
         _put(s3, f"photos/gala/{p.name}", p)
-    remote = Settings.from_env(photos_root=f"s3://{BUCKET}/photos", data_dir=f"s3://{BUCKET}/data", dsn=pg_dsn,
-                               workers=1)
+    remote = Settings.from_env(
+        photos_root=f"s3://{BUCKET}/photos", data_dir=f"s3://{BUCKET}/data", dsn=pg_dsn, workers=1
+    )
     *_, summary = ingest_event(remote, store, "gala")
     assert summary.photos == 2 and summary.faces == 2
     faces = load_faces(remote, "gala").faces
     assert all(s3.exists(f"{BUCKET}/data/{f.crop_path}") for f in faces)
-    assert {Path(k).name for k in s3.ls(f"{BUCKET}/data/stage/gala")} == {"photos.json", "faces.json", "vectors.npz",
-                                                                     "detect-vectors.npz"}
+    assert {Path(k).name for k in s3.ls(f"{BUCKET}/data/stage/gala")} == {
+        "photos.json",
+        "faces.json",
+        "vectors.npz",
+        "detect-vectors.npz",
+    }
     remote_rows = event_rows(store, "gala")
     remote_vectors = load_embeddings(remote, "gala").vectors
 

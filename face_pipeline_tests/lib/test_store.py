@@ -17,14 +17,28 @@ def _write(event, model_id="dlib-resnet-v1", photos=("p1", "p2"), faces_per_phot
     rng = np.random.default_rng(seed)
     photo_rows = [PhotoRow(pid, f"{pid}.jpg", 100, 640, 480, None, faces_per_photo) for pid in photos]
     faces = [
-        FaceRow(face_id=face_id_for(event, pid, "dlib-hog-up1", i), photo_id=pid, face_index=i,
-                box=(10 * i, 10, 10 * i + 50, 60), score=1.0, landmarks=[0.0] * 10,
-                crop_path=f"crops/{event}/{pid}/{i:03d}.png")
-        for pid in photos for i in range(faces_per_photo)
+        FaceRow(
+            face_id=face_id_for(event, pid, "dlib-hog-up1", i),
+            photo_id=pid,
+            face_index=i,
+            box=(10 * i, 10, 10 * i + 50, 60),
+            score=1.0,
+            landmarks=[0.0] * 10,
+            crop_path=f"crops/{event}/{pid}/{i:03d}.png",
+        )
+        for pid in photos
+        for i in range(faces_per_photo)
     ]
     vectors = rng.standard_normal((len(faces), dim)).astype(np.float32) * 0.1
-    return EventWrite(event, "dlib-hog-up1", model_id, photo_rows, faces, vectors,
-                      skipped=[("bad.jpg", "corrupt", "bad.jpg: image data is corrupt")])
+    return EventWrite(
+        event,
+        "dlib-hog-up1",
+        model_id,
+        photo_rows,
+        faces,
+        vectors,
+        skipped=[("bad.jpg", "corrupt", "bad.jpg: image data is corrupt")],
+    )
 
 
 def test_migrations_are_recorded_and_idempotent(store):
@@ -120,13 +134,17 @@ def _event_rows(store, event):
     with store.connect() as conn:
         photos = conn.execute(
             "SELECT photo_id, path, size_bytes, width, height, captured_at, detector_model, face_count "
-            "FROM photos WHERE event = %s ORDER BY photo_id", (event,)).fetchall()
+            "FROM photos WHERE event = %s ORDER BY photo_id",
+            (event,),
+        ).fetchall()
         faces = conn.execute(
             "SELECT face_id, photo_id, face_index, detector_model, box_left, box_top, box_right, box_bottom, "
-            "score, landmarks, crop_path FROM faces WHERE event = %s ORDER BY face_id", (event,)).fetchall()
+            "score, landmarks, crop_path FROM faces WHERE event = %s ORDER BY face_id",
+            (event,),
+        ).fetchall()
         vectors = conn.execute(
-            "SELECT face_id, model_id, embedding::text FROM face_vectors WHERE event = %s ORDER BY face_id",
-            (event,)).fetchall()
+            "SELECT face_id, model_id, embedding::text FROM face_vectors WHERE event = %s ORDER BY face_id", (event,)
+        ).fetchall()
     return photos, faces, vectors
 
 
@@ -141,8 +159,9 @@ def test_first_write_copy_path_and_replace_path_store_the_same_rows(store):
     store.replace_event(w)
     assert _event_rows(store, "copy-path") == first
     assert len(first[0]) == 3 and len(first[1]) == 6 and len(first[2]) == 6
-    assert first[0][0][5] is not None and list(first[1][[f[0] for f in first[1]].index(w.faces[1].face_id)][9]) == \
-        pytest.approx(w.faces[1].landmarks)
+    assert first[0][0][5] is not None and list(
+        first[1][[f[0] for f in first[1]].index(w.faces[1].face_id)][9]
+    ) == pytest.approx(w.faces[1].landmarks)
     store.replace_event(_write("copy-path", photos=("p1", "p3"), seed=3))
     photos, faces, vectors = _event_rows(store, "copy-path")
     assert [p[0] for p in photos] == ["p1", "p3"] and len(faces) == 4 and len(vectors) == 4

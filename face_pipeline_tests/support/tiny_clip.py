@@ -31,7 +31,8 @@ def make_tiny_clip(folder: Path, dim: int = 768, seed: int = 0) -> Path:
         helper.make_node("MatMul", ["flat", "proj"], ["embeddings"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny_clip",
+        nodes,
+        "tiny_clip",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["N", 3, 224, 224])],
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", dim])],
         [numpy_helper.from_array(proj, "proj")],
@@ -39,11 +40,23 @@ def make_tiny_clip(folder: Path, dim: int = 768, seed: int = 0) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, folder / "patch32_v1.onnx")
-    (folder / "preprocessor_config.json").write_text(json.dumps({
-        "crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_normalize": True,
-        "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_convert_rgb": True,
-        "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "resample": 3, "size": {"shortest_edge": 224},
-        "image_processor_type": "CLIPImageProcessor",
-    }))
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "crop_size": {"height": 224, "width": 224},
+                "do_center_crop": True,
+                "do_normalize": True,
+                "do_resize": True,
+                "do_rescale": True,
+                "rescale_factor": 1 / 255,
+                "do_convert_rgb": True,
+                "image_mean": CLIP_MEAN,
+                "image_std": CLIP_STD,
+                "resample": 3,
+                "size": {"shortest_edge": 224},
+                "image_processor_type": "CLIPImageProcessor",
+            }
+        )
+    )
     (folder / "face_pipeline_model.json").write_text(json.dumps({"model_id": f"clip-imgbeddings-tiny-test-{seed}"}))
     return folder

@@ -79,15 +79,25 @@ def site(pg_dsn, tmp_path_factory):
     for event in EVENTS:
         ingest_event(settings, store, event)
     port = _free_port()
-    env = {**os.environ, **settings.as_environ(), "FACE_PIPELINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_LINK": str(PER_LINK),
-           "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_CLIENT": "1000", "FACE_PIPELINE_UPLOAD_MAX_BYTES": "3000000",
-           "TMPDIR": str(tmp / "server_tmp")}
+    env = {
+        **os.environ,
+        **settings.as_environ(),
+        "FACE_PIPELINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_LINK": str(PER_LINK),
+        "FACE_PIPELINE_LOOKUPS_PER_MINUTE_PER_CLIENT": "1000",
+        "FACE_PIPELINE_UPLOAD_MAX_BYTES": "3000000",
+        "TMPDIR": str(tmp / "server_tmp"),
+    }
     (tmp / "server_tmp").mkdir()
     log = tmp / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "face_pipeline.cli", "serve", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "face_pipeline.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -114,9 +124,17 @@ def browser():
     if not chromium:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -125,8 +143,13 @@ def browser():
 def phone(browser):
     """A phone-sized page that fails the test on any script dialog (an injected alert) and records
     every request it makes (all must go to the server itself)."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True, accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        accept_downloads=True,
+    )
     page = context.new_page()
     dialogs, requests = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -159,8 +182,9 @@ def test_a_selfie_finds_exactly_his_photos_boxed_and_downloads_them_as_one_zip(s
     find_command.add_commands(parser.add_subparsers())
     cli_request = find_command.lookup_request(parser.parse_args(args))
     page_request = participant_request(open_link(site.store, token), ("selfie", MASTRACCHIO.read_bytes()))
-    assert {f: getattr(cli_request, f) for f in ("k", "events", "candidates", "face_index", "confirmed_faces")} == \
-        {f: getattr(page_request, f) for f in ("k", "events", "candidates", "face_index", "confirmed_faces")}
+    assert {f: getattr(cli_request, f) for f in ("k", "events", "candidates", "face_index", "confirmed_faces")} == {
+        f: getattr(page_request, f) for f in ("k", "events", "candidates", "face_index", "confirmed_faces")
+    }
     cli = lookup(site.settings, site.store, cli_request)
     assert [m.path.rsplit("/", 1)[-1] for m in cli.matches] == _shown(phone)
     # Each thumbnail shows the photo with his face boxed in red, where the lookup found it.
@@ -173,7 +197,7 @@ def test_a_selfie_finds_exactly_his_photos_boxed_and_downloads_them_as_one_zip(s
         thumb = Image.open(io.BytesIO(httpx.get(site.base + img.get_attribute("src")).content)).convert("RGB")
         scale = thumb.width / match.width
         left, top, right, bottom = (int(round(v * scale)) for v in match.box)
-        edge = np.asarray(thumb).astype(int)[top + 2:bottom - 1, max(0, left - 1):left + 3]  # the box's left side
+        edge = np.asarray(thumb).astype(int)[top + 2 : bottom - 1, max(0, left - 1) : left + 3]  # the box's left side
         red = (edge[..., 0] > 170) & (edge[..., 0] - edge[..., 1] > 80) & (edge[..., 0] - edge[..., 2] > 80)
         assert red.any(axis=1).mean() > 0.9, "no red box on the face"
     shot = site.tmp / "participant_page.png"
@@ -224,8 +248,9 @@ def test_confirming_is_this_you_too_adds_the_photo_and_searches_again(site, phon
         phone.locator(f"#candidates li[data-photo='{other}'] button[data-decline]").click()
     assert _shown(phone, "#candidates li") == [true_one]
     phone.locator(f"#candidates li[data-photo='{true_one}'] button[data-confirm]").click()
-    phone.wait_for_function(f"() => document.querySelector(\"#your-photos li[data-photo='{true_one}']\")",
-                            timeout=30_000)
+    phone.wait_for_function(
+        f"() => document.querySelector(\"#your-photos li[data-photo='{true_one}']\")", timeout=30_000
+    )
     after = _shown(phone)
     assert set(before) < set(after) and true_one in after  # grown, and nothing shown before is lost
     assert not set(others) & set(_shown(phone, "#candidates li"))
@@ -240,7 +265,10 @@ def test_bad_pictures_get_a_clear_message_and_the_server_keeps_serving(site, pho
     _, url = site.link()
     phone.goto(url)
     cases = [
-        ({"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo at all\n" * 10}, "not a photo we can read"),
+        (
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo at all\n" * 10},
+            "not a photo we can read",
+        ),
         ({"name": "empty.jpg", "mimeType": "image/jpeg", "buffer": b""}, "the file is empty"),
         (_pixels_png(tmp_path / "huge.png", 20000, 20000), "too many pixels"),
         (NO_FACE, "could not find a face"),
@@ -267,8 +295,12 @@ def test_limits_answer_413_and_429_with_retry_after(site):
 
 def test_revoked_expired_and_guessed_links_get_the_same_plain_404(site):
     token, url = site.link()
-    page = httpx.post(f"{url}/find", files={"selfie": ("m.jpg", MASTRACCHIO.read_bytes(), "image/jpeg")},
-                      headers={"X-Requested-With": "fetch"}, timeout=60)
+    page = httpx.post(
+        f"{url}/find",
+        files={"selfie": ("m.jpg", MASTRACCHIO.read_bytes(), "image/jpeg")},
+        headers={"X-Requested-With": "fetch"},
+        timeout=60,
+    )
     thumb = page.text.split('<img src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     assert httpx.get(site.base + thumb).status_code == 200
     # a returned photo's URL with another photo's id, or its signature changed: nothing
@@ -283,8 +315,10 @@ def test_revoked_expired_and_guessed_links_get_the_same_plain_404(site):
     assert httpx.get(site.base + thumb).status_code == 404  # its photo URLs die with it
     expired_token, expired_url = site.link()
     with site.store.connect() as conn:
-        conn.execute("UPDATE share_links SET expires_at = now() - interval '1 second' WHERE events = %s AND "
-                     "link_id = %s", (list(EVENTS), open_link(site.store, expired_token).link_id))
+        conn.execute(
+            "UPDATE share_links SET expires_at = now() - interval '1 second' WHERE events = %s AND link_id = %s",
+            (list(EVENTS), open_link(site.store, expired_token).link_id),
+        )
         conn.commit()
     expired = httpx.get(expired_url)
     assert expired.status_code == 404 and expired.text == guessed.text
@@ -295,8 +329,11 @@ def test_names_are_text_and_the_page_loads_nothing_from_elsewhere(site, phone):
     from face_pipeline.lib.people.people_store import PeopleStore
 
     people = PeopleStore(site.store)
-    mastracchio = lookup(site.settings, site.store, participant_request(
-        open_link(site.store, site.link()[0]), ("m.jpg", MASTRACCHIO.read_bytes())))
+    mastracchio = lookup(
+        site.settings,
+        site.store,
+        participant_request(open_link(site.store, site.link()[0]), ("m.jpg", MASTRACCHIO.read_bytes())),
+    )
     person = people.assignments([mastracchio.matches[0].face_id])[mastracchio.matches[0].face_id].person_id
     name_person(site.store, person, "<script>alert(1)</script>")
     _, url = site.link()
@@ -318,12 +355,16 @@ def test_the_selfie_is_never_written_anywhere(site):
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=93, comment=marker)
     selfie = buf.getvalue()
-    chunk = selfie[len(selfie) // 2: len(selfie) // 2 + 48]  # compressed picture data, unique to this file
+    chunk = selfie[len(selfie) // 2 : len(selfie) // 2 + 48]  # compressed picture data, unique to this file
     token, url = site.link()
     data_before = {p: p.stat().st_mtime for p in site.settings.data_dir.rglob("*") if p.is_file()}
     tmp_before = {p: p.stat().st_mtime for p in (site.tmp / "server_tmp").rglob("*")}
-    r = httpx.post(f"{url}/find", files={"selfie": ("me.jpg", selfie, "image/jpeg")},
-                   headers={"X-Requested-With": "fetch"}, timeout=60)
+    r = httpx.post(
+        f"{url}/find",
+        files={"selfie": ("me.jpg", selfie, "image/jpeg")},
+        headers={"X-Requested-With": "fetch"},
+        timeout=60,
+    )
     assert r.status_code == 200 and "You are in 3 photos" in r.text
     with site.store.connect() as conn:
         conn.execute("CHECKPOINT")  # whatever the server wrote is in its files now
@@ -333,6 +374,7 @@ def test_the_selfie_is_never_written_anywhere(site):
     assert {p: p.stat().st_mtime for p in (site.tmp / "server_tmp").rglob("*")} == tmp_before  # no spooled upload
     from face_pipeline.lib.models import embedder_for_model_id
     from face_pipeline.lib.search.references import load_reference
+
     ref = load_reference(site.settings, ("me.jpg", selfie))
     embedder = embedder_for_model_id(next(iter(site.store.serving_models().values())), site.settings.model_folders)
     vector = embedder.embed([embedder.crop(ref.photo.rgb, ref.face)])[0].astype(np.float32)
@@ -346,8 +388,9 @@ def test_the_selfie_is_never_written_anywhere(site):
             found += [(path.name, i) for i, n in enumerate(needles[:4]) if n in data]
     assert found == [], f"selfie traces in the database files: {found}"
     model_id = next(iter(site.store.serving_models().values()))
-    [nearest] = site.store.search_faces(vector, model_id=model_id, dim=embedder.dim, metric=embedder.metric,
-                                        events=None, limit=1)
+    [nearest] = site.store.search_faces(
+        vector, model_id=model_id, dim=embedder.dim, metric=embedder.metric, events=None, limit=1
+    )
     assert nearest.distance > 1e-4  # no stored vector is the selfie's
     assert b"lookup link=" in log_text  # what is logged: the link id, the outcome, counts, time
 
@@ -385,23 +428,31 @@ def test_share_links_job_creates_lists_and_revokes(site):
     from face_pipeline.defs.share.jobs import share_links_job
 
     resources = {"pipeline": FacePipeline.from_settings(site.settings)}
-    made = share_links_job.execute_in_process(run_config={"ops": {"manage_share_link": {"config": {
-        "events": [EVENTS[1]], "expires": "1d"}}}}, resources=resources)
+    made = share_links_job.execute_in_process(
+        run_config={"ops": {"manage_share_link": {"config": {"events": [EVENTS[1]], "expires": "1d"}}}},
+        resources=resources,
+    )
     url = made.output_for_node("manage_share_link")
     assert url.startswith(site.base + "/s/") and httpx.get(url).status_code == 200
     [materialized] = [e for e in made.all_node_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = materialized.event_specific_data.metadata
     assert "data:image/png;base64," in metadata["qr_code"].value
     link_id = metadata["link"].value
-    listed = share_links_job.execute_in_process(run_config={"ops": {"manage_share_link": {"config": {
-        "action": "list"}}}}, resources=resources)
+    listed = share_links_job.execute_in_process(
+        run_config={"ops": {"manage_share_link": {"config": {"action": "list"}}}}, resources=resources
+    )
     listed_md = [e for e in listed.all_node_events if e.event_type_value == "STEP_OUTPUT"][0]
     assert link_id in listed_md.event_specific_data.metadata["links"].value
-    share_links_job.execute_in_process(run_config={"ops": {"manage_share_link": {"config": {
-        "action": "revoke", "link_id": link_id}}}}, resources=resources)
+    share_links_job.execute_in_process(
+        run_config={"ops": {"manage_share_link": {"config": {"action": "revoke", "link_id": link_id}}}},
+        resources=resources,
+    )
     assert httpx.get(url).status_code == 404
-    failed = share_links_job.execute_in_process(run_config={"ops": {"manage_share_link": {"config": {
-        "events": ["nope"]}}}}, resources=resources, raise_on_error=False)
+    failed = share_links_job.execute_in_process(
+        run_config={"ops": {"manage_share_link": {"config": {"events": ["nope"]}}}},
+        resources=resources,
+        raise_on_error=False,
+    )
     assert not failed.success
     [failure] = [e for e in failed.all_node_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "ingest them first" in failure.event_specific_data.error.message
@@ -424,12 +475,18 @@ def test_a_blurred_or_small_selfie_gets_advice_with_its_results(site):
     _, url = site.link()
     portrait = Image.open(MASTRACCHIO)
     said = {}
-    for name, img in (("blurred", portrait.filter(ImageFilter.GaussianBlur(6))),
-                      ("small", portrait.resize((portrait.width // 5, portrait.height // 5)))):
+    for name, img in (
+        ("blurred", portrait.filter(ImageFilter.GaussianBlur(6))),
+        ("small", portrait.resize((portrait.width // 5, portrait.height // 5))),
+    ):
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=90)
-        r = httpx.post(f"{url}/find", files={"selfie": (f"{name}.jpg", buf.getvalue(), "image/jpeg")},
-                       headers={"X-Requested-With": "fetch"}, timeout=60)
+        r = httpx.post(
+            f"{url}/find",
+            files={"selfie": (f"{name}.jpg", buf.getvalue(), "image/jpeg")},
+            headers={"X-Requested-With": "fetch"},
+            timeout=60,
+        )
         assert r.status_code == 200
         said[name] = r.text
     assert "looks blurred" in said["blurred"] and "small in this picture" not in said["blurred"]

@@ -57,12 +57,16 @@ def cmd_demo(args, settings: Settings) -> int:
     load_active_models(settings)
     if not list_event_folders(settings.photos_root)[0]:
         made = copy_demo_events(settings.photos_root)
-        print(f"demo photos: copied events {made} into {settings.photos_root} "
-              "(public-domain NASA photos, see face_pipeline/demo/SOURCE.md)")
+        print(
+            f"demo photos: copied events {made} into {settings.photos_root} "
+            "(public-domain NASA photos, see face_pipeline/demo/SOURCE.md)"
+        )
     runtime = prepare(settings)
     settings = runtime.settings
-    print(f"database: {redact_dsn(settings.dsn)} ({'embedded' if runtime.embedded else 'external'}); "
-          f"Dagster storage: {redact_dsn(settings.dagster_pg_url)}; DAGSTER_HOME={runtime.dagster_home}")
+    print(
+        f"database: {redact_dsn(settings.dsn)} ({'embedded' if runtime.embedded else 'external'}); "
+        f"Dagster storage: {redact_dsn(settings.dagster_pg_url)}; DAGSTER_HOME={runtime.dagster_home}"
+    )
     applied = VectorStore(settings.dsn).migrate()
     if applied:
         print(f"migrations applied: {', '.join(applied)}")
@@ -79,9 +83,14 @@ def cmd_demo(args, settings: Settings) -> int:
         raise UserError(f"no reference picture at {reference}")
     report = settings.reports_dir / "demo_find_person.html"
     res = definitions.resolve_job_def("find_person_job").execute_in_process(
-        instance=instance, raise_on_error=False,
-        run_config={**QUIET_RUN, "ops": {"find_photos": {"config": {
-            "reference_images": [str(reference)], "k": 20, "report_path": str(report)}}}},
+        instance=instance,
+        raise_on_error=False,
+        run_config={
+            **QUIET_RUN,
+            "ops": {
+                "find_photos": {"config": {"reference_images": [str(reference)], "k": 20, "report_path": str(report)}}
+            },
+        },
     )
     if not res.success:
         code, why = run_failure(res)
@@ -89,6 +98,8 @@ def cmd_demo(args, settings: Settings) -> int:
         return code
     print(matches_text(res.output_for_node("find_photos", "result")))
     print(f"report: {report}")
-    print(f"next: FACE_PIPELINE_PHOTOS_ROOT={settings.photos_root} face-pipeline ui  "
-          "(the Dagster UI on the same database)")
+    print(
+        f"next: FACE_PIPELINE_PHOTOS_ROOT={settings.photos_root} face-pipeline ui  "
+        "(the Dagster UI on the same database)"
+    )
     return batch_exit_code(list(outcome.values()))

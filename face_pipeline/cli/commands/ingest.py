@@ -48,8 +48,9 @@ def events_to_ingest(settings: Settings, named: list[str]) -> list[str]:
         return [validate_event_name(e) for e in named]
     events, invalid = list_event_folders(settings.photos_root)
     for name in invalid:
-        print(f"skipping folder {name!r}: not a valid event name (lower-case letters, digits, '-', '_')",
-              file=sys.stderr)
+        print(
+            f"skipping folder {name!r}: not a valid event name (lower-case letters, digits, '-', '_')", file=sys.stderr
+        )
     if not events:
         raise UserError(f"no event folders under {settings.photos_root} (expected <photos root>/<event>/...)")
     return events
@@ -69,8 +70,11 @@ def batch_exit_code(codes: list[int]) -> int:
 
 
 def _stopped(done: int, total: int) -> None:
-    print(f"stopped: {done} of {total} events done; run the command again when the database is back "
-          "(events already done are not redone)", file=sys.stderr)
+    print(
+        f"stopped: {done} of {total} events done; run the command again when the database is back "
+        "(events already done are not redone)",
+        file=sys.stderr,
+    )
 
 
 def cmd_ingest(args, settings: Settings) -> int:
@@ -111,15 +115,23 @@ def ingest_summary(report: EventReport) -> str:
     is new to the database, also after an interrupted run); stored + skipped + ignored = the files
     in the event folder."""
     m, f, e, w = report.manifest, report.faces, report.embeddings, report.written
-    return (f"  {w.photos} photos stored ({w.photos_new} new, {w.photos_removed} removed), {w.skipped} skipped, "
-            f"{m.ignored_files} hidden ignored; {w.faces} faces ({f.detected_photos} photos detected, "
-            f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors"
-            f"; {report.people.assigned} faces in {len(report.people.people)} people ({report.people.new_people} new) "
-            f"[{', '.join(f'{k} {v:.1f}s' for k, v in report.seconds.items())}]")
+    return (
+        f"  {w.photos} photos stored ({w.photos_new} new, {w.photos_removed} removed), {w.skipped} skipped, "
+        f"{m.ignored_files} hidden ignored; {w.faces} faces ({f.detected_photos} photos detected, "
+        f"{f.reused_photos} reused); {e.embedded} embedded, {e.reused} reused; wrote {w.vectors} vectors"
+        f"; {report.people.assigned} faces in {len(report.people.people)} people ({report.people.new_people} new) "
+        f"[{', '.join(f'{k} {v:.1f}s' for k, v in report.seconds.items())}]"
+    )
 
 
-def run_ingest_jobs(definitions: dg.Definitions, instance: dg.DagsterInstance, events: list[str], *,
-                    trigger: str, on_workers: bool = False) -> dict[str, int]:
+def run_ingest_jobs(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    events: list[str],
+    *,
+    trigger: str,
+    on_workers: bool = False,
+) -> dict[str, int]:
     """Run the ingest_event job once per event (one Dagster run each, recorded in the instance);
     returns each run's exit code (0 done, else its error's code, `run_failure`).
 
@@ -136,17 +148,25 @@ def run_ingest_jobs(definitions: dg.Definitions, instance: dg.DagsterInstance, e
         job = definitions.resolve_job_def("ingest_event")
         codes: dict[str, int] = {}
         for event in events:
-            codes[event] = _report_run(event, job.execute_in_process(
-                partition_key=event, instance=instance, raise_on_error=False, run_config=QUIET_RUN,
-                tags={"face_pipeline/trigger": trigger, "face_pipeline/event": event}))
+            codes[event] = _report_run(
+                event,
+                job.execute_in_process(
+                    partition_key=event,
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=QUIET_RUN,
+                    tags={"face_pipeline/trigger": trigger, "face_pipeline/event": event},
+                ),
+            )
             if codes[event] == EXIT_CONNECTION_LOST:
                 break
         return codes
 
     # One process per run in flight, as a run launcher gives each run its own: runs started from
     # threads of one process hung before submitting their first step (dagster-celery 0.29).
-    with ProcessPoolExecutor(max_workers=min(len(events), PARALLEL_RUNS_ON_WORKERS),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(len(events), PARALLEL_RUNS_ON_WORKERS), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         return dict(zip(events, pool.map(_run_on_executor, events, [trigger] * len(events)), strict=True))
 
 
@@ -154,8 +174,10 @@ def _run_on_executor(event: str, trigger: str) -> int:
     """One ingest run through the job's own executor, in a process of its own (its instance from
     DAGSTER_HOME, its settings from the environment the CLI exported)."""
     tags = {"face_pipeline/trigger": trigger, "face_pipeline/event": event, "dagster/partition": event}
-    with dg.DagsterInstance.get() as instance, dg.execute_job(
-            dg.reconstructable(ingest_event_for_workers), instance, run_config=QUIET_RUN, tags=tags) as res:
+    with (
+        dg.DagsterInstance.get() as instance,
+        dg.execute_job(dg.reconstructable(ingest_event_for_workers), instance, run_config=QUIET_RUN, tags=tags) as res,
+    ):
         return _report_run(event, res)
 
 
@@ -190,12 +212,16 @@ def _report_run(event: str, res) -> int:
         code, why = run_failure(res)
         print(f"event {event}: ingest run {res.run_id[:8]} FAILED: {why}", file=sys.stderr)
         return code
-    summary = next(m for m in res.get_asset_materialization_events()
-                   if m.asset_key == dg.AssetKey("face_vectors")).step_materialization_data.materialization
+    summary = next(
+        m for m in res.get_asset_materialization_events() if m.asset_key == dg.AssetKey("face_vectors")
+    ).step_materialization_data.materialization
     counts = summary.metadata["summary"].value  # JSON written by face_vectors for programs like this one
-    print(f"event {event}: {counts['photos']} photos ({counts['new']} new, {counts['changed']} changed, "
-          f"{counts['removed']} removed, {counts['skipped_files']} skipped), {counts['faces']} faces, "
-          f"{counts['vectors']} vectors, run {res.run_id[:8]}", flush=True)
+    print(
+        f"event {event}: {counts['photos']} photos ({counts['new']} new, {counts['changed']} changed, "
+        f"{counts['removed']} removed, {counts['skipped_files']} skipped), {counts['faces']} faces, "
+        f"{counts['vectors']} vectors, run {res.run_id[:8]}",
+        flush=True,
+    )
     return EXIT_OK
 
 
@@ -203,8 +229,13 @@ def cmd_backfill(args, settings: Settings) -> int:
     events = events_to_ingest(settings, args.events)
     runtime = prepare(settings)
     VectorStore(runtime.settings.dsn).migrate()
-    codes = run_ingest_jobs(build_definitions(runtime.settings), dagster_instance(), events,
-                            trigger="backfill", on_workers=runtime.settings.executor == "celery")
+    codes = run_ingest_jobs(
+        build_definitions(runtime.settings),
+        dagster_instance(),
+        events,
+        trigger="backfill",
+        on_workers=runtime.settings.executor == "celery",
+    )
     failed = [e for e, code in codes.items() if code != EXIT_OK]
     print(f"backfill: {len(codes) - len(failed)} event(s) done, {len(failed)} failed {failed or ''}")
     if len(codes) < len(events):

@@ -32,8 +32,10 @@ def cmd_models(args, settings: Settings) -> int:
         cards = [card(n) for n in names]
         for c in cards:
             if not c.commercial_use:
-                print(f"NOTE {c.name}: {c.licence}. Installing it is an explicit choice; do not use it for a "
-                      "company's own photos.")
+                print(
+                    f"NOTE {c.name}: {c.licence}. Installing it is an explicit choice; do not use it for a "
+                    "company's own photos."
+                )
         files = sorted({f for c in cards for f in c.installed_files}, key=lambda f: f.name)
         if not files:
             print(f"nothing to install: {', '.join(names)} need no weight files of ours")
@@ -44,8 +46,10 @@ def cmd_models(args, settings: Settings) -> int:
         return 0
     if args.names:
         raise UserError("`face-pipeline models` lists every model; names go with `models install`")
-    for title, registry, active in (("detectors", DETECTORS, settings.detector),
-                                    ("embedders", EMBEDDERS, settings.embedder)):
+    for title, registry, active in (
+        ("detectors", DETECTORS, settings.detector),
+        ("embedders", EMBEDDERS, settings.embedder),
+    ):
         print(f"{title}:")
         for c in registry.values():
             print(describe(c, folders.model_dir, active))
@@ -57,11 +61,18 @@ def describe(c: ModelCard, model_dir: Path, active: str) -> str:
     mark = "*" if c.name == active else " "
     extra = "" if c.default_install else "  [opt-in]"
     crop = f"; crop {c.crop_kind}" if c.crop_kind else ""
-    lines = [f" {mark} {c.name:<24} {c.summary}{extra}", f"     model id: {c.model_id}{crop}",
-             f"     input: {c.input_size}", f"     licence: {c.licence}", f"     evidence: {c.evidence}"]
+    lines = [
+        f" {mark} {c.name:<24} {c.summary}{extra}",
+        f"     model id: {c.model_id}{crop}",
+        f"     input: {c.input_size}",
+        f"     licence: {c.licence}",
+        f"     evidence: {c.evidence}",
+    ]
     for f in c.files:
-        lines.append(f"     file: {f.name} ({file_state(f, model_dir, c.name)})\n       sha256 {f.sha256}"
-                     f"\n       from {f.source}")
+        lines.append(
+            f"     file: {f.name} ({file_state(f, model_dir, c.name)})\n       sha256 {f.sha256}"
+            f"\n       from {f.source}"
+        )
         if isinstance(f, WeightFile):
             lines.append(f"       {f.archive.filename} sha256 {f.archive.sha256}")
     if c.user_files:

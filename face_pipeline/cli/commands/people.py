@@ -1,14 +1,14 @@
 """`people`: the people found across events, and people's decisions about them.
 
-    face-pipeline people                      list (photo and event counts; hidden ones with --all)
-    face-pipeline people show PERSON          a person's photos and face ids
-    face-pipeline people name PERSON NAME     give a name (found by `find --person NAME` from then on)
-    face-pipeline people merge PERSON INTO    two people are one
-    face-pipeline people move FACE PERSON|-   a face is someone else's, or ('-') nobody we know
-    face-pipeline people hide PERSON          leave a person out of the list and the people page
-    face-pipeline people update [EVENT ...]   group the faces of events (what the `people` asset does)
-    face-pipeline people recluster            group every face again (decisions are kept)
-    face-pipeline people page                 write the HTML people page
+face-pipeline people                      list (photo and event counts; hidden ones with --all)
+face-pipeline people show PERSON          a person's photos and face ids
+face-pipeline people name PERSON NAME     give a name (found by `find --person NAME` from then on)
+face-pipeline people merge PERSON INTO    two people are one
+face-pipeline people move FACE PERSON|-   a face is someone else's, or ('-') nobody we know
+face-pipeline people hide PERSON          leave a person out of the list and the people page
+face-pipeline people update [EVENT ...]   group the faces of events (what the `people` asset does)
+face-pipeline people recluster            group every face again (decisions are kept)
+face-pipeline people page                 write the HTML people page
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ def cmd_list(args, settings: Settings) -> int:
     rows = [p for p in PeopleStore(store).list_people() if args.all or not p.hidden]
     print(f"{'person':<15}{'name':<28}{'photos':>7}{'events':>7}{'faces':>7}")
     for p in rows:
-        print(f"{p.person_id:<15}{(p.name or '-') + (' (hidden)' if p.hidden else ''):<28}{p.photos:>7}{p.events:>7}"
-              f"{p.faces:>7}")
+        print(
+            f"{p.person_id:<15}{(p.name or '-') + (' (hidden)' if p.hidden else ''):<28}{p.photos:>7}{p.events:>7}"
+            f"{p.faces:>7}"
+        )
     print(f"{len(rows)} people")
     return 0
 
@@ -86,7 +88,9 @@ def cmd_show(args, settings: Settings) -> int:
     faces = people.faces_of_person(person)
     print(f"{person} {name or '(no name)'}: {len(faces)} faces")
     for f in faces:
-        print(f"  {f.event}/{f.path}  face {f.face_index} {list(f.box)}  {f.face_id}{'  (decided)' if f.pinned else ''}")
+        print(
+            f"  {f.event}/{f.path}  face {f.face_index} {list(f.box)}  {f.face_id}{'  (decided)' if f.pinned else ''}"
+        )
     return 0
 
 
@@ -123,16 +127,21 @@ def cmd_update(args, settings: Settings) -> int:
     events = events_to_ingest(settings, args.events) if args.events else sorted(store.serving_models())
     for event in events:
         u = update_people_for_event(settings, store, event)
-        print(f"{event}: {u.faces} faces, {u.links} links; {u.assigned} with a person ({len(u.people)} people, "
-              f"{u.new_people} new, {u.merged} merged), {u.strangers} strangers [{u.seconds:.1f}s]")
+        print(
+            f"{event}: {u.faces} faces, {u.links} links; {u.assigned} with a person ({len(u.people)} people, "
+            f"{u.new_people} new, {u.merged} merged), {u.strangers} strangers [{u.seconds:.1f}s]"
+        )
     return 0
 
 
 def cmd_recluster(args, settings: Settings) -> int:
     settings, store = open_store(settings)
     for r in recluster(settings, store, progress=lambda line: print(line, file=sys.stderr, flush=True)):
-        print(f"{r.model_id}: {r.faces} faces, {r.links} links, {r.people} people ({r.kept_ids} kept their id) "
-              f"[{r.seconds:.1f}s]", file=sys.stdout)
+        print(
+            f"{r.model_id}: {r.faces} faces, {r.links} links, {r.people} people ({r.kept_ids} kept their id) "
+            f"[{r.seconds:.1f}s]",
+            file=sys.stdout,
+        )
     return 0
 
 

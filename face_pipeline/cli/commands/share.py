@@ -16,8 +16,10 @@ from face_pipeline.lib.storage import make_private_dir
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("share", help="a link (and QR code) that lets participants find their own photos of "
-                       "some events; --list, --revoke")
+    s = sub.add_parser(
+        "share",
+        help="a link (and QR code) that lets participants find their own photos of some events; --list, --revoke",
+    )
     s.add_argument("events", nargs="*", help="the event(s) the link opens")
     s.add_argument("--expires", default="14d", help="how long the link works: 30m, 12h, 14d, 2w (default 14d)")
     s.add_argument("--qr", help="where to write the QR code PNG (default DATA_DIR/share/LINK_ID.png)")
@@ -28,8 +30,11 @@ def add_commands(sub) -> None:
     s = sub.add_parser("serve", help="the participant page that share links open (runs beside the Dagster UI)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 behind a load balancer)")
     s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--forwarded-allow-ips", default=None,
-                   help="proxies whose X-Forwarded-For is trusted for the client address (rate limits)")
+    s.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxies whose X-Forwarded-For is trusted for the client address (rate limits)",
+    )
     s.set_defaults(run=cmd_serve)
 
 
@@ -43,7 +48,7 @@ def cmd_share(args, settings: Settings) -> int:
         links = list_links(store)
         now = datetime.now(UTC)
         for link in links:
-            state = ("revoked" if link.revoked_at else "expired" if link.expires_at <= now else "active")
+            state = "revoked" if link.revoked_at else "expired" if link.expires_at <= now else "active"
             print(f"{link.link_id}\t{state}\texpires {link.expires_at:%Y-%m-%d %H:%M %Z}\t{', '.join(link.events)}")
         print(f"{len(links)} link(s), {sum(link.active for link in links)} active")
         return 0
@@ -60,8 +65,10 @@ def cmd_share(args, settings: Settings) -> int:
     print(f"link {link.link_id} for {', '.join(link.events)}, valid until {link.expires_at:%Y-%m-%d %H:%M %Z}:")
     print(url)
     print(f"QR code: {png}")
-    print(f"participants open it on their phone while `face-pipeline serve` runs at {settings.public_url}; "
-          f"`face-pipeline share --revoke {link.link_id}` withdraws it")
+    print(
+        f"participants open it on their phone while `face-pipeline serve` runs at {settings.public_url}; "
+        f"`face-pipeline share --revoke {link.link_id}` withdraws it"
+    )
     return 0
 
 
@@ -75,7 +82,14 @@ def cmd_serve(args, settings: Settings) -> int:
     app = create_app(settings, store)
     print(f"participant page on http://{args.host}:{args.port} (links start with {settings.public_url})", flush=True)
     # No access log: every URL holds a share token, and the app logs each lookup without it.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning",
-                proxy_headers=bool(args.forwarded_allow_ips), forwarded_allow_ips=args.forwarded_allow_ips,
-                server_header=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=bool(args.forwarded_allow_ips),
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        server_header=False,
+    )
     return 0

@@ -30,10 +30,14 @@ def dagster_storage_fault(exc: BaseException, *, during_run: bool) -> SystemFaul
     run" (ConnectionLost, exit 4) once they have begun to record their events there."""
     why = first_line(exc.__cause__ or exc)
     if during_run:
-        return ConnectionLost(f"lost the connection to Dagster's storage (PostgreSQL) during the run ({why}). "
-                              "Nothing half-written is kept; run the command again when the server is back.")
-    return SystemFault(f"cannot connect to Dagster's storage (PostgreSQL): {why}. Is the server running? "
-                       "FACE_PIPELINE_DAGSTER_PG_URL sets another one.")
+        return ConnectionLost(
+            f"lost the connection to Dagster's storage (PostgreSQL) during the run ({why}). "
+            "Nothing half-written is kept; run the command again when the server is back."
+        )
+    return SystemFault(
+        f"cannot connect to Dagster's storage (PostgreSQL): {why}. Is the server running? "
+        "FACE_PIPELINE_DAGSTER_PG_URL sets another one."
+    )
 
 
 def dagster_instance() -> dg.DagsterInstance:

@@ -46,14 +46,27 @@ class StopRequest:
 
 def cmd_ui(args, settings: Settings) -> int:
     runtime = prepare(settings)
-    print(f"database: {redact_dsn(runtime.settings.dsn)}; DAGSTER_HOME={runtime.dagster_home}; "
-          f"UI on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"database: {redact_dsn(runtime.settings.dsn)}; DAGSTER_HOME={runtime.dagster_home}; "
+        f"UI on http://{args.host}:{args.port}",
+        flush=True,
+    )
     # Installed before the child starts: a shell starts background jobs with SIGINT ignored, and
     # `dagster dev` maps SIGTERM to its SIGINT handling, so a child that inherited "ignore" would
     # ignore both. A Python handler here is reset to the default in the child at exec.
     stop = StopRequest()
-    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(runtime.workspace_file),
-           "--host", args.host, "--port", str(args.port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(runtime.workspace_file),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
     # Its own process group: the webserver, daemon, code servers and the runs they launch all land
     # in it, so the stop can reach every one of them even after `dagster dev` itself has exited.
     dev = subprocess.Popen(cmd, cwd=runtime.dagster_home, start_new_session=True)

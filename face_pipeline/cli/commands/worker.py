@@ -33,24 +33,45 @@ def add_commands(sub) -> None:
 
 def worker_command(config_file: Path, name: str) -> list[str]:
     dagster_celery = Path(sys.executable).with_name("dagster-celery")
-    return [str(dagster_celery), "worker", "start", "-A", "dagster_celery.app", "-y", str(config_file),
-            "-n", name, "--", "--pool", "solo", "--without-gossip", "--without-mingle"]
+    return [
+        str(dagster_celery),
+        "worker",
+        "start",
+        "-A",
+        "dagster_celery.app",
+        "-y",
+        str(config_file),
+        "-n",
+        name,
+        "--",
+        "--pool",
+        "solo",
+        "--without-gossip",
+        "--without-mingle",
+    ]
 
 
 def cmd_worker(args, settings: Settings) -> int:
     if settings.executor != "celery":
-        raise UserError("a worker serves runs that use the celery executor: set FACE_PIPELINE_EXECUTOR=celery "
-                        "(and the same FACE_PIPELINE_CELERY_BROKER) for the runs and the workers")
+        raise UserError(
+            "a worker serves runs that use the celery executor: set FACE_PIPELINE_EXECUTOR=celery "
+            "(and the same FACE_PIPELINE_CELERY_BROKER) for the runs and the workers"
+        )
     if not settings.dsn:
-        raise UserError("a worker writes to the database the runs use: set FACE_PIPELINE_DSN "
-                        "(an embedded server belongs to one machine)")
+        raise UserError(
+            "a worker writes to the database the runs use: set FACE_PIPELINE_DSN "
+            "(an embedded server belongs to one machine)"
+        )
     load_active_models(settings)  # a missing model file: said now, not in the middle of a step
     runtime = prepare(settings)
     config_file = make_private_dir(runtime.settings.local_dir / "celery") / "worker.yaml"
     config_file.write_text(yaml.safe_dump({"execution": {"config": celery_config(runtime.settings)}}))
     name = args.name or f"face-pipeline-{socket.gethostname()}-{os.getpid()}"
-    print(f"worker {name}: broker {redact_dsn(settings.celery_broker)}, database {redact_dsn(runtime.settings.dsn)}, "
-          f"photos {settings.photos_root}, data {settings.data_dir}", flush=True)
+    print(
+        f"worker {name}: broker {redact_dsn(settings.celery_broker)}, database {redact_dsn(runtime.settings.dsn)}, "
+        f"photos {settings.photos_root}, data {settings.data_dir}",
+        flush=True,
+    )
     cmd = worker_command(config_file, name)
     # dagster-celery starts `celery` by name: the one installed beside this Python, first on PATH.
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}

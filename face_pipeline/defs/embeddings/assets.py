@@ -1,6 +1,5 @@
 """face_embeddings: one identity vector per face, from the active embedder."""
 
-
 import time
 
 import dagster as dg
@@ -17,7 +16,8 @@ def build_face_embeddings(settings: Settings) -> dg.AssetsDefinition:
     """The asset, versioned by the model id of the embedder that `settings` select."""
 
     @model_versioned_asset(
-        settings, embedder_code_version,
+        settings,
+        embedder_code_version,
         kinds={"python", "numpy"},
         deps=["face_crops"],
         description="One identity vector per face crop, staged in DATA_DIR/stage/<event>/vectors.npz "

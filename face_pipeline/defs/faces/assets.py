@@ -1,6 +1,5 @@
 """face_crops: every face of every photo, its box and landmarks, and the crop the embedder reads."""
 
-
 import time
 
 import dagster as dg
@@ -17,7 +16,8 @@ def build_face_crops(settings: Settings) -> dg.AssetsDefinition:
     """The asset, versioned by the detector (and crop kind) that `settings` select."""
 
     @model_versioned_asset(
-        settings, detector_code_version,
+        settings,
+        detector_code_version,
         kinds={"python", "file"},
         deps=["event_photos"],
         description="Faces found in each photo (detector, box, 5-point landmarks) and their crops "

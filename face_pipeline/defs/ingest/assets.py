@@ -1,6 +1,5 @@
 """event_photos: which photos an event folder holds, with their content ids."""
 
-
 import time
 
 import dagster as dg

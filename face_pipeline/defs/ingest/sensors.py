@@ -1,7 +1,6 @@
 """new_event_folders: a new event folder adds its partition and requests its ingest; new, changed
 or deleted photos in a known event request a re-run of that event only."""
 
-
 import json
 import time
 
@@ -24,8 +23,9 @@ def new_event_folders(context: dg.SensorEvaluationContext, pipeline: FacePipelin
     settings = pipeline.settings()
     requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(events_partitions.name))
-    changes = plan_changes(settings.photos_root, requested, now=time.time(),
-                           stable_seconds=settings.stable_seconds, known_events=known)
+    changes = plan_changes(
+        settings.photos_root, requested, now=time.time(), stable_seconds=settings.stable_seconds, known_events=known
+    )
     for name in changes.invalid_names:
         context.log.warning(
             f"skipping folder {name!r}: not a valid event name (use lower-case letters, digits, '-', '_')"

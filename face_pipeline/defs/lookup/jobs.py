@@ -25,29 +25,40 @@ from face_pipeline.lib.search import (
 class FindPersonConfig(dg.Config):
     reference_images: list[str] = Field(default=[], description="path(s) of reference picture(s) of one person")
     person: str | None = Field(default=None, description="a person's name or id instead of reference pictures")
-    with_person_photos: bool = Field(default=False, description="also the matching person's photos that the "
-                                     "reference alone does not reach")
+    with_person_photos: bool = Field(
+        default=False, description="also the matching person's photos that the reference alone does not reach"
+    )
     k: int = Field(default=50, description="at most this many photos")
     threshold: float | None = Field(default=None, description="distance cut-off; default: the model's calibrated one")
     events: list[str] | None = Field(default=None, description="limit to these events (default: all)")
     model_id: str | None = Field(default=None, description="search only vectors of this model")
     face_index: int | None = Field(default=None, description="which face of the reference (0 = largest)")
     enrol: Literal["mean", "min", "centroid"] = Field(
-        default=DEFAULT_ENROL, description="how several references score a face: mean distance to them, "
-        "nearest one, or distance to their mean vector")
+        default=DEFAULT_ENROL,
+        description="how several references score a face: mean distance to them, "
+        "nearest one, or distance to their mean vector",
+    )
     expand: bool = Field(default=DEFAULT_EXPAND, description="search again from the confident hits (query expansion)")
-    confirmed_faces: list[str] = Field(default=[], description="stored face ids confirmed as this person "
-                                       "(from candidates): further references")
+    confirmed_faces: list[str] = Field(
+        default=[], description="stored face ids confirmed as this person (from candidates): further references"
+    )
     candidates: int = Field(default=0, description="also up to this many photos just past the threshold, to confirm")
     report_path: str | None = Field(default=None, description="where to write the HTML page")
 
     def lookup_request(self) -> LookupRequest:
         return LookupRequest(
-            references=tuple(self.reference_images), person=self.person,
-            with_person_photos=self.with_person_photos, k=self.k, threshold=self.threshold,
-            events=tuple(self.events) if self.events else None, model_id=self.model_id,
-            face_index=self.face_index, enrol=self.enrol, expand=self.expand,
-            confirmed_faces=tuple(self.confirmed_faces), candidates=self.candidates,
+            references=tuple(self.reference_images),
+            person=self.person,
+            with_person_photos=self.with_person_photos,
+            k=self.k,
+            threshold=self.threshold,
+            events=tuple(self.events) if self.events else None,
+            model_id=self.model_id,
+            face_index=self.face_index,
+            enrol=self.enrol,
+            expand=self.expand,
+            confirmed_faces=tuple(self.confirmed_faces),
+            candidates=self.candidates,
         )
 
 
@@ -55,22 +66,27 @@ class FindPersonConfig(dg.Config):
 MATCHES_JSON = "matches_json"
 
 
-@dg.op(description="The one lookup (lib/search: lookup): reference picture(s) or a person -> ranked photos.",
-       out={"result": dg.Out(FindResult), "report_path": dg.Out(str | None)})
+@dg.op(
+    description="The one lookup (lib/search: lookup): reference picture(s) or a person -> ranked photos.",
+    out={"result": dg.Out(FindResult), "report_path": dg.Out(str | None)},
+)
 def find_photos(context: dg.OpExecutionContext, config: FindPersonConfig, pipeline: FacePipeline):
     with user_errors_as_failures():
         result = lookup(pipeline.settings(), pipeline.store(), config.lookup_request())
     for r in result.references:
         context.log.info(f"{r.path}: searched for face {r.chosen_index} of {r.faces_found} at {r.face.box}")
-    context.log.info(f"{len(result.matches)} photo(s) within threshold {result.threshold:g} "
-                     f"({result.faces_considered} candidate faces)"
-                     + (f"; person {result.person_name or result.person}" if result.person else ""))
+    context.log.info(
+        f"{len(result.matches)} photo(s) within threshold {result.threshold:g} "
+        f"({result.faces_considered} candidate faces)"
+        + (f"; person {result.person_name or result.person}" if result.person else "")
+    )
     return result, config.report_path
 
 
 @dg.op(description="Report the ranked photos: markdown table with thumbnails and an HTML page.")
-def report_matches(context: dg.OpExecutionContext, result: FindResult, report_path: str | None,
-                   pipeline: FacePipeline) -> str:
+def report_matches(
+    context: dg.OpExecutionContext, result: FindResult, report_path: str | None, pipeline: FacePipeline
+) -> str:
     settings = pipeline.settings()
     path = write_html_report(settings, result, report_path, title="find_person")
     context.log.info("\n" + matches_text(result))
@@ -89,10 +105,12 @@ def report_matches(context: dg.OpExecutionContext, result: FindResult, report_pa
     return str(path)
 
 
-@dg.job(description="Find the photos one person is in, from reference picture(s) or a person's name. "
-        "Config (ops.find_photos.config): reference_images or person, "
-        "with_person_photos, k, threshold, events, model_id, face_index, enrol, expand, report_path.",
-        tags={"face_pipeline/kind": "lookup"})
+@dg.job(
+    description="Find the photos one person is in, from reference picture(s) or a person's name. "
+    "Config (ops.find_photos.config): reference_images or person, "
+    "with_person_photos, k, threshold, events, model_id, face_index, enrol, expand, report_path.",
+    tags={"face_pipeline/kind": "lookup"},
+)
 def find_person_job():
     result, report_path = find_photos()
     report_matches(result, report_path)

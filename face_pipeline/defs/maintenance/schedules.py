@@ -2,7 +2,6 @@
 model, a bounded batch per tick so the machine is never flooded. Lookups keep answering from an
 event's old vectors until its new ones are written (face_vectors flips the serving model atomically)."""
 
-
 import dagster as dg
 
 from face_pipeline.defs.ingest.jobs import ingest_event_job

@@ -26,32 +26,52 @@ def people(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> dg.Mate
     store = pipeline.store()
     with user_errors_as_failures():
         update = update_people_for_event(settings, store, context.partition_key)
-    context.log.info(f"{update.faces} faces: {update.assigned} with a person ({len(update.people)} people, "
-                     f"{update.new_people} new, {update.merged} merged), {update.strangers} strangers")
+    context.log.info(
+        f"{update.faces} faces: {update.assigned} with a person ({len(update.people)} people, "
+        f"{update.new_people} new, {update.merged} merged), {update.strangers} strangers"
+    )
     summaries = {p.person_id: p for p in PeopleStore(store).list_people()}
     shown = [summaries[p] for p in update.people if p in summaries][:PREVIEW_PEOPLE]
     rows = ["| face | person | photos | events |", "|---|---|---|---|"]
     pstore = PeopleStore(store)
     for p in shown:
         face = next(f for f in pstore.faces_of_person(p.person_id) if f.face_id == p.face_id)
-        thumb = match_thumbnail(settings, PhotoMatch(face.event, face.photo_id, face.path, 0, 1, face.box, face.face_id,
-                                                     face.crop_path, face.width, face.height, ""), 64, crop=True)
+        thumb = match_thumbnail(
+            settings,
+            PhotoMatch(
+                face.event,
+                face.photo_id,
+                face.path,
+                0,
+                1,
+                face.box,
+                face.face_id,
+                face.crop_path,
+                face.width,
+                face.height,
+                "",
+            ),
+            64,
+            crop=True,
+        )
         cell = f"![{p.person_id}]({data_uri(thumb)})" if thumb else ""
         rows.append(f"| {cell} | {p.name or p.person_id} | {p.photos} | {p.events} |")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": update.faces,
-        "faces": update.faces,
-        "with_a_person": update.assigned,
-        "strangers": update.strangers,
-        "people_in_event": len(update.people),
-        "new_people": update.new_people,
-        "merged_people": update.merged,
-        "inherited_decisions": update.inherited,
-        "links": update.links,
-        "model_id": update.model_id,
-        "seconds": update.seconds,
-        "people_preview": dg.MetadataValue.md("\n".join(rows) if shown else "*no person in this event*"),
-        "summary": dg.MetadataValue.json({"event": update.event, "people": update.people, "faces": update.faces,
-                                          "strangers": update.strangers}),
-    })
-
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": update.faces,
+            "faces": update.faces,
+            "with_a_person": update.assigned,
+            "strangers": update.strangers,
+            "people_in_event": len(update.people),
+            "new_people": update.new_people,
+            "merged_people": update.merged,
+            "inherited_decisions": update.inherited,
+            "links": update.links,
+            "model_id": update.model_id,
+            "seconds": update.seconds,
+            "people_preview": dg.MetadataValue.md("\n".join(rows) if shown else "*no person in this event*"),
+            "summary": dg.MetadataValue.json(
+                {"event": update.event, "people": update.people, "faces": update.faces, "strangers": update.strangers}
+            ),
+        }
+    )

@@ -16,7 +16,8 @@ from face_pipeline.lib.report.people_page import write_people_page
 class PeopleDecision(dg.Config):
     action: Literal["name", "merge", "move", "hide", "show", "recluster", "page"] = Field(
         description="name PERSON NAME; merge PERSON INTO; move FACE_ID to PERSON (empty: to nobody); hide / show "
-        "PERSON; recluster (every face again, decisions kept); page (write the HTML people page)")
+        "PERSON; recluster (every face again, decisions kept); page (write the HTML people page)"
+    )
     person: str = Field(default="", description="a person's name or id")
     name: str = Field(default="", description="the name, for action=name")
     into: str = Field(default="", description="the person the first one joins, for action=merge")
@@ -45,12 +46,15 @@ def _apply(c: PeopleDecision, settings, store, say) -> str:
         hidden = c.action == "hide"
         return f"{hide_person(store, c.person, hidden=hidden)} is {'hidden' if hidden else 'shown'}"
     if c.action == "recluster":
-        return "; ".join(f"{r.model_id}: {r.people} people from {r.faces} faces"
-                         for r in recluster(settings, store, progress=say))
+        return "; ".join(
+            f"{r.model_id}: {r.people} people from {r.faces} faces" for r in recluster(settings, store, progress=say)
+        )
     return f"people page: {write_people_page(settings, store)}"
 
 
-@dg.job(description="Decide about people: name, merge, move a face, hide; or re-cluster every face.",
-        tags={"face_pipeline/kind": "people"})
+@dg.job(
+    description="Decide about people: name, merge, move a face, hide; or re-cluster every face.",
+    tags={"face_pipeline/kind": "people"},
+)
 def manage_people():
     apply_people_decision()

@@ -19,21 +19,26 @@ JOB_NAME = "share_links"
 
 class ShareLinkRequest(dg.Config):
     action: Literal["create", "list", "revoke"] = Field(
-        default="create", description="create a link for `events`; list the links; revoke `link_id`")
+        default="create", description="create a link for `events`; list the links; revoke `link_id`"
+    )
     events: list[str] = Field(default=[], description="the event(s) the new link opens")
     expires: str = Field(default="14d", description="how long a new link works: 30m, 12h, 14d, 2w")
     link_id: str = Field(default="", description="the link to revoke (the list shows the ids)")
 
 
 @dg.op(description="Create, list or revoke share links of the participant page.")
-def manage_share_link(context: dg.OpExecutionContext, config: ShareLinkRequest,
-                      pipeline: FacePipeline) -> dg.Output[str]:
+def manage_share_link(
+    context: dg.OpExecutionContext, config: ShareLinkRequest, pipeline: FacePipeline
+) -> dg.Output[str]:
     settings, store = pipeline.settings(), pipeline.store()
     with user_errors_as_failures():
         if config.action == "list":
             links = list_links(store)
-            rows = [f"| {x.link_id} | {'active' if x.active else 'revoked' if x.revoked_at else 'expired'} | "
-                    f"{x.expires_at:%Y-%m-%d %H:%M %Z} | {', '.join(x.events)} |" for x in links]
+            rows = [
+                f"| {x.link_id} | {'active' if x.active else 'revoked' if x.revoked_at else 'expired'} | "
+                f"{x.expires_at:%Y-%m-%d %H:%M %Z} | {', '.join(x.events)} |"
+                for x in links
+            ]
             table = "\n".join(["| link | state | expires | events |", "|---|---|---|---|", *rows])
             return dg.Output(f"{len(links)} link(s)", metadata={"links": dg.MetadataValue.md(table)})
         if config.action == "revoke":
@@ -45,14 +50,22 @@ def manage_share_link(context: dg.OpExecutionContext, config: ShareLinkRequest,
     url = share_url(settings.public_url, token)
     png = base64.b64encode(qr_png(url, scale=6)).decode()
     context.log.info(f"link {link.link_id} for {', '.join(link.events)} until {link.expires_at:%Y-%m-%d %H:%M %Z}")
-    return dg.Output(url, metadata={
-        "link": link.link_id, "url": dg.MetadataValue.url(url), "events": ", ".join(link.events),
-        "expires": link.expires_at.isoformat(),
-        "qr_code": dg.MetadataValue.md(f"![QR code of the link](data:image/png;base64,{png})"),
-    })
+    return dg.Output(
+        url,
+        metadata={
+            "link": link.link_id,
+            "url": dg.MetadataValue.url(url),
+            "events": ", ".join(link.events),
+            "expires": link.expires_at.isoformat(),
+            "qr_code": dg.MetadataValue.md(f"![QR code of the link](data:image/png;base64,{png})"),
+        },
+    )
 
 
-@dg.job(name=JOB_NAME, description="Share links of the participant page: create one for some events, list, revoke.",
-        tags={"face_pipeline/kind": "share"})
+@dg.job(
+    name=JOB_NAME,
+    description="Share links of the participant page: create one for some events, list, revoke.",
+    tags={"face_pipeline/kind": "share"},
+)
 def share_links_job():
     manage_share_link()

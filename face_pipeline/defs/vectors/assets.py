@@ -1,6 +1,5 @@
 """face_vectors: the event's rows in PostgreSQL + pgvector, written in one transaction."""
 
-
 import time
 
 import dagster as dg
@@ -13,10 +12,16 @@ from face_pipeline.lib.ingest import build_event_write, load_embeddings, load_fa
 from face_pipeline.lib.settings import redact_dsn
 
 CHECKS = [
-    dg.AssetCheckSpec("one_vector_per_face", asset="face_vectors",
-                      description="every face written has exactly one vector of the model"),
-    dg.AssetCheckSpec("vectors_finite_and_sized", asset="face_vectors",
-                      description="no NaN/inf and the model's dimension in every vector"),
+    dg.AssetCheckSpec(
+        "one_vector_per_face",
+        asset="face_vectors",
+        description="every face written has exactly one vector of the model",
+    ),
+    dg.AssetCheckSpec(
+        "vectors_finite_and_sized",
+        asset="face_vectors",
+        description="no NaN/inf and the model's dimension in every vector",
+    ),
 ]
 
 
@@ -64,12 +69,21 @@ def face_vectors(context: dg.AssetExecutionContext, pipeline: FacePipeline) -> d
             "database": redact_dsn(store.dsn),
             "seconds": round(seconds, 3),
             # The same counts for programs (the CLI's backfill reads this, never the keys above).
-            "summary": dg.MetadataValue.json({
-                "event": event, "photos": summary.photos, "faces": summary.faces, "vectors": summary.vectors,
-                "new": manifest.new, "changed": manifest.changed, "unchanged": manifest.unchanged,
-                "removed": manifest.removed, "skipped_files": summary.skipped, "model_id": write.model_id,
-                "detector_model": write.detector_model,
-            }),
+            "summary": dg.MetadataValue.json(
+                {
+                    "event": event,
+                    "photos": summary.photos,
+                    "faces": summary.faces,
+                    "vectors": summary.vectors,
+                    "new": manifest.new,
+                    "changed": manifest.changed,
+                    "unchanged": manifest.unchanged,
+                    "removed": manifest.removed,
+                    "skipped_files": summary.skipped,
+                    "model_id": write.model_id,
+                    "detector_model": write.detector_model,
+                }
+            ),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -35,8 +35,9 @@ def copy_demo_events(demo: Path, root: Path) -> list[str]:
 def recurring_people(demo: Path) -> list[tuple[str, Path, frozenset[str]]]:
     """(astronaut, his portrait, the "event/photo" names he is in) from demo/recurring_people.csv."""
     with open(demo / "recurring_people.csv", newline="") as fh:
-        return [(row["person"], demo / row["reference"], frozenset(row["photos"].split(";")))
-                for row in csv.DictReader(fh)]
+        return [
+            (row["person"], demo / row["reference"], frozenset(row["photos"].split(";"))) for row in csv.DictReader(fh)
+        ]
 
 
 def demo_retrieval_section(h: Harness) -> Section:
@@ -44,17 +45,29 @@ def demo_retrieval_section(h: Harness) -> Section:
     root = h.tmp / "demo_photos"
     events = copy_demo_events(demo, root)
     people = recurring_people(demo)
-    sec = Section(f"Demo photos: recurring astronauts across two events (`{demo}`)",
-                  f"{sum(1 for _ in root.rglob('*.jpg'))} photos in {len(events)} events, ingested by the library; "
-                  f"{len(people)} official portraits as references, each searched across both events. Relevant: the "
-                  "photos recurring_people.csv lists for the person.")
+    sec = Section(
+        f"Demo photos: recurring astronauts across two events (`{demo}`)",
+        f"{sum(1 for _ in root.rglob('*.jpg'))} photos in {len(events)} events, ingested by the library; "
+        f"{len(people)} official portraits as references, each searched across both events. Relevant: the "
+        "photos recurring_people.csv lists for the person.",
+    )
     runs = [(r.key, r.title, r.detector, r.embedder, r.threshold) for r in h.runnable() if ":" not in r.detector]
-    runs += [(f"model:{n}", f"{n} on ours' detector", h.ours.detector, n, None) for n in comparison_embedders(h)
-             if n != h.ours.embedder]
+    runs += [
+        (f"model:{n}", f"{n} on ours' detector", h.ours.detector, n, None)
+        for n in comparison_embedders(h)
+        if n != h.ours.embedder
+    ]
     rows, person_rows = [], []
     for key, title, detector, embedder, threshold in runs:
-        settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / f"demo_data_{len(rows)}",
-                           dsn=h.store().dsn, detector=detector, embedder=embedder, workers=h.cache.workers)
+        settings = replace(
+            h.config.settings,
+            photos_root=root,
+            data_dir=h.tmp / f"demo_data_{len(rows)}",
+            dsn=h.store().dsn,
+            detector=detector,
+            embedder=embedder,
+            workers=h.cache.workers,
+        )
         for event in events:
             h.store().delete_event(event)
             ingest_event(settings, h.store(), event)
@@ -66,7 +79,9 @@ def demo_retrieval_section(h: Harness) -> Section:
             except FacePipelineError as exc:
                 h.notes.append(f"demo [{key}] {person}: {exc}")
                 got = []
-            answers.append(QueryAnswer(person, M.RankedQuery(tuple(p for p, _ in got), tuple(d for _, d in got), relevant)))
+            answers.append(
+                QueryAnswer(person, M.RankedQuery(tuple(p for p, _ in got), tuple(d for _, d in got), relevant))
+            )
         emb = get_embedder(embedder, settings.model_folders)
         if key == "ours" or key.startswith("model:"):
             h.answers[("demo", emb.model_id)] = answers
@@ -75,14 +90,28 @@ def demo_retrieval_section(h: Harness) -> Section:
         complete = sum(1 for a in answers if a.ranked.relevant <= set(a.ranked.answer(thr)))
         wrong = sum(len(set(a.ranked.answer(thr)) - a.ranked.relevant) for a in answers)
         rows.append((title, p, r, f"{complete}/{len(answers)}", wrong))
-        person_rows.append((title, "; ".join(
-            f"{a.query} {len(a.ranked.relevant & set(a.ranked.answer(thr)))}/{len(a.ranked.relevant)}"
-            + (f" +{len(set(a.ranked.answer(thr)) - a.ranked.relevant)} wrong" if set(a.ranked.answer(thr)) - a.ranked.relevant else "")
-            for a in answers)))
+        person_rows.append(
+            (
+                title,
+                "; ".join(
+                    f"{a.query} {len(a.ranked.relevant & set(a.ranked.answer(thr)))}/{len(a.ranked.relevant)}"
+                    + (
+                        f" +{len(set(a.ranked.answer(thr)) - a.ranked.relevant)} wrong"
+                        if set(a.ranked.answer(thr)) - a.ranked.relevant
+                        else ""
+                    )
+                    for a in answers
+                ),
+            )
+        )
         if key == "ours":
-            sec.targets.append(target("demo photos: each recurring astronaut found in every photo he is in",
-                                      f"{complete}/{len(answers)} people complete, {wrong} wrong photos",
-                                      complete == len(answers)))
+            sec.targets.append(
+                target(
+                    "demo photos: each recurring astronaut found in every photo he is in",
+                    f"{complete}/{len(answers)} people complete, {wrong} wrong photos",
+                    complete == len(answers),
+                )
+            )
     sec.table(("recipe", "mean precision", "mean recall", "people found in all their photos", "wrong photos"), rows)
     sec.table(("recipe", "per person (found/relevant)"), person_rows)
     return sec

@@ -58,9 +58,16 @@ def measure(h: Harness, photos: list[Labelled], spec: str, label: str) -> dict:
                 bucket[1] += int(ok)
     recall = hits / counted if counted else float("nan")
     precision = hits / (hits + fa) if hits + fa else float("nan")
-    return {"faces": counted, "hits": hits, "false_alarms": fa, "recall": recall, "precision": precision,
-            "at_floor": recall_at_precision(per_photo, counted), "buckets": per_bucket,
-            "ms": 1000 * float(np.mean([found[p.key].seconds_detect for p in photos]))}
+    return {
+        "faces": counted,
+        "hits": hits,
+        "false_alarms": fa,
+        "recall": recall,
+        "precision": precision,
+        "at_floor": recall_at_precision(per_photo, counted),
+        "buckets": per_bucket,
+        "ms": 1000 * float(np.mean([found[p.key].seconds_detect for p in photos])),
+    }
 
 
 def recall_at_precision(per_photo, counted: int) -> tuple[float, float]:
@@ -82,26 +89,50 @@ def wider_section(h: Harness) -> Section:
     photos = read_wider_folder(h.config.wider)
     if h.config.quick:
         photos = photos[::4]
-    labelled = [Labelled(str(p.path), p.path, [f.box for f in p.faces],
-                         [f.invalid or f.size < SIZE_EDGES[0] for f in p.faces], [f.size for f in p.faces])
-                for p in photos]
-    s = Section(f"Detection: WIDER FACE group photos (`{h.config.wider}`)",
-                f"{len(photos)} photos; faces with longer side >= {SIZE_EDGES[0]} px and not marked invalid count; "
-                f"a hit is IoU >= {DETECTION_IOU} (greedy, highest score first); detections on smaller faces are "
-                "ignored. P and R at each detector's shipped score threshold; 'R at P >= 0.95' raises the score "
-                "threshold until precision reaches 0.95. Time: detection + landmarks per photo, one process.")
+    labelled = [
+        Labelled(
+            str(p.path),
+            p.path,
+            [f.box for f in p.faces],
+            [f.invalid or f.size < SIZE_EDGES[0] for f in p.faces],
+            [f.size for f in p.faces],
+        )
+        for p in photos
+    ]
+    s = Section(
+        f"Detection: WIDER FACE group photos (`{h.config.wider}`)",
+        f"{len(photos)} photos; faces with longer side >= {SIZE_EDGES[0]} px and not marked invalid count; "
+        f"a hit is IoU >= {DETECTION_IOU} (greedy, highest score first); detections on smaller faces are "
+        "ignored. P and R at each detector's shipped score threshold; 'R at P >= 0.95' raises the score "
+        "threshold until precision reaches 0.95. Time: detection + landmarks per photo, one process.",
+    )
     rows, bucket_rows = [], []
     labels = [M.size_bucket(e, SIZE_EDGES) for e in SIZE_EDGES]
     for label, spec in detector_rows(h):
         m = measure(h, labelled, spec, "WIDER")
-        rows.append((label, m["faces"], m["hits"], m["false_alarms"], m["recall"], m["precision"],
-                     f"{m['at_floor'][0]:.3f} (score {m['at_floor'][1]:.2f})", f"{m['ms']:.0f}"))
-        bucket_rows.append((label, *[f"{b[1] / b[0]:.2f} ({b[0]})" if (b := m["buckets"].get(x)) else "n/a"
-                                     for x in labels]))
+        rows.append(
+            (
+                label,
+                m["faces"],
+                m["hits"],
+                m["false_alarms"],
+                m["recall"],
+                m["precision"],
+                f"{m['at_floor'][0]:.3f} (score {m['at_floor'][1]:.2f})",
+                f"{m['ms']:.0f}",
+            )
+        )
+        bucket_rows.append(
+            (label, *[f"{b[1] / b[0]:.2f} ({b[0]})" if (b := m["buckets"].get(x)) else "n/a" for x in labels])
+        )
         if spec == h.ours.detector:
-            s.targets.append(target(f"WIDER: detection recall >= 0.95 at precision >= 0.95 (faces >= {SIZE_EDGES[0]} px)",
-                                    f"R {m['recall']:.3f}, P {m['precision']:.3f} at the shipped threshold",
-                                    m["recall"] >= 0.95 and m["precision"] >= 0.95))
+            s.targets.append(
+                target(
+                    f"WIDER: detection recall >= 0.95 at precision >= 0.95 (faces >= {SIZE_EDGES[0]} px)",
+                    f"R {m['recall']:.3f}, P {m['precision']:.3f} at the shipped threshold",
+                    m["recall"] >= 0.95 and m["precision"] >= 0.95,
+                )
+            )
     s.table(("detector", "faces", "hits", "false alarms", "recall", "precision", "R at P >= 0.95", "ms/photo"), rows)
     s.table(("detector", *labels), bucket_rows, "Recall by face size (longer box side, px; faces in brackets):")
     return s
@@ -119,10 +150,12 @@ def demo_section(h: Harness) -> Section:
         rel = path.relative_to(h.config.demo / "photos").as_posix()
         if rel not in boxes:
             labelled.append(Labelled(f"demo:{rel}", path, [], [], []))
-    s = Section(f"Detection: demo photos, crews floating sideways (`{h.config.demo}`)",
-                f"{len(labelled)} event photos, {sum(len(p.boxes) for p in labelled)} faces labelled by hand "
-                "(demo/face_boxes.json: every face any detector found, in any orientation, checked by eye). "
-                f"Hit: IoU >= {DETECTION_IOU}.")
+    s = Section(
+        f"Detection: demo photos, crews floating sideways (`{h.config.demo}`)",
+        f"{len(labelled)} event photos, {sum(len(p.boxes) for p in labelled)} faces labelled by hand "
+        "(demo/face_boxes.json: every face any detector found, in any orientation, checked by eye). "
+        f"Hit: IoU >= {DETECTION_IOU}.",
+    )
     rows = []
     for label, spec in detector_rows(h):
         m = measure(h, labelled, spec, "demo")

@@ -42,11 +42,13 @@ def lfw_section(h: Harness) -> list[Section]:
     store = h.store()
     rows, pair_rows = [], []
     ours_answers = None
-    s = Section(f"Retrieval: LFW identities, photo level (`{h.config.lfw}`)",
-                f"{len(h.lfw_queries())} queries (first photo of each identity with >= 4 photos); each searches the "
-                f"other {len(ds.photos) - 1} photos, stored as one event in pgvector (query photo excluded). A photo "
-                "answers with its best face; an empty answer has precision 0. 'best' is the threshold that maximises "
-                "min(P, R) on this data, for reference (rows use the shipped threshold).")
+    s = Section(
+        f"Retrieval: LFW identities, photo level (`{h.config.lfw}`)",
+        f"{len(h.lfw_queries())} queries (first photo of each identity with >= 4 photos); each searches the "
+        f"other {len(ds.photos) - 1} photos, stored as one event in pgvector (query photo excluded). A photo "
+        "answers with its best face; an empty answer has precision 0. 'best' is the threshold that maximises "
+        "min(P, R) on this data, for reference (rows use the shipped threshold).",
+    )
     for recipe in h.runnable():
         emb = get_embedder(recipe.embedder, h.folders)
         faces = h.lfw_faces(recipe.detector, (recipe.embedder,))
@@ -59,26 +61,39 @@ def lfw_section(h: Harness) -> list[Section]:
         rows.append(retrieval_cells(row))
         if recipe.key == "ours":
             ours_answers = answers
-            s.targets.append(target("LFW retrieval: mean precision >= 0.96 and mean recall >= 0.96",
-                                    f"P {row.precision:.3f}, R {row.recall:.3f} at {row.threshold:g}",
-                                    row.precision >= 0.96 and row.recall >= 0.96))
+            s.targets.append(
+                target(
+                    "LFW retrieval: mean precision >= 0.96 and mean recall >= 0.96",
+                    f"P {row.precision:.3f}, R {row.recall:.3f} at {row.threshold:g}",
+                    row.precision >= 0.96 and row.recall >= 0.96,
+                )
+            )
             held = held_out_row(answers, grid)
             held.label = f"ours, {held.label}"
             rows.append(retrieval_cells(held))
             other = run_queries(store, event, emb, qs, enrol=recipe.enrol, expand=not recipe.expand)
-            rows.append(retrieval_cells(retrieval_row(
-                f"ours, query expansion {'on' if not recipe.expand else 'off'}", other, row.threshold, grid)))
-            s.table(("references, enrolment", *RETRIEVAL_HEADER[1:]),
-                    [retrieval_cells(r) for r in enrolment_rows(h, emb, faces, event, row.threshold, grid)],
-                    "**Several references** (identities with >= 6 photos: the first 3 are the references, the "
-                    "others of everyone the gallery; every row on that same gallery):")
+            rows.append(
+                retrieval_cells(
+                    retrieval_row(
+                        f"ours, query expansion {'on' if not recipe.expand else 'off'}", other, row.threshold, grid
+                    )
+                )
+            )
+            s.table(
+                ("references, enrolment", *RETRIEVAL_HEADER[1:]),
+                [retrieval_cells(r) for r in enrolment_rows(h, emb, faces, event, row.threshold, grid)],
+                "**Several references** (identities with >= 6 photos: the first 3 are the references, the "
+                "others of everyone the gallery; every row on that same gallery):",
+            )
         pair_rows.extend(pairs_rows(h, recipe.title, emb, faces, recipe.threshold_for(emb)))
     s.tables.insert(0, Table(RETRIEVAL_HEADER, rows))
     model_comparison(h, s)
     sections = [s]
     if pair_rows:
-        p = Section("Pair verification: official LFW pairs inside the subset",
-                    f"{len(ds.pairs)} pairs of pairs.txt whose two photos are both present (central face of each).")
+        p = Section(
+            "Pair verification: official LFW pairs inside the subset",
+            f"{len(ds.pairs)} pairs of pairs.txt whose two photos are both present (central face of each).",
+        )
         p.table(("recipe", "pairs", "accuracy", "TAR", "FAR", "threshold"), pair_rows)
         sections.append(p)
     if ours_answers:
@@ -96,14 +111,18 @@ def model_comparison(h: Harness, s: Section) -> None:
         emb = get_embedder(name, h.folders)
         event = f"eval-lfw-model-{name}"
         write_event(store, event, detector_from_spec(h.ours.detector, h.folders).model_id, emb.model_id, faces)
-        answers = run_queries(store, event, emb, queries_for(h, faces, emb.model_id), enrol=h.ours.enrol,
-                              expand=h.ours.expand)
+        answers = run_queries(
+            store, event, emb, queries_for(h, faces, emb.model_id), enrol=h.ours.enrol, expand=h.ours.expand
+        )
         h.answers[("LFW", emb.model_id)] = answers
         row = retrieval_row(f"{name} ({card(name).licence})", answers, emb.default_threshold, sweep_grid(emb.metric))
         model_rows.append(retrieval_cells(row))
-    s.table(("identity model", *RETRIEVAL_HEADER[1:]), model_rows,
-            f"**Identity models side by side**: the faces and landmarks of ours' detector ({h.ours.detector}), "
-            "the library's search defaults, each model at its own shipped threshold:")
+    s.table(
+        ("identity model", *RETRIEVAL_HEADER[1:]),
+        model_rows,
+        f"**Identity models side by side**: the faces and landmarks of ours' detector ({h.ours.detector}), "
+        "the library's search defaults, each model at its own shipped threshold:",
+    )
 
 
 def pairs_rows(h: Harness, title: str, emb, faces, threshold: float) -> list[tuple]:
@@ -117,7 +136,9 @@ def pairs_rows(h: Harness, title: str, emb, faces, threshold: float) -> list[tup
         d.append(float(distance(va, vb[0], emb.metric)[0]) if len(va) and len(vb) else float("inf"))
         same.append(pr.same)
     ps = M.pair_accuracy(d, same, threshold)
-    return [(title, ps.pairs, f"{100 * ps.accuracy:.2f} %", ps.true_accept_rate, ps.false_accept_rate, f"{threshold:g}")]
+    return [
+        (title, ps.pairs, f"{100 * ps.accuracy:.2f} %", ps.true_accept_rate, ps.false_accept_rate, f"{threshold:g}")
+    ]
 
 
 def enrolment_rows(h: Harness, emb, faces, event: str, threshold: float, grid):
@@ -137,10 +158,18 @@ def enrolment_rows(h: Harness, emb, faces, event: str, threshold: float, grid):
         return out
 
     rows = []
-    for n, enrol, expand in ((1, "mean", False), (1, "mean", True), (3, "min", False), (3, "centroid", False),
-                             (3, "mean", False), (3, "mean", True)):
+    for n, enrol, expand in (
+        (1, "mean", False),
+        (1, "mean", True),
+        (3, "min", False),
+        (3, "centroid", False),
+        (3, "mean", False),
+        (3, "mean", True),
+    ):
         answers = run_queries(h.store(), event, emb, queries(n), enrol=enrol, expand=expand)
-        label = f"{n} reference{'s' if n > 1 else ''}" + (f", {enrol}" if n > 1 else "") + (", expansion" if expand else "")
+        label = (
+            f"{n} reference{'s' if n > 1 else ''}" + (f", {enrol}" if n > 1 else "") + (", expansion" if expand else "")
+        )
         rows.append(retrieval_row(label, answers, threshold, grid))
     return rows
 
@@ -156,18 +185,28 @@ def calibration_section(h: Harness, answers) -> Section:
             y.append(pid in a.ranked.relevant)
     d_arr, y_arr = np.asarray(d), np.asarray(y)
     shipped = np.asarray([emb.confidence(x) for x in d_arr])
-    s = Section("Confidence calibration (LFW candidates, ours)",
-                f"{len(d)} (query, photo) candidates, {int(y_arr.sum())} of them right.")
+    s = Section(
+        "Confidence calibration (LFW candidates, ours)",
+        f"{len(d)} (query, photo) candidates, {int(y_arr.sum())} of them right.",
+    )
     cal = M.calibration(shipped, y_arr)
     rows = [(f"shipped {emb.model_id}.confidence", round(cal.brier, 4), round(cal.expected_calibration_error, 4))]
     try:
         mid, scale = M.fit_logistic(d_arr, y_arr)
         fitted = M.calibration(M.logistic(d_arr, mid, scale), y_arr)
-        rows.append((f"fitted here: midpoint {mid:.3f}, scale {scale:.4f}", round(fitted.brier, 4),
-                     round(fitted.expected_calibration_error, 4)))
+        rows.append(
+            (
+                f"fitted here: midpoint {mid:.3f}, scale {scale:.4f}",
+                round(fitted.brier, 4),
+                round(fitted.expected_calibration_error, 4),
+            )
+        )
     except ValueError as exc:
         rows.append((f"fit failed: {exc}", "", ""))
     s.table(("confidence", "Brier", "ECE"), rows)
-    s.table(("bin", "confidence", "observed", "n"), [(f"{b[0]:.1f}", b[1], b[2], b[3]) for b in cal.bins],
-            "Reliability of the shipped confidence (bin, mean confidence, observed rate, candidates):")
+    s.table(
+        ("bin", "confidence", "observed", "n"),
+        [(f"{b[0]:.1f}", b[1], b[2], b[3]) for b in cal.bins],
+        "Reliability of the shipped confidence (bin, mean confidence, observed rate, candidates):",
+    )
     return s

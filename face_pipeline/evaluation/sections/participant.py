@@ -63,9 +63,16 @@ class Round:
     dropped: frozenset[str] = frozenset()  # photos of the previous round's answer that this search no longer returns
 
 
-def simulate(search: Search, is_them: Callable[[PhotoMatch], bool], relevant: frozenset[str],
-             excluded: frozenset[str] = frozenset(), *, rounds: int = ROUNDS, asked: int = CANDIDATES_ASKED,
-             remember_declined: bool = True) -> list[Round]:
+def simulate(
+    search: Search,
+    is_them: Callable[[PhotoMatch], bool],
+    relevant: frozenset[str],
+    excluded: frozenset[str] = frozenset(),
+    *,
+    rounds: int = ROUNDS,
+    asked: int = CANDIDATES_ASKED,
+    remember_declined: bool = True,
+) -> list[Round]:
     """Round 0 (the plain lookup) and `rounds` rounds of questions answered by `is_them`.
 
     Each round shows up to `asked` candidates the person has not got yet (nor declined, with
@@ -128,13 +135,26 @@ def round_rows(label: str, runs: Sequence[list[Round]], relevant: Sequence[froze
         yes = sum(q[r].confirmed for q in runs)
         own = sum(len(q[r].dropped & rel) for q, rel in zip(runs, relevant, strict=True))
         others = sum(len(q[r].dropped) for q in runs) - own
-        rows.append((label, r, p, rec, f"{rec - r0:+.3f}", f"{shown / n:.2f}", shown, f"{yes / n:.2f}",
-                     f"{sum(1 for q in runs if q[r].shown)}/{n}", f"{own} / {others}"))
+        rows.append(
+            (
+                label,
+                r,
+                p,
+                rec,
+                f"{rec - r0:+.3f}",
+                f"{shown / n:.2f}",
+                shown,
+                f"{yes / n:.2f}",
+                f"{sum(1 for q in runs if q[r].shown)}/{n}",
+                f"{own} / {others}",
+            )
+        )
     return rows
 
 
-def miss_fractions(runs: Sequence[QueryRun], first: Sequence[list[Round]], threshold: float,
-                   margin: float) -> tuple[int, dict[float, int], int]:
+def miss_fractions(
+    runs: Sequence[QueryRun], first: Sequence[list[Round]], threshold: float, margin: float
+) -> tuple[int, dict[float, int], int]:
     """Round 0's missed matches: (how many, {step: how many within threshold + step}, how many the
     search did not rank at all: no face found, or not among the candidates it considers)."""
     dists = []
@@ -146,8 +166,9 @@ def miss_fractions(runs: Sequence[QueryRun], first: Sequence[list[Round]], thres
     return len(d), {s: int(np.sum(d <= threshold + s + 1e-9)) for s in steps}, int(np.sum(~np.isfinite(d)))
 
 
-def band_precision(runs: Sequence[QueryRun], first: Sequence[list[Round]], threshold: float,
-                   width: float) -> tuple[int, int]:
+def band_precision(
+    runs: Sequence[QueryRun], first: Sequence[list[Round]], threshold: float, width: float
+) -> tuple[int, int]:
     """(photos not in round 0's answer whose best face lies in (t, t + width], of them labelled as the person)."""
     n = yes = 0
     for q, rounds in zip(runs, first, strict=True):
@@ -179,12 +200,22 @@ def _lfw_runs(h: Harness, emb, threshold: float, margin_of: Callable[[], float])
             if len(refs) == 0:
                 return [], []
             if confirmed not in cache:
-                cache[confirmed] = list(nearest_faces(
-                    store, refs, emb, emb.model_id, events=[LFW_EVENT], limit=CANDIDATES,
-                    enrol=h.ours.enrol, expand=h.ours.expand, exclude_paths=excluded, confirmed=confirmed).values())
+                cache[confirmed] = list(
+                    nearest_faces(
+                        store,
+                        refs,
+                        emb,
+                        emb.model_id,
+                        events=[LFW_EVENT],
+                        limit=CANDIDATES,
+                        enrol=h.ours.enrol,
+                        expand=h.ours.expand,
+                        exclude_paths=excluded,
+                        confirmed=confirmed,
+                    ).values()
+                )
             found = cache[confirmed]
-            return (collapse_to_photos(found, emb, threshold),
-                    candidate_photos(found, emb, threshold, margin_of()))
+            return (collapse_to_photos(found, emb, threshold), candidate_photos(found, emb, threshold, margin_of()))
 
         def is_them(c: PhotoMatch, relevant=relevant) -> bool:
             return c.path in relevant and labelled.get(c.path) == c.face_id
@@ -205,13 +236,22 @@ def _scene_runs(h: Harness) -> list[QueryRun]:
 
         def search(confirmed: tuple[str, ...], refs=refs, excluded=excluded, label=label):
             try:
-                res = find_person(settings, store, refs, k=PAGE_PHOTOS, events=[SCENES_EVENT],
-                                  confirmed_faces=confirmed, candidates=PAGE_PHOTOS)
+                res = find_person(
+                    settings,
+                    store,
+                    refs,
+                    k=PAGE_PHOTOS,
+                    events=[SCENES_EVENT],
+                    confirmed_faces=confirmed,
+                    candidates=PAGE_PHOTOS,
+                )
             except FacePipelineError as exc:  # a reference without a usable face is a failed query
                 h.notes.append(f"participant scenes {label}: {exc}")
                 return [], []
-            return ([m for m in res.matches if m.path not in excluded],
-                    [c for c in res.candidates if c.path not in excluded])
+            return (
+                [m for m in res.matches if m.path not in excluded],
+                [c for c in res.candidates if c.path not in excluded],
+            )
 
         # Scenes are labelled by photo: a candidate is confirmed when its photo shows the person.
         def is_them(c: PhotoMatch, relevant=relevant) -> bool:
@@ -233,8 +273,10 @@ def _run_all(runs: Sequence[QueryRun], **kw) -> list[list[Round]]:
 def choose_margin(by_margin: dict[float, list[list[Round]]], which: Sequence[int]) -> float:
     """The smallest margin whose mean recall gain after the last round, over the queries `which`,
     reaches GAIN_SHARE of the widest margin's (the shipped one when no margin gains anything)."""
+
     def gain(m: float) -> float:
         return float(np.mean([by_margin[m][i][-1].recall - by_margin[m][i][0].recall for i in which]))
+
     widest = gain(max(by_margin))
     if widest <= 0:
         return CANDIDATE_MARGIN["cosine"]
@@ -252,12 +294,14 @@ def participant_section(h: Harness) -> Section:
     emb = get_embedder(h.ours.embedder, h.folders)
     threshold = h.ours.threshold_for(emb)
     shipped = CANDIDATE_MARGIN.get(emb.metric, 0.1)
-    s = Section("Human-confirmed expansion ('Is this you too?')",
-                f"Ours ({h.ours.detector} + {h.ours.embedder}, threshold {threshold:g}, candidate margin "
-                f"{shipped:g}, {emb.metric} distance), a simulated participant who answers right. "
-                + " ".join(__doc__.split("\n\n")[1:]).replace("\n", " ").strip()
-                + f" Up to {CANDIDATES_ASKED} questions per round, {ROUNDS} rounds; precision and recall are "
-                "per query (the person's photos: returned and confirmed), questions are the candidates shown.")
+    s = Section(
+        "Human-confirmed expansion ('Is this you too?')",
+        f"Ours ({h.ours.detector} + {h.ours.embedder}, threshold {threshold:g}, candidate margin "
+        f"{shipped:g}, {emb.metric} distance), a simulated participant who answers right. "
+        + " ".join(__doc__.split("\n\n")[1:]).replace("\n", " ").strip()
+        + f" Up to {CANDIDATES_ASKED} questions per round, {ROUNDS} rounds; precision and recall are "
+        "per query (the person's photos: returned and confirmed), questions are the candidates shown.",
+    )
     rows, miss_rows, page_rows = [], [], []
     sets: list[tuple[str, list[QueryRun]]] = []
     current = {"margin": shipped}
@@ -273,35 +317,72 @@ def participant_section(h: Harness) -> Section:
         rows += round_rows(f"{label} ({len(runs)} queries)", first, [q.relevant for q in runs])
         page = _run_all(runs, remember_declined=False)
         last = [q[-1] for q in page]
-        page_rows.append((label, float(np.mean([r.precision for r in last])), float(np.mean([r.recall for r in last])),
-                          f"{sum(sum(r.shown for r in q) for q in page) / len(page):.2f}",
-                          f"{sum(sum(r.shown for r in q) for q in first) / len(first):.2f}"))
+        page_rows.append(
+            (
+                label,
+                float(np.mean([r.precision for r in last])),
+                float(np.mean([r.recall for r in last])),
+                f"{sum(sum(r.shown for r in q) for q in page) / len(page):.2f}",
+                f"{sum(sum(r.shown for r in q) for q in first) / len(first):.2f}",
+            )
+        )
         missed, within, unranked = miss_fractions(runs, first, threshold, shipped)
         n_band, yes_band = band_precision(runs, first, threshold, shipped)
-        miss_rows.append((label, missed, *(f"{within[st] / missed:.2f} ({within[st]})" if missed else "n/a"
-                                           for st in steps),
-                          f"{unranked / missed:.2f} ({unranked})" if missed else "n/a",
-                          f"{yes_band}/{n_band}" + (f" = {yes_band / n_band:.2f}" if n_band else "")))
+        miss_rows.append(
+            (
+                label,
+                missed,
+                *(f"{within[st] / missed:.2f} ({within[st]})" if missed else "n/a" for st in steps),
+                f"{unranked / missed:.2f} ({unranked})" if missed else "n/a",
+                f"{yes_band}/{n_band}" + (f" = {yes_band / n_band:.2f}" if n_band else ""),
+            )
+        )
         if label == "LFW":
             lfw_runs = runs
-    s.table(("set", "round", "mean precision", "mean recall", "recall gain over round 0", "questions per query",
-             "questions in all", "confirmations per query", "queries shown any candidate",
-             "no longer returned: theirs / others'"), rows,
-            "Per round (round 0: the plain lookup; the person's answers after each round's search). The last "
-            "column counts photos of the previous round's answer that the new search no longer returns (a "
-            "confirmed face only widens the search, `nearest_faces` with `confirmed`: it should stay 0).")
-    s.table(("set", "missed matches", *(f"within t + {st:g}" + (" (the band)" if st == shipped else "")
-                                        for st in steps),
-             "not ranked (no face / beyond the candidates)", "band precision: the person / photos in the band"),
-            miss_rows,
-            f"Where round 0's missed matches lie (t = {threshold:g}; a photo's distance is its best face's, "
-            "cumulative shares of the missed matches); band precision: of all photos in (t, t + margin] that "
-            "round 0 did not return, the share labelled as the person:")
-    s.table(("set", f"mean precision after {ROUNDS} rounds", f"mean recall after {ROUNDS} rounds",
-             "questions per query, declines forgotten", "questions per query, remembered (the page)"), page_rows,
-            "Declines remembered or not (the page remembers them for the visit; forgotten, the next search shows a "
-            "declined photo again, so a "
-            "person who finds nothing of theirs among the questions stops), same candidates and answers:")
+    s.table(
+        (
+            "set",
+            "round",
+            "mean precision",
+            "mean recall",
+            "recall gain over round 0",
+            "questions per query",
+            "questions in all",
+            "confirmations per query",
+            "queries shown any candidate",
+            "no longer returned: theirs / others'",
+        ),
+        rows,
+        "Per round (round 0: the plain lookup; the person's answers after each round's search). The last "
+        "column counts photos of the previous round's answer that the new search no longer returns (a "
+        "confirmed face only widens the search, `nearest_faces` with `confirmed`: it should stay 0).",
+    )
+    s.table(
+        (
+            "set",
+            "missed matches",
+            *(f"within t + {st:g}" + (" (the band)" if st == shipped else "") for st in steps),
+            "not ranked (no face / beyond the candidates)",
+            "band precision: the person / photos in the band",
+        ),
+        miss_rows,
+        f"Where round 0's missed matches lie (t = {threshold:g}; a photo's distance is its best face's, "
+        "cumulative shares of the missed matches); band precision: of all photos in (t, t + margin] that "
+        "round 0 did not return, the share labelled as the person:",
+    )
+    s.table(
+        (
+            "set",
+            f"mean precision after {ROUNDS} rounds",
+            f"mean recall after {ROUNDS} rounds",
+            "questions per query, declines forgotten",
+            "questions per query, remembered (the page)",
+        ),
+        page_rows,
+        "Declines remembered or not (the page remembers them for the visit; forgotten, the next search shows a "
+        "declined photo again, so a "
+        "person who finds nothing of theirs among the questions stops), same candidates and answers:",
+    )
     if lfw_runs:
         margin_tables(s, lfw_runs, threshold, shipped, current)
     return s
@@ -321,23 +402,53 @@ def margin_tables(s: Section, runs: list[QueryRun], threshold: float, shipped: f
         r_last, gain, questions = _summary(res, everyone)
         asked = sum(r.shown for q in res for r in q)
         yes = sum(r.confirmed for q in res for r in q)
-        sweep_rows.append((f"{m:g}" + (" (shipped)" if m == shipped else ""), r_last, f"{gain:+.3f}",
-                           float(np.mean([q[-1].precision for q in res])), f"{questions:.2f}",
-                           f"{yes}/{asked}" + (f" = {yes / asked:.2f}" if asked else ""),
-                           f"{yes_band}/{n_band}" + (f" = {yes_band / n_band:.2f}" if n_band else "")))
-    s.table(("margin", f"mean recall after {ROUNDS} rounds", "gain", "mean precision", "questions per query",
-             "answered yes / asked", "band precision (round 0)"), sweep_rows,
-            f"LFW, candidate margin swept (every other figure as above; {ROUNDS} rounds):")
+        sweep_rows.append(
+            (
+                f"{m:g}" + (" (shipped)" if m == shipped else ""),
+                r_last,
+                f"{gain:+.3f}",
+                float(np.mean([q[-1].precision for q in res])),
+                f"{questions:.2f}",
+                f"{yes}/{asked}" + (f" = {yes / asked:.2f}" if asked else ""),
+                f"{yes_band}/{n_band}" + (f" = {yes_band / n_band:.2f}" if n_band else ""),
+            )
+        )
+    s.table(
+        (
+            "margin",
+            f"mean recall after {ROUNDS} rounds",
+            "gain",
+            "mean precision",
+            "questions per query",
+            "answered yes / asked",
+            "band precision (round 0)",
+        ),
+        sweep_rows,
+        f"LFW, candidate margin swept (every other figure as above; {ROUNDS} rounds):",
+    )
     halves = [list(everyone)[0::2], list(everyone)[1::2]]
     cv_rows = []
-    for name, fit, judge in (("fit on even, judged on odd identities", halves[0], halves[1]),
-                             ("fit on odd, judged on even identities", halves[1], halves[0])):
+    for name, fit, judge in (
+        ("fit on even, judged on odd identities", halves[0], halves[1]),
+        ("fit on odd, judged on even identities", halves[1], halves[0]),
+    ):
         m = choose_margin(by_margin, fit)
         r_c, g_c, q_c = _summary(by_margin[m], judge)
         r_s, g_s, q_s = _summary(by_margin[shipped], judge)
         cv_rows.append((name, f"{m:g}", r_c, f"{g_c:+.3f}", f"{q_c:.2f}", r_s, f"{g_s:+.3f}", f"{q_s:.2f}"))
-    s.table(("folds", "margin chosen on the fit half", "judged: recall", "gain", "questions per query",
-             f"shipped {shipped:g} on the same half: recall", "gain", "questions per query"), cv_rows,
-            f"Choosing the margin by identity folds (queries alternate by identity): on the fit half, the "
-            f"smallest margin whose recall gain after {ROUNDS} rounds reaches {GAIN_SHARE:.0%} of the widest "
-            f"margin's ({max(by_margin):g}); judged on the other half:")
+    s.table(
+        (
+            "folds",
+            "margin chosen on the fit half",
+            "judged: recall",
+            "gain",
+            "questions per query",
+            f"shipped {shipped:g} on the same half: recall",
+            "gain",
+            "questions per query",
+        ),
+        cv_rows,
+        f"Choosing the margin by identity folds (queries alternate by identity): on the fit half, the "
+        f"smallest margin whose recall gain after {ROUNDS} rounds reaches {GAIN_SHARE:.0%} of the widest "
+        f"margin's ({max(by_margin):g}); judged on the other half:",
+    )

@@ -81,29 +81,64 @@ def lfw_people(h: Harness, s: Section) -> None:
     pstore = PeopleStore(store)
     all_faces = [f.face_id for f in pstore.event_faces(LFW_EVENT, emb.model_id)]
     widest = 0.9 if emb.metric == "cosine" else 0.7
-    links = pstore.links(all_faces, model_id=emb.model_id, dim=emb.dim, metric=emb.metric, events=[LFW_EVENT],
-                         limit=NEIGHBOURS, within=widest)
+    links = pstore.links(
+        all_faces,
+        model_id=emb.model_id,
+        dim=emb.dim,
+        metric=emb.metric,
+        events=[LFW_EVENT],
+        limit=NEIGHBOURS,
+        within=widest,
+    )
     central = _central_faces(h, faces, LFW_EVENT, det_model)
     identity = {str(p.path): p.identity for p in h.lfw_set().photos}
     rows, best = _grouping_rows(h, emb, all_faces, links, central, identity)
-    s.table(("link threshold", "BCubed P", "BCubed R", "pairwise P", "pairwise R", "people (>= 2 photos)",
-             "identities (>= 2 photos)"), rows,
-            f"LFW, {len(identity)} photos as one event, {ours.embedder} on {ours.detector}'s faces; each photo is "
-            "its central face. The sweep re-groups the same links in memory:")
+    s.table(
+        (
+            "link threshold",
+            "BCubed P",
+            "BCubed R",
+            "pairwise P",
+            "pairwise R",
+            "people (>= 2 photos)",
+            "identities (>= 2 photos)",
+        ),
+        rows,
+        f"LFW, {len(identity)} photos as one event, {ours.embedder} on {ours.detector}'s faces; each photo is "
+        "its central face. The sweep re-groups the same links in memory:",
+    )
     update = update_people_for_event(replace(h.config.settings, dsn=store.dsn), store, LFW_EVENT)
     assigned = pstore.assignments(list(central.values()))
     clusters = {p: (assigned[f].person_id or ("alone", f)) for p, f in central.items() if f in assigned}
     bp, br = M.bcubed(clusters, identity)
     found = sum(1 for n in Counter(v for v in clusters.values() if not isinstance(v, tuple)).values() if n >= 2)
     truth = sum(1 for n in Counter(identity.values()).values() if n >= 2)
-    s.table(("", "link threshold", "BCubed P", "BCubed R", "people", "identities (>= 2 photos)", "seconds"),
-            [("library (update_people_for_event), shipped threshold", emb.link_threshold, round(bp, 3),
-              round(br, 3), found, truth, update.seconds)]
-            + ([("sweep: largest recall with BCubed P >= 0.97", best[0], round(best[2], 3), round(best[1], 3), "",
-                 "", "")] if best else []))
-    s.targets.append(target("people on LFW: BCubed precision >= 0.97 and recall >= 0.90",
-                            f"P {bp:.3f}, R {br:.3f} at link threshold {emb.link_threshold:g}",
-                            bp >= 0.97 and br >= 0.90))
+    s.table(
+        ("", "link threshold", "BCubed P", "BCubed R", "people", "identities (>= 2 photos)", "seconds"),
+        [
+            (
+                "library (update_people_for_event), shipped threshold",
+                emb.link_threshold,
+                round(bp, 3),
+                round(br, 3),
+                found,
+                truth,
+                update.seconds,
+            )
+        ]
+        + (
+            [("sweep: largest recall with BCubed P >= 0.97", best[0], round(best[2], 3), round(best[1], 3), "", "", "")]
+            if best
+            else []
+        ),
+    )
+    s.targets.append(
+        target(
+            "people on LFW: BCubed precision >= 0.97 and recall >= 0.90",
+            f"P {bp:.3f}, R {br:.3f} at link threshold {emb.link_threshold:g}",
+            bp >= 0.97 and br >= 0.90,
+        )
+    )
 
 
 def link_thresholds(h: Harness, s: Section) -> None:
@@ -125,16 +160,31 @@ def link_thresholds(h: Harness, s: Section) -> None:
         event = f"{LFW_EVENT}-links"
         write_event(store, event, det_model, emb.model_id, faces)
         all_faces = [f.face_id for f in pstore.event_faces(event, emb.model_id)]
-        links = pstore.links(all_faces, model_id=emb.model_id, dim=emb.dim, metric=emb.metric, events=[event],
-                             limit=NEIGHBOURS, within=0.9 if emb.metric == "cosine" else 0.7)
+        links = pstore.links(
+            all_faces,
+            model_id=emb.model_id,
+            dim=emb.dim,
+            metric=emb.metric,
+            events=[event],
+            limit=NEIGHBOURS,
+            within=0.9 if emb.metric == "cosine" else 0.7,
+        )
         sweep, best = _grouping_rows(h, emb, all_faces, links, _central_faces(h, faces, event, det_model), identity)
         shipped = next((r for r in sweep if float(r[0]) == round(emb.link_threshold, 3)), None)
-        rows.append((name, f"{best[0]:g} (P {best[2]:.3f}, R {best[1]:.3f})" if best else "none reaches P 0.97",
-                     f"{emb.link_threshold:g}" + (f" (P {shipped[1]:.3f}, R {shipped[2]:.3f})" if shipped else "")))
+        rows.append(
+            (
+                name,
+                f"{best[0]:g} (P {best[2]:.3f}, R {best[1]:.3f})" if best else "none reaches P 0.97",
+                f"{emb.link_threshold:g}" + (f" (P {shipped[1]:.3f}, R {shipped[2]:.3f})" if shipped else ""),
+            )
+        )
         h.store().delete_event(event)
-    s.table(("identity model", "chosen: largest BCubed R with P >= 0.97", "shipped link_threshold"), rows,
-            f"Link thresholds, one rule for every identity model (LFW, {len(identity)} photos, central faces of "
-            f"{ours.detector}):")
+    s.table(
+        ("identity model", "chosen: largest BCubed R with P >= 0.97", "shipped link_threshold"),
+        rows,
+        f"Link thresholds, one rule for every identity model (LFW, {len(identity)} photos, central faces of "
+        f"{ours.detector}):",
+    )
 
 
 def find_with_people(h: Harness, s: Section) -> None:
@@ -157,10 +207,19 @@ def find_with_people(h: Harness, s: Section) -> None:
     out = []
     for add in (False, True):
         p, r = np.mean([x[0] for x in rows[add]]), np.mean([x[1] for x in rows[add]])
-        out.append(("find, plus the matching person's other photos" if add else "find (reference only)",
-                    len(rows[add]), round(float(p), 3), round(float(r), 3)))
-    s.table(("lookup", "queries", "mean precision", "mean recall"), out,
-            "`find` on LFW with people: the lookup as shipped, and with `--with-person-photos`:")
+        out.append(
+            (
+                "find, plus the matching person's other photos" if add else "find (reference only)",
+                len(rows[add]),
+                round(float(p), 3),
+                round(float(r), 3),
+            )
+        )
+    s.table(
+        ("lookup", "queries", "mean precision", "mean recall"),
+        out,
+        "`find` on LFW with people: the lookup as shipped, and with `--with-person-photos`:",
+    )
 
 
 def scenes_people(h: Harness, s: Section) -> None:
@@ -182,8 +241,13 @@ def scenes_people(h: Harness, s: Section) -> None:
         target_path = root / "scenes" / sc.relpath
         target_path.parent.mkdir(parents=True, exist_ok=True)
         target_path.write_bytes(sc.path.read_bytes())
-    settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / "people_scenes_data", dsn=store.dsn,
-                       workers=h.cache.workers)
+    settings = replace(
+        h.config.settings,
+        photos_root=root,
+        data_dir=h.tmp / "people_scenes_data",
+        dsn=store.dsn,
+        workers=h.cache.workers,
+    )
     for event in ("lfw", "scenes"):
         ingest_event(settings, store, event)
         update_people_for_event(settings, store, event)
@@ -199,17 +263,34 @@ def scenes_people(h: Harness, s: Section) -> None:
                 bald_people.append(person.person_id)
     mixed = {p: ls for p, ls in people_labels.items() if len(ls) > 1}
     bald_labels = [people_labels.get(p, set()) for p in bald_people]
-    bald_ok = len(set(bald_people)) == 4 and all(len(ls) == 1 for ls in bald_labels) and len(
-        {next(iter(ls)) for ls in bald_labels if ls}) == 4
-    s.table(("check", "result"), [
-        ("people holding LFW photos of two labelled identities", f"{len(mixed)} {sorted(map(sorted, mixed.values()))}"),
-        ("bald_guys.jpg: people its faces belong to", f"{len(set(bald_people))} of its faces' people; their LFW "
-         f"identities: {[sorted(ls) for ls in bald_labels]}"),
-    ], f"Scenes (`{h.config.scenes}`) and the LFW photos of the {len(wanted)} identities in them, as two events:")
-    s.targets.append(target("people on the scenes: bald_guys.jpg's four actors are four people matching their "
-                            "LFW photos; no person mixes two labelled identities",
-                            f"{len(set(bald_people))} people on bald_guys.jpg, {len(mixed)} mixed people",
-                            bald_ok and not mixed))
+    bald_ok = (
+        len(set(bald_people)) == 4
+        and all(len(ls) == 1 for ls in bald_labels)
+        and len({next(iter(ls)) for ls in bald_labels if ls}) == 4
+    )
+    s.table(
+        ("check", "result"),
+        [
+            (
+                "people holding LFW photos of two labelled identities",
+                f"{len(mixed)} {sorted(map(sorted, mixed.values()))}",
+            ),
+            (
+                "bald_guys.jpg: people its faces belong to",
+                f"{len(set(bald_people))} of its faces' people; their LFW "
+                f"identities: {[sorted(ls) for ls in bald_labels]}",
+            ),
+        ],
+        f"Scenes (`{h.config.scenes}`) and the LFW photos of the {len(wanted)} identities in them, as two events:",
+    )
+    s.targets.append(
+        target(
+            "people on the scenes: bald_guys.jpg's four actors are four people matching their "
+            "LFW photos; no person mixes two labelled identities",
+            f"{len(set(bald_people))} people on bald_guys.jpg, {len(mixed)} mixed people",
+            bald_ok and not mixed,
+        )
+    )
 
 
 def demo_people(h: Harness, s: Section) -> None:
@@ -219,8 +300,9 @@ def demo_people(h: Harness, s: Section) -> None:
     demo = h.config.demo
     root = h.tmp / "people_demo"
     events = copy_demo_events(demo, root)
-    settings = replace(h.config.settings, photos_root=root, data_dir=h.tmp / "people_demo_data", dsn=store.dsn,
-                       workers=h.cache.workers)
+    settings = replace(
+        h.config.settings, photos_root=root, data_dir=h.tmp / "people_demo_data", dsn=store.dsn, workers=h.cache.workers
+    )
     for event in events:
         ingest_event(settings, store, event)
     for event in events:
@@ -237,12 +319,26 @@ def demo_people(h: Harness, s: Section) -> None:
         persons = Counter(a.person_id for a in pstore.assignments(faces).values())
         one = len(faces) == len(relevant) and len(persons) == 1 and None not in persons
         whole += one
-        rows.append((astronaut, len(relevant), len(faces),
-                     ", ".join(f"{p or 'stranger'} x{n}" for p, n in persons.most_common())))
-    s.table(("astronaut", "photos", "found by the portrait", "people of those faces"), rows,
-            "Demo photos: the faces each portrait finds in the photos the astronaut is in, and their people:")
-    s.targets.append(target("people on the demo photos: each recurring astronaut one person across both events",
-                            f"{whole}/{len(rows)} astronauts", whole == len(rows)))
+        rows.append(
+            (
+                astronaut,
+                len(relevant),
+                len(faces),
+                ", ".join(f"{p or 'stranger'} x{n}" for p, n in persons.most_common()),
+            )
+        )
+    s.table(
+        ("astronaut", "photos", "found by the portrait", "people of those faces"),
+        rows,
+        "Demo photos: the faces each portrait finds in the photos the astronaut is in, and their people:",
+    )
+    s.targets.append(
+        target(
+            "people on the demo photos: each recurring astronaut one person across both events",
+            f"{whole}/{len(rows)} astronauts",
+            whole == len(rows),
+        )
+    )
 
 
 def people_section(h: Harness) -> Section:

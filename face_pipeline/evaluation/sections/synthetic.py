@@ -24,19 +24,24 @@ def synthetic_section(h: Harness) -> Section:
     qpaths = {q.path for q in queries}
     pool = [p for p in h.lfw_set().photos if p.path not in qpaths]
     comps = plan_composites(pool, count=max(10, h.config.synthetic // (4 if h.config.quick else 1)), seed=0)
-    s = Section("Retrieval: synthetic event photos (many faces per photo)",
-                f"{len(comps)} canvases of 1024x768, each with 2-6 LFW photos (120-250 px, so faces of ~50-120 px) "
-                f"on a flat background: {sum(len(c.tiles) for c in comps)} labelled faces (plus the bystanders "
-                "inside the crops). Queries: the LFW query photos of the identities on some canvas; relevant: the "
-                "canvases showing them.")
+    s = Section(
+        "Retrieval: synthetic event photos (many faces per photo)",
+        f"{len(comps)} canvases of 1024x768, each with 2-6 LFW photos (120-250 px, so faces of ~50-120 px) "
+        f"on a flat background: {sum(len(c.tiles) for c in comps)} labelled faces (plus the bystanders "
+        "inside the crops). Queries: the LFW query photos of the identities on some canvas; relevant: the "
+        "canvases showing them.",
+    )
     runs = [(r.title, r.detector, r.embedder, r.threshold, r.enrol, r.expand, False) for r in h.runnable()]
-    runs += [(f"{name} on ours' faces", h.ours.detector, name, None, h.ours.enrol, h.ours.expand, True)
-             for name in comparison_embedders(h)]
+    runs += [
+        (f"{name} on ours' faces", h.ours.detector, name, None, h.ours.enrol, h.ours.expand, True)
+        for name in comparison_embedders(h)
+    ]
     rows = []
     for title, detector, embedder, threshold, enrol, expand, keep in runs:
         emb = get_embedder(embedder, h.folders)
-        faces = h.cache.get([h.job(c.name, detector, (embedder,), composite=c) for c in comps],
-                            f"synthetic [{detector}: {embedder}]")
+        faces = h.cache.get(
+            [h.job(c.name, detector, (embedder,), composite=c) for c in comps], f"synthetic [{detector}: {embedder}]"
+        )
         lfw_faces = h.lfw_faces(detector, (embedder,))
         event = f"eval-synthetic-{len(rows)}"
         write_event(h.store(), event, detector_from_spec(detector, h.folders).model_id, emb.model_id, faces)
@@ -49,8 +54,9 @@ def synthetic_section(h: Harness) -> Section:
         if keep:
             h.answers[("synthetic", emb.model_id)] = answers
         thr = float(threshold if threshold is not None else emb.default_threshold)
-        row = retrieval_row(f"{title} ({sum(len(f.boxes) for f in faces.values())} faces found)", answers, thr,
-                            sweep_grid(emb.metric))
+        row = retrieval_row(
+            f"{title} ({sum(len(f.boxes) for f in faces.values())} faces found)", answers, thr, sweep_grid(emb.metric)
+        )
         rows.append(retrieval_cells(row))
     s.table(RETRIEVAL_HEADER, rows)
     return s

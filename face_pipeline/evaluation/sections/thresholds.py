@@ -27,8 +27,10 @@ def robust_threshold(by_set: dict[str, list[M.RankedQuery]], grid: np.ndarray) -
 
 
 def thresholds_section(h: Harness) -> Section:
-    sec = Section("Operating points: one threshold per identity model, chosen on every dev set",
-                  __doc__.split("\n\n")[0].replace("\n", " "))
+    sec = Section(
+        "Operating points: one threshold per identity model, chosen on every dev set",
+        __doc__.split("\n\n")[0].replace("\n", " "),
+    )
     rows, fit_rows = [], []
     names = {embedder_model_id(n, h.folders): n for n in EMBEDDERS if n != "clip-imgbeddings"}
     for model_id in sorted({m for _s, m in h.answers}):
@@ -40,9 +42,16 @@ def thresholds_section(h: Harness) -> Section:
             best = M.choose_threshold(M.sweep(queries, grid))
             shipped = M.retrieval_at(queries, emb.default_threshold)
             at_chosen = M.retrieval_at(queries, chosen)
-            rows.append((model_id, set_name, len(queries), f"{best[0]:g} ({best[1]:.3f}, {best[2]:.3f})",
-                         f"{emb.default_threshold:g} ({shipped[0]:.3f}, {shipped[1]:.3f})",
-                         f"{chosen:g} ({at_chosen[0]:.3f}, {at_chosen[1]:.3f})"))
+            rows.append(
+                (
+                    model_id,
+                    set_name,
+                    len(queries),
+                    f"{best[0]:g} ({best[1]:.3f}, {best[2]:.3f})",
+                    f"{emb.default_threshold:g} ({shipped[0]:.3f}, {shipped[1]:.3f})",
+                    f"{chosen:g} ({at_chosen[0]:.3f}, {at_chosen[1]:.3f})",
+                )
+            )
         d = [x for qs in by_set.values() for q in qs for x in q.distances]
         y = [i in q.relevant for qs in by_set.values() for q in qs for i in q.ids]
         try:
@@ -50,10 +59,29 @@ def thresholds_section(h: Harness) -> Section:
             fit = f"midpoint {mid:.3f}, scale {scale:.4f}"
         except ValueError as exc:
             fit = f"fit failed: {exc}"
-        fit_rows.append((model_id, f"{chosen:g}", f"{score:.3f}", fit, f"{emb.default_threshold:g}",
-                         f"{getattr(emb, 'conf_midpoint', float('nan')):g}, {getattr(emb, 'conf_scale', float('nan')):g}"))
-    sec.table(("model", "set", "queries", "best on this set (t, P, R)", "shipped (t, P, R)", "chosen on all (t, P, R)"), rows)
-    sec.table(("model", "chosen threshold", "mean min(P, R)", "confidence fitted on all candidates",
-               "shipped threshold", "shipped confidence (midpoint, scale)"), fit_rows,
-              "What the embedder files should ship:")
+        fit_rows.append(
+            (
+                model_id,
+                f"{chosen:g}",
+                f"{score:.3f}",
+                fit,
+                f"{emb.default_threshold:g}",
+                f"{getattr(emb, 'conf_midpoint', float('nan')):g}, {getattr(emb, 'conf_scale', float('nan')):g}",
+            )
+        )
+    sec.table(
+        ("model", "set", "queries", "best on this set (t, P, R)", "shipped (t, P, R)", "chosen on all (t, P, R)"), rows
+    )
+    sec.table(
+        (
+            "model",
+            "chosen threshold",
+            "mean min(P, R)",
+            "confidence fitted on all candidates",
+            "shipped threshold",
+            "shipped confidence (midpoint, scale)",
+        ),
+        fit_rows,
+        "What the embedder files should ship:",
+    )
     return sec

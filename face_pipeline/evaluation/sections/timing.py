@@ -39,10 +39,20 @@ def timing_section(h: Harness) -> Section | None:
             secs = [secs[0] + t1 - t0, secs[1] + t2 - t1, secs[2] + t3 - t2]
             faces_n += len(faces)
         n = len(paths)
-        rows.append((recipe.title, f"{1000 * sum(secs) / n:.0f}", f"{1000 * secs[1] / n:.0f}",
-                     f"{1000 * secs[2] / n:.0f}", f"{faces_n / n:.1f}",
-                     f"{1000 * secs[2] / faces_n:.0f}" if faces_n else "n/a"))
-    s = Section("Time per photo", f"{len(paths)} {what}, one process, recipes one after the other on the same "
-                "photos (the machine is shared: compare rows, not runs).")
+        rows.append(
+            (
+                recipe.title,
+                f"{1000 * sum(secs) / n:.0f}",
+                f"{1000 * secs[1] / n:.0f}",
+                f"{1000 * secs[2] / n:.0f}",
+                f"{faces_n / n:.1f}",
+                f"{1000 * secs[2] / faces_n:.0f}" if faces_n else "n/a",
+            )
+        )
+    s = Section(
+        "Time per photo",
+        f"{len(paths)} {what}, one process, recipes one after the other on the same "
+        "photos (the machine is shared: compare rows, not runs).",
+    )
     s.table(("recipe", "ms/photo", "detect + landmarks", "crop + embed", "faces/photo", "ms/face embed"), rows)
     return s

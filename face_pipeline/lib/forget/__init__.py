@@ -11,5 +11,12 @@ from face_pipeline.lib.forget.person import (
     forget_person,
 )
 
-__all__ = ["ForgetEventResult", "ForgetPersonResult", "delete_faces", "faces_of_person",
-           "forget_event", "forget_named_person", "forget_person"]
+__all__ = [
+    "ForgetEventResult",
+    "ForgetPersonResult",
+    "delete_faces",
+    "faces_of_person",
+    "forget_event",
+    "forget_named_person",
+    "forget_person",
+]

@@ -79,8 +79,9 @@ def faces_of_person(
         for q in queries:
             limit = 200
             while True:
-                matches = store.search_faces(q, model_id=model_id, dim=embedder.dim, metric=embedder.metric,
-                                             events=evs, limit=limit)
+                matches = store.search_faces(
+                    q, model_id=model_id, dim=embedder.dim, metric=embedder.metric, events=evs, limit=limit
+                )
                 if len(matches) < limit or matches[-1].distance > t:
                     break
                 limit *= 2
@@ -93,13 +94,20 @@ def faces_of_person(
     return faces, float(used if used is not None else 0.0)
 
 
-def forget_person(settings: Settings, store: VectorStore, references: Sequence[str | Path] | str | Path, *,
-                  dry_run: bool = True, **which) -> ForgetPersonResult:
+def forget_person(
+    settings: Settings,
+    store: VectorStore,
+    references: Sequence[str | Path] | str | Path,
+    *,
+    dry_run: bool = True,
+    **which,
+) -> ForgetPersonResult:
     """List (dry run, the default) or delete every stored face of the person in the reference(s);
     `which` narrows them as faces_of_person's keywords do (threshold, events, face_index, detector)."""
     faces, used = faces_of_person(settings, store, references, **which)
-    result = ForgetPersonResult(faces, used, dry_run,
-                                reports=pages_showing(settings, photos={(f.event, f.path) for f in faces}))
+    result = ForgetPersonResult(
+        faces, used, dry_run, reports=pages_showing(settings, photos={(f.event, f.path) for f in faces})
+    )
     if dry_run or not faces:
         result.deleted = {"faces": 0, "vectors": 0, "crops": 0, "stage_faces": 0}
         return result
@@ -133,19 +141,23 @@ def delete_faces(settings: Settings, store: VectorStore, faces: Sequence[FaceMat
     return counts
 
 
-def forget_named_person(settings: Settings, store: VectorStore, ref: str, *, dry_run: bool = True) -> ForgetPersonResult:
+def forget_named_person(
+    settings: Settings, store: VectorStore, ref: str, *, dry_run: bool = True
+) -> ForgetPersonResult:
     """List (dry run) or delete every face of a person of the people tab (by name or id), and then the
     person itself: its record and name are personal data too."""
     people = PeopleStore(store)
     person = resolve_person(store, ref)
     faces = [FaceMatch(**f.location(), distance=0.0) for f in people.faces_of_person(person)]
-    result = ForgetPersonResult(faces, float("nan"), dry_run,
-                                reports=pages_showing(settings, photos={(f.event, f.path) for f in faces}))
+    result = ForgetPersonResult(
+        faces, float("nan"), dry_run, reports=pages_showing(settings, photos={(f.event, f.path) for f in faces})
+    )
     if dry_run:
         result.deleted = {"faces": 0, "vectors": 0, "crops": 0, "stage_faces": 0, "people": 0}
         return result
-    result.deleted = delete_faces(settings, store, faces) if faces else {"faces": 0, "vectors": 0, "crops": 0,
-                                                                         "stage_faces": 0}
+    result.deleted = (
+        delete_faces(settings, store, faces) if faces else {"faces": 0, "vectors": 0, "crops": 0, "stage_faces": 0}
+    )
     result.deleted["people"] = people.decide("delete_person_and_aliases", person_id=person)
     result.reports_deleted = forget_pages(settings, result.reports)
     return result

@@ -24,7 +24,17 @@ from face_pipeline.lib.ingest.stage_files import (
 )
 
 __all__ = [
-    "EmbeddingSet", "EventReport", "FaceSet", "PhotoEntry", "PhotoManifest",
-    "build_event_write", "detect_faces", "embed_faces", "ingest_event", "load_embeddings", "load_faces",
-    "load_manifest", "scan_event",
+    "EmbeddingSet",
+    "EventReport",
+    "FaceSet",
+    "PhotoEntry",
+    "PhotoManifest",
+    "build_event_write",
+    "detect_faces",
+    "embed_faces",
+    "ingest_event",
+    "load_embeddings",
+    "load_faces",
+    "load_manifest",
+    "scan_event",
 ]

@@ -111,16 +111,26 @@ def detect_one(task: DetectTask) -> DetectResult:
         write_file(crops_root.parent / rel, png.getvalue())
         box = tuple(int(round(v * inv)) for v in face.box)
         lm = (face.landmarks * inv).ravel().round(2).tolist() if face.landmarks is not None else []
-        faces.append(FaceRow(face_id=face_id, photo_id=task.photo_id, face_index=index, box=box,
-                             score=round(face.score, 4), landmarks=lm, crop_path=rel))
+        faces.append(
+            FaceRow(
+                face_id=face_id,
+                photo_id=task.photo_id,
+                face_index=index,
+                box=box,
+                score=round(face.score, 4),
+                landmarks=lm,
+                crop_path=rel,
+            )
+        )
     t3 = time.perf_counter()
     vectors = embedder.embed(crops) if embedder is not None else None  # the photo's faces in one call
     t4 = time.perf_counter()
     return DetectResult(task.photo_id, task.relpath, faces, None, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), vectors)
 
 
-def reusable_faces(settings: Settings, previous: FaceSet | None, detector_model: str,
-                   crop_kind: str) -> dict[str, list[FaceRow]]:
+def reusable_faces(
+    settings: Settings, previous: FaceSet | None, detector_model: str, crop_kind: str
+) -> dict[str, list[FaceRow]]:
     """photo_id -> faces of the last run, for photos it found with the same detector and crop kind
     and whose crop files are all still there. (Photos that failed before are not reused: the file may
     have been fixed.)"""
@@ -144,8 +154,9 @@ def crop_files(settings: Settings, event: str) -> set[str]:
     return {path.relative_to(settings.data_dir).as_posix() for path in root.rglob("*.png")}
 
 
-def run_detect_tasks(settings: Settings, tasks: list[DetectTask], sizes: dict[str, int],
-                     progress: Progress) -> list[DetectResult]:
+def run_detect_tasks(
+    settings: Settings, tasks: list[DetectTask], sizes: dict[str, int], progress: Progress
+) -> list[DetectResult]:
     """Every task's result, in this process or in the worker pool (largest files first, so that the
     last tasks are short and the workers finish together)."""
     results: list[DetectResult] = []
@@ -192,9 +203,21 @@ def detect_faces(
             kept_faces.extend(reusable[p.photo_id])
             photo_faces[p.photo_id] = len(reusable[p.photo_id])
         else:
-            tasks.append(DetectTask(event, p.photo_id, str(folder / p.relpath), p.relpath, detector_name,
-                                    embedder_name, crop_kind, str(settings.crops_dir), settings.max_image_pixels,
-                                    settings.max_work_side, settings.model_folders))
+            tasks.append(
+                DetectTask(
+                    event,
+                    p.photo_id,
+                    str(folder / p.relpath),
+                    p.relpath,
+                    detector_name,
+                    embedder_name,
+                    crop_kind,
+                    str(settings.crops_dir),
+                    settings.max_image_pixels,
+                    settings.max_work_side,
+                    settings.model_folders,
+                )
+            )
     results = run_detect_tasks(settings, tasks, {p.photo_id: p.size_bytes for p in manifest.photos}, progress)
     secs = [0.0, 0.0, 0.0, 0.0]
     failed = 0
@@ -212,9 +235,17 @@ def detect_faces(
     kept_faces.sort(key=lambda f: (f.photo_id, f.face_index))
     remove_stale_crops(settings, event, {f.crop_path for f in kept_faces})
     face_set = FaceSet(
-        event, detector_model, crop_kind, kept_faces, photo_faces, skipped,
-        detected_photos=len(results) - failed, reused_photos=len(manifest.photos) - len(tasks),
-        seconds_decode=round(secs[0], 3), seconds_detect=round(secs[1], 3), seconds_align=round(secs[2], 3),
+        event,
+        detector_model,
+        crop_kind,
+        kept_faces,
+        photo_faces,
+        skipped,
+        detected_photos=len(results) - failed,
+        reused_photos=len(manifest.photos) - len(tasks),
+        seconds_decode=round(secs[0], 3),
+        seconds_detect=round(secs[1], 3),
+        seconds_align=round(secs[2], 3),
         seconds_embed=round(secs[3], 3),
     )
     if crop_kind != "box":

@@ -85,7 +85,8 @@ def embed_faces(
     vectors = np.zeros((len(face_ids), emb.dim), dtype=np.float32)
     for i, fid in enumerate(face_ids):
         vectors[i] = fresh[fid] if fid in fresh else previous[fid]
-    result = EmbeddingSet(faces.event, emb.model_id, emb.metric, face_ids, vectors, len(new),
-                          len(face_ids) - len(new), round(seconds, 3))
+    result = EmbeddingSet(
+        faces.event, emb.model_id, emb.metric, face_ids, vectors, len(new), len(face_ids) - len(new), round(seconds, 3)
+    )
     write_vectors(settings, result)
     return result

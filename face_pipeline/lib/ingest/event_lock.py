@@ -54,7 +54,7 @@ def _holder(conn: psycopg.Connection, key: dict[str, int]) -> str:
         return "another run"
     if not row or not row["application_name"].startswith(HOLDER_PREFIX):
         return "another run"
-    return f"{row['application_name'][len(HOLDER_PREFIX):].strip()}, since {row['backend_start']:%Y-%m-%d %H:%M:%S}"
+    return f"{row['application_name'][len(HOLDER_PREFIX) :].strip()}, since {row['backend_start']:%Y-%m-%d %H:%M:%S}"
 
 
 @contextmanager
@@ -65,18 +65,29 @@ def event_lock(settings: Settings, event: str, *, wait: float | None = None) -> 
     wait = settings.event_lock_wait if wait is None else wait
     key = run_lock_key(event)
     if not settings.dsn:
-        raise ConfigError("the per-event run lock lives in PostgreSQL: no database is configured "
-                          "(set FACE_PIPELINE_DSN, or run through the face-pipeline command)")
+        raise ConfigError(
+            "the per-event run lock lives in PostgreSQL: no database is configured "
+            "(set FACE_PIPELINE_DSN, or run through the face-pipeline command)"
+        )
     me = f"{HOLDER_PREFIX} pid {os.getpid()} on {socket.gethostname()}"  # the event is in the lock's key
-    conn = open_connection(settings.dsn, with_vectors=False, autocommit=True, application_name=me[:63],
-                           keepalives=1, keepalives_idle=20, keepalives_interval=10, keepalives_count=3)
+    conn = open_connection(
+        settings.dsn,
+        with_vectors=False,
+        autocommit=True,
+        application_name=me[:63],
+        keepalives=1,
+        keepalives_idle=20,
+        keepalives_interval=10,
+        keepalives_count=3,
+    )
     try:
         _acquire(conn, key, event, wait)
     except BaseException as exc:
         conn.close()
         if is_connection_loss(exc):
-            raise ConnectionLost(f"lost the connection to PostgreSQL while taking the run lock of "
-                                 f"{event!r}: {first_line(exc)}") from None
+            raise ConnectionLost(
+                f"lost the connection to PostgreSQL while taking the run lock of {event!r}: {first_line(exc)}"
+            ) from None
         raise
     try:
         yield
@@ -93,8 +104,10 @@ def _acquire(conn: psycopg.Connection, key: dict[str, int], event: str, wait: fl
     delay = 0.05
     while not named_row(conn, statement("try_event_run_lock"), key)["locked"]:
         if time.monotonic() >= deadline:
-            raise SystemFault(f"event {event!r} is being ingested by another run ({_holder(conn, key)}); "
-                            f"waited {wait:g} s. Try again when it has finished.")
+            raise SystemFault(
+                f"event {event!r} is being ingested by another run ({_holder(conn, key)}); "
+                f"waited {wait:g} s. Try again when it has finished."
+            )
         time.sleep(delay)
         delay = min(1.0, delay * 2)
 

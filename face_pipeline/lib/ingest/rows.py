@@ -17,7 +17,9 @@ def build_event_write(manifest: PhotoManifest, faces: FaceSet, embeddings: Embed
         raise UserError(f"{len(missing)} faces of {faces.event!r} have no vector: materialise face_embeddings again")
     failed = {s.relpath for s in faces.skipped}
     photos = [
-        PhotoRow(p.photo_id, p.relpath, p.size_bytes, p.width, p.height, p.captured_at, faces.photo_faces.get(p.photo_id, 0))
+        PhotoRow(
+            p.photo_id, p.relpath, p.size_bytes, p.width, p.height, p.captured_at, faces.photo_faces.get(p.photo_id, 0)
+        )
         for p in manifest.photos
         if p.relpath not in failed and p.photo_id in faces.photo_faces
     ]
@@ -27,5 +29,13 @@ def build_event_write(manifest: PhotoManifest, faces: FaceSet, embeddings: Embed
     # reshape(0, -1) fails on an event without faces (all landscapes): give the dimension.
     vectors = np.asarray([by_id[f.face_id] for f in face_rows], dtype=np.float32).reshape(len(face_rows), dim)
     skipped = [(s.relpath, s.reason, s.message) for s in [*manifest.skipped, *faces.skipped]]
-    return EventWrite(manifest.event, faces.detector_model, embeddings.model_id, photos, face_rows, vectors, skipped,
-                      metric=embeddings.metric)
+    return EventWrite(
+        manifest.event,
+        faces.detector_model,
+        embeddings.model_id,
+        photos,
+        face_rows,
+        vectors,
+        skipped,
+        metric=embeddings.metric,
+    )

@@ -30,9 +30,12 @@ class EventReport:
     seconds: dict[str, float]
 
 
-def ingest_event(settings: Settings, store: VectorStore, event: str, *, progress: Callable[[str, int, int], None] | None = None) -> EventReport:
+def ingest_event(
+    settings: Settings, store: VectorStore, event: str, *, progress: Callable[[str, int, int], None] | None = None
+) -> EventReport:
     """Scan, detect, embed, store and group one event into people; the same calls, in the same
     order, as the assets."""
+
     def step(name: str) -> Progress:
         return (lambda d, t: progress(name, d, t)) if progress else no_progress
 
@@ -52,5 +55,6 @@ def ingest_event(settings: Settings, store: VectorStore, event: str, *, progress
     t = time.perf_counter()
     people = update_people_for_event(settings, store, event)
     seconds["people"] = time.perf_counter() - t
-    return EventReport(event, manifest, faces, embeddings, written, people,
-                       {k: round(v, 3) for k, v in seconds.items()})
+    return EventReport(
+        event, manifest, faces, embeddings, written, people, {k: round(v, 3) for k, v in seconds.items()}
+    )

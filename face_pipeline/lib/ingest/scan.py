@@ -44,11 +44,20 @@ def scan_event(settings: Settings, event: str, *, progress: Progress = no_progre
                 entry = prev
             else:
                 data = read_bytes(photo)
-                header = probe_header(data, photo.relpath, max_pixels=settings.max_image_pixels,
-                                      max_side=settings.max_work_side)
+                header = probe_header(
+                    data, photo.relpath, max_pixels=settings.max_image_pixels, max_side=settings.max_work_side
+                )
                 captured = header.captured_at.isoformat() if header.captured_at else None
-                entry = PhotoEntry(content_id(data), photo.relpath, photo.size_bytes, photo.mtime, header.width,
-                                   header.height, captured, header.format)
+                entry = PhotoEntry(
+                    content_id(data),
+                    photo.relpath,
+                    photo.size_bytes,
+                    photo.mtime,
+                    header.width,
+                    header.height,
+                    captured,
+                    header.format,
+                )
         except PhotoRejected as exc:
             skipped.append(Skipped(photo.relpath, exc.reason, exc.message))
             continue

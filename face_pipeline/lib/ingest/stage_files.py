@@ -95,9 +95,15 @@ write_faces, previous_faces, load_faces = FACE_SET.write, FACE_SET.previous, FAC
 
 
 def write_vectors(settings: Settings, emb: EmbeddingSet) -> None:
-    _write_npz(stage_folder(settings, emb.event) / VECTORS, {
-        "model_id": np.array(emb.model_id), "metric": np.array(emb.metric),
-        "face_ids": np.array(emb.face_ids, dtype=str), "vectors": emb.vectors})
+    _write_npz(
+        stage_folder(settings, emb.event) / VECTORS,
+        {
+            "model_id": np.array(emb.model_id),
+            "metric": np.array(emb.metric),
+            "face_ids": np.array(emb.face_ids, dtype=str),
+            "vectors": emb.vectors,
+        },
+    )
 
 
 def _vectors_of_model(path: Path, model_id: str, instead: str) -> dict[str, np.ndarray]:
@@ -121,8 +127,10 @@ def write_detect_vectors(settings: Settings, event: str, model_id: str, vectors:
     """The vectors the detection step made (face_id -> vector of `model_id`), replacing the last ones."""
     ids = list(vectors)
     arr = np.asarray([vectors[f] for f in ids], dtype=np.float32) if ids else np.zeros((0, 0), np.float32)
-    _write_npz(stage_folder(settings, event) / DETECT_VECTORS,
-               {"model_id": np.array(model_id), "face_ids": np.array(ids, dtype=str), "vectors": arr})
+    _write_npz(
+        stage_folder(settings, event) / DETECT_VECTORS,
+        {"model_id": np.array(model_id), "face_ids": np.array(ids, dtype=str), "vectors": arr},
+    )
 
 
 def detect_vectors(settings: Settings, event: str, model_id: str) -> dict[str, np.ndarray]:

@@ -44,8 +44,12 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
             return pool
         if pid == os.getpid():
             pool.shutdown(wait=False, cancel_futures=True)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
-                               initializer=start_worker, initargs=(os.getpid(), threads_per_worker(workers)))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("forkserver"),
+        initializer=start_worker,
+        initargs=(os.getpid(), threads_per_worker(workers)),
+    )
     _shared_pool = (os.getpid(), workers, pool)
     return pool
 

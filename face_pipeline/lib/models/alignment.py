@@ -34,7 +34,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         d[-1] = -1.0
     rotation = u @ np.diag(d) @ vt
-    var_src = (src_c ** 2).sum() / n
+    var_src = (src_c**2).sum() / n
     if var_src <= 0:
         raise ValueError("landmarks collapse to one point")
     scale = (s * d).sum() / var_src
@@ -72,5 +72,6 @@ def align_face(rgb: np.ndarray, face: DetectedFace, size: int, *, zoom: float = 
     centre = size / 2.0
     target = (template * (size / 112.0) - centre) * zoom + centre
     matrix = similarity_transform(points, target)
-    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=(0, 0, 0))
+    return cv2.warpAffine(
+        rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
+    )

@@ -64,10 +64,13 @@ def providers_for(device: str) -> list[str]:
         return [CPU_PROVIDER]
     if cuda_available():
         return [CUDA_PROVIDER, CPU_PROVIDER]
-    _warn_once("no-provider", "FACE_PIPELINE_DEVICE=cuda, but this ONNX Runtime has no CUDA provider (the CPU "
-               "package `onnxruntime` is installed, not `onnxruntime-gpu`): running on the CPU. For the GPU: "
-               "`pip uninstall onnxruntime && pip install 'face_pipeline[gpu]'` on a machine with an NVIDIA "
-               "driver and CUDA 12.")
+    _warn_once(
+        "no-provider",
+        "FACE_PIPELINE_DEVICE=cuda, but this ONNX Runtime has no CUDA provider (the CPU "
+        "package `onnxruntime` is installed, not `onnxruntime-gpu`): running on the CPU. For the GPU: "
+        "`pip uninstall onnxruntime && pip install 'face_pipeline[gpu]'` on a machine with an NVIDIA "
+        "driver and CUDA 12.",
+    )
     return [CPU_PROVIDER]
 
 
@@ -85,9 +88,12 @@ def onnx_session(path: Path, device: str = "cpu"):
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     if CUDA_PROVIDER in providers and CUDA_PROVIDER not in session.get_providers():
         # onnxruntime-gpu is installed but its CUDA libraries or the driver could not be loaded.
-        _warn_once("no-cuda", f"FACE_PIPELINE_DEVICE=cuda, but ONNX Runtime could not start CUDA for {path.name} "
-                   "(no NVIDIA driver, or CUDA 12 / cuDNN 9 libraries missing; ONNX Runtime's log says which): "
-                   "running on the CPU.")
+        _warn_once(
+            "no-cuda",
+            f"FACE_PIPELINE_DEVICE=cuda, but ONNX Runtime could not start CUDA for {path.name} "
+            "(no NVIDIA driver, or CUDA 12 / cuDNN 9 libraries missing; ONNX Runtime's log says which): "
+            "running on the CPU.",
+        )
     return session
 
 

@@ -52,8 +52,7 @@ def haar_cascades_dir() -> Path:
     base = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if not base or not hasattr(cv2, "CascadeClassifier"):
         raise ModelFilesMissing(
-            "this OpenCV build has no Haar cascades (OpenCV 5 dropped them); install "
-            "opencv-python-headless<5"
+            "this OpenCV build has no Haar cascades (OpenCV 5 dropped them); install opencv-python-headless<5"
         )
     return Path(base)
 
@@ -71,6 +70,8 @@ def packaged_path(file: PackagedFile, model: str) -> Path:
         raise ModelFilesMissing(f"{model}: model file {file.name} missing from {path.parent}; {fix}")
     actual = sha256_of(path)
     if actual != file.sha256:
-        raise ModelFilesMissing(f"{model}: model file {path} is not the one {file.package}=={file.version} "
-                                f"ships (sha256 {actual[:12]}..., expected {file.sha256[:12]}...); {fix}")
+        raise ModelFilesMissing(
+            f"{model}: model file {path} is not the one {file.package}=={file.version} "
+            f"ships (sha256 {actual[:12]}..., expected {file.sha256[:12]}...); {fix}"
+        )
     return path

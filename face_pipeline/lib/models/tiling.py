@@ -59,7 +59,7 @@ def detect_tiled(rgb: np.ndarray, detector: FaceDetector) -> list[DetectedFace]:
     overlap = min(short, tile) // 2
     found = list(detector.detect(rgb))  # faces as tall as the photo
     for start in tile_starts(length, tile, overlap):
-        part = np.ascontiguousarray(rgb[:, start:start + tile] if across else rgb[start:start + tile])
+        part = np.ascontiguousarray(rgb[:, start : start + tile] if across else rgb[start : start + tile])
         for face in detector.detect(part):
             lo, hi = (face.box[0], face.box[2]) if across else (face.box[1], face.box[3])
             if (start > 0 and lo <= EDGE_PX) or (start + tile < length and hi >= tile - EDGE_PX):

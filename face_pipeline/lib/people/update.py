@@ -51,12 +51,28 @@ def events_served_by(store: VectorStore, model_id: str) -> list[str]:
     return sorted(e for e, m in store.serving_models().items() if m == model_id)
 
 
-def links_of(people: PeopleStore, face_ids: list[str], embedder: FaceEmbedder, model_id: str,
-             events: list[str], *, parallel: int = 1,
-             progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str, float]]:
-    return people.links(face_ids, model_id=model_id, dim=embedder.dim, metric=embedder.metric, events=events,
-                        limit=NEIGHBOURS, within=embedder.link_threshold, batch=BATCH, parallel=parallel,
-                        progress=progress)
+def links_of(
+    people: PeopleStore,
+    face_ids: list[str],
+    embedder: FaceEmbedder,
+    model_id: str,
+    events: list[str],
+    *,
+    parallel: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[str, str, float]]:
+    return people.links(
+        face_ids,
+        model_id=model_id,
+        dim=embedder.dim,
+        metric=embedder.metric,
+        events=events,
+        limit=NEIGHBOURS,
+        within=embedder.link_threshold,
+        batch=BATCH,
+        parallel=parallel,
+        progress=progress,
+    )
 
 
 def update_people_for_event(settings: Settings, store: VectorStore, event: str) -> PeopleUpdate:
@@ -73,8 +89,15 @@ def update_people_for_event(settings: Settings, store: VectorStore, event: str) 
     current = {**people.assignments(involved), **{f: Assignment(p, True) for f, p in inherited.items()}}
     plan = _plan(people, face_ids, links, current)
     people.apply(plan, pinned=inherited)
-    report = PeopleUpdate(event, model_id, len(faces), len(links), inherited=len(inherited),
-                          new_people=len(plan.new_people), merged=len(plan.merges))
+    report = PeopleUpdate(
+        event,
+        model_id,
+        len(faces),
+        len(links),
+        inherited=len(inherited),
+        new_people=len(plan.new_people),
+        merged=len(plan.merges),
+    )
     final = people.assignments(face_ids)
     report.assigned = sum(1 for a in final.values() if a.person_id)
     report.strangers = len(face_ids) - report.assigned
@@ -88,8 +111,15 @@ def _plan(people: PeopleStore, face_ids: list[str], links, current: dict[str, As
     records = people.people(persons)
     decided = {p for p, r in records.items() if r.decided}
     involved = sorted({*face_ids, *(f for link in links for f in link[:2])})
-    return plan_grouping(face_ids, links, current, decided, people.sizes(persons), people.photos_of(involved),
-                         people.photos_of_people(persons))
+    return plan_grouping(
+        face_ids,
+        links,
+        current,
+        decided,
+        people.sizes(persons),
+        people.photos_of(involved),
+        people.photos_of_people(persons),
+    )
 
 
 def inherit_from_other_detector(settings: Settings, people: PeopleStore, event: str, faces) -> dict[str, str | None]:
@@ -120,8 +150,7 @@ class Recluster:
     seconds: float
 
 
-def recluster(settings: Settings, store: VectorStore,
-              progress: Callable[[str], None] | None = None) -> list[Recluster]:
+def recluster(settings: Settings, store: VectorStore, progress: Callable[[str], None] | None = None) -> list[Recluster]:
     """Group every face again from its links, keeping people's decisions and, for each new group, the id
     of the person most of its faces had before (ids stay stable where the grouping does). The neighbour
     queries run `settings.worker_count()` at once; `progress` hears how far they are, every tenth."""
@@ -132,14 +161,22 @@ def recluster(settings: Settings, store: VectorStore,
         embedder = embedder_for_model_id(model_id, settings.model_folders)
         face_ids = people.faces_of_model(model_id)
         before = people.assignments(face_ids)
-        links = links_of(people, face_ids, embedder, model_id, events_served_by(store, model_id),
-                         parallel=settings.worker_count(), progress=_every_tenth(model_id, progress))
+        links = links_of(
+            people,
+            face_ids,
+            embedder,
+            model_id,
+            events_served_by(store, model_id),
+            parallel=settings.worker_count(),
+            progress=_every_tenth(model_id, progress),
+        )
         pinned = {f: a for f, a in before.items() if a.pinned}
         plan = _plan(people, face_ids, links, pinned)
         kept = _keep_previous_ids(plan, before)
         people.replace_grouping(model_id, plan)
-        out.append(Recluster(model_id, len(face_ids), len(links), len(plan.groups), kept,
-                             round(time.perf_counter() - t0, 3)))
+        out.append(
+            Recluster(model_id, len(face_ids), len(links), len(plan.groups), kept, round(time.perf_counter() - t0, 3))
+        )
     return out
 
 
@@ -153,6 +190,7 @@ def _every_tenth(model_id: str, say: Callable[[str], None] | None) -> Callable[[
         if tenth > said[0]:
             said[0] = tenth
             say(f"{model_id}: neighbours of {done:,} / {total:,} faces [{time.perf_counter() - t0:.0f}s]")
+
     return progress
 
 

@@ -47,6 +47,7 @@ def _openable_formats() -> tuple[str, ...]:
     Image.init()
     return tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)
 
+
 @dataclass
 class DecodedPhoto:
     """An RGB image as a person sees it (EXIF orientation applied).
@@ -106,9 +107,9 @@ def _integer_range_top(arr: np.ndarray) -> float:
     16-bit photo (values up to 65535) is scaled exactly as before."""
     peak = float(arr.max()) if arr.size else 0.0
     bits = 8
-    while peak > 2.0 ** bits - 1 and bits < 32:
+    while peak > 2.0**bits - 1 and bits < 32:
         bits += 2
-    return 2.0 ** bits - 1
+    return 2.0**bits - 1
 
 
 #: EXIF orientation -> the transpose that shows the photo as a person sees it (as ImageOps.exif_transpose).
@@ -240,10 +241,12 @@ def _rejection(exc: Exception, relpath: str) -> PhotoRejected:
         return PhotoRejected("too_many_pixels", f"{relpath}: refused as a decompression bomb ({exc})")
     if isinstance(exc, UnidentifiedImageError):
         if Path(relpath).suffix.lower() in HEIC_SUFFIXES and not HEIC_SUPPORTED:
-            return PhotoRejected("heic_unsupported",
-                                 f"{relpath}: HEIC photo; install face_pipeline[heic] (pillow-heif) to read it")
-        return PhotoRejected("not_an_image",
-                             f"{relpath}: not a readable photo (not {', '.join(PHOTO_FORMATS)}, or a corrupt header)")
+            return PhotoRejected(
+                "heic_unsupported", f"{relpath}: HEIC photo; install face_pipeline[heic] (pillow-heif) to read it"
+            )
+        return PhotoRejected(
+            "not_an_image", f"{relpath}: not a readable photo (not {', '.join(PHOTO_FORMATS)}, or a corrupt header)"
+        )
     if isinstance(exc, MemoryError):
         return PhotoRejected("too_large", f"{relpath}: not enough memory to decode")
     # Decoders of damaged files raise almost anything (OSError, SyntaxError, struct.error,

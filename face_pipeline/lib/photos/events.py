@@ -55,9 +55,7 @@ def event_folder(photos_root: Path, event: str) -> Path:
         raise UserError(f"photos root {root} does not exist or is not a folder")
     folder = root / event
     if _is_link(folder) or not folder.is_dir():
-        raise UserError(
-            f"event folder {folder} does not exist (expected <photos root>/<event>/...)"
-        )
+        raise UserError(f"event folder {folder} does not exist (expected <photos root>/<event>/...)")
     return folder
 
 

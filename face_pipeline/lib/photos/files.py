@@ -21,15 +21,39 @@ from face_pipeline.lib.storage import as_path, is_remote, list_remote_files
 MAX_FILE_BYTES = 1 << 30
 
 IMAGE_SUFFIXES = {
-    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".png",
+    ".webp",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
 }
 HEIC_SUFFIXES = {".heic", ".heif"}
 
 #: Every reason code a skipped file can carry (RELIABILITY.md lists what each means to a user).
 SKIP_REASONS = {
-    "empty_file", "truncated", "corrupt", "not_an_image", "too_many_pixels", "too_large",
-    "file_too_large", "heic_unsupported", "unreadable", "broken_symlink", "symlink_outside",
-    "symlink_dir", "not_a_file", "bad_file_name", "duplicate", "detect_failed", "missing",
+    "empty_file",
+    "truncated",
+    "corrupt",
+    "not_an_image",
+    "too_many_pixels",
+    "too_large",
+    "file_too_large",
+    "heic_unsupported",
+    "unreadable",
+    "broken_symlink",
+    "symlink_outside",
+    "symlink_dir",
+    "not_a_file",
+    "bad_file_name",
+    "duplicate",
+    "detect_failed",
+    "missing",
 }
 
 
@@ -40,6 +64,7 @@ def printable_path(rel: str) -> str:
         return rel
     except UnicodeEncodeError:
         return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
 
 class PhotoRejected(UserError):
     """A file that can not be used as a photo; `reason` is a stable short code."""
@@ -105,8 +130,9 @@ def scan_event_folder(folder: Path, *, ignored: list[Ignored] | None = None) -> 
     return photos, skipped
 
 
-def _prune_folders(folder: Path, here: Path, dirnames: list[str], ignored: list[Ignored],
-                   skipped: list[Skipped]) -> None:
+def _prune_folders(
+    folder: Path, here: Path, dirnames: list[str], ignored: list[Ignored], skipped: list[Skipped]
+) -> None:
     """Keep os.walk out of hidden folders and folder symlinks, reporting each instead of staying silent."""
     for name in sorted(d for d in dirnames if d.startswith(".")):
         rel = printable_path((here / name).relative_to(folder).as_posix())
@@ -172,7 +198,9 @@ def _scan_remote_folder(folder: Path) -> tuple[list[PhotoFile], list[Skipped]]:
     for obj in list_remote_files(folder):
         suffix = Path(obj.relpath).suffix.lower()
         if suffix not in IMAGE_SUFFIXES:
-            skipped.append(Skipped(obj.relpath, "not_an_image", f"{obj.relpath}: not an image file (suffix {suffix or 'none'!r})"))
+            skipped.append(
+                Skipped(obj.relpath, "not_an_image", f"{obj.relpath}: not an image file (suffix {suffix or 'none'!r})")
+            )
             continue
         photos.append(PhotoFile(obj.path, obj.relpath, obj.size, obj.mtime))
     return photos, skipped

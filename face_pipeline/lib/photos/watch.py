@@ -46,7 +46,9 @@ def folder_state(folder: Path) -> FolderState:
                 continue
             files += 1
             newest = max(newest, st.st_mtime)
-            h.update(f"{os.path.relpath(path, folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+            h.update(
+                f"{os.path.relpath(path, folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape")
+            )
     return FolderState(h.hexdigest()[:24], files, newest)
 
 
@@ -60,15 +62,21 @@ def _remote_folder_state(folder: Path) -> FolderState:
 
 @dataclass
 class RootChanges:
-    new_events: list[str] = field(default_factory=list)        # folders never requested before
-    changed_events: list[str] = field(default_factory=list)    # known, content differs from last request
-    waiting: list[str] = field(default_factory=list)           # changed but still being written
-    invalid_names: list[str] = field(default_factory=list)     # folders that can not be event names
+    new_events: list[str] = field(default_factory=list)  # folders never requested before
+    changed_events: list[str] = field(default_factory=list)  # known, content differs from last request
+    waiting: list[str] = field(default_factory=list)  # changed but still being written
+    invalid_names: list[str] = field(default_factory=list)  # folders that can not be event names
     fingerprints: dict[str, str] = field(default_factory=dict)  # event -> current fingerprint
 
 
-def plan_changes(photos_root: Path, requested: dict[str, str], *, now: float, stable_seconds: float,
-                 known_events: set[str] | None = None) -> RootChanges:
+def plan_changes(
+    photos_root: Path,
+    requested: dict[str, str],
+    *,
+    now: float,
+    stable_seconds: float,
+    known_events: set[str] | None = None,
+) -> RootChanges:
     """Compare every event folder with the fingerprint last requested (`requested`)."""
     valid, invalid = list_event_folders(photos_root)
     out = RootChanges(invalid_names=invalid)

@@ -29,8 +29,10 @@ section.person { margin-top: 2em; border-top: 1px solid #ccc; }
 
 
 def page(title: str, body: str) -> str:
-    return (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>")
+    return (
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>"
+    )
 
 
 def write_page(settings: Settings, out_path: Path, text: str, photos: list[tuple[str, str]]) -> Path:
@@ -43,30 +45,46 @@ def write_page(settings: Settings, out_path: Path, text: str, photos: list[tuple
 
 def photo_card(settings: Settings, m: PhotoMatch, caption: str, size: int = 320) -> str:
     thumb = match_thumbnail(settings, m, size)
-    img = f'<img src="{data_uri(thumb)}" alt="{html.escape(m.path)}">' if thumb else "<div class=missing>photo unavailable</div>"
+    img = (
+        f'<img src="{data_uri(thumb)}" alt="{html.escape(m.path)}">'
+        if thumb
+        else "<div class=missing>photo unavailable</div>"
+    )
     return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
-def write_html_report(settings: Settings, result: FindResult, out_path: Path | None = None, title: str = "find me") -> Path:
+def write_html_report(
+    settings: Settings, result: FindResult, out_path: Path | None = None, title: str = "find me"
+) -> Path:
     """A self-contained HTML page: the reference face(s), then each matching photo with its face boxed."""
     out_path = Path(out_path) if out_path else make_private_dir(settings.reports_dir) / "find_person.html"
     refs = []
     for r in result.references:
         thumb = boxed_thumbnail(r.photo.rgb, r.face.box, 1.0, 240)
-        refs.append(f'<figure><img src="{data_uri(thumb)}"><figcaption>{html.escape(Path(r.path).name)}'
-                    f"<br>face {r.chosen_index} of {r.faces_found}</figcaption></figure>")
+        refs.append(
+            f'<figure><img src="{data_uri(thumb)}"><figcaption>{html.escape(Path(r.path).name)}'
+            f"<br>face {r.chosen_index} of {r.faces_found}</figcaption></figure>"
+        )
     cards = []
     for i, m in enumerate(result.matches, 1):
         via = " <span class=via>(same person, beyond the threshold)</span>" if m.via_person else ""
-        cards.append(photo_card(settings, m, f"<b>#{i}</b> {html.escape(m.event)}/{html.escape(m.path)}<br>"
-                                f"distance {m.distance:.3f} &middot; confidence {m.confidence:.0%}{via}"))
+        cards.append(
+            photo_card(
+                settings,
+                m,
+                f"<b>#{i}</b> {html.escape(m.event)}/{html.escape(m.path)}<br>"
+                f"distance {m.distance:.3f} &middot; confidence {m.confidence:.0%}{via}",
+            )
+        )
     who = ""
     if result.person:
         who = f"<p>person: <b>{html.escape(result.person_name or result.person)}</b></p>"
     threshold = "" if math.isnan(result.threshold) else f"threshold {result.threshold:g} &middot; "
-    body = (f'<h2>Reference</h2><div class="grid">{"".join(refs) or "<p>(by person)</p>"}</div>{who}'
-            f"<h2>{len(result.matches)} matching photo(s)</h2>"
-            f"<p>{threshold}models {html.escape(', '.join(result.models))} &middot; "
-            f"{result.faces_considered} candidate faces considered</p>"
-            f'<div class="grid">{"".join(cards) or "<p>No photo within the threshold.</p>"}</div>')
+    body = (
+        f'<h2>Reference</h2><div class="grid">{"".join(refs) or "<p>(by person)</p>"}</div>{who}'
+        f"<h2>{len(result.matches)} matching photo(s)</h2>"
+        f"<p>{threshold}models {html.escape(', '.join(result.models))} &middot; "
+        f"{result.faces_considered} candidate faces considered</p>"
+        f'<div class="grid">{"".join(cards) or "<p>No photo within the threshold.</p>"}</div>'
+    )
     return write_page(settings, out_path, page(title, body), [(m.event, m.path) for m in result.matches])

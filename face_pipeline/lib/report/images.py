@@ -40,7 +40,9 @@ def boxed_thumbnail(rgb: np.ndarray, box: Sequence[int], scale_to_full: float, s
     return img
 
 
-def match_thumbnail(settings: Settings, match: PhotoMatch, size: int = 320, *, crop: bool = False) -> Image.Image | None:
+def match_thumbnail(
+    settings: Settings, match: PhotoMatch, size: int = 320, *, crop: bool = False
+) -> Image.Image | None:
     """The photo of a match with its face boxed; with `crop`, the face alone (with a margin)."""
     try:
         path = event_folder(settings.photos_root, match.event) / match.path
@@ -58,7 +60,12 @@ def face_thumbnail(rgb: np.ndarray, box: Sequence[int], scale_to_full: float, si
     side = max(r - l, b - t) * 1.4
     cx, cy = (l + r) / 2, (t + b) / 2
     h, w = rgb.shape[:2]
-    region = (max(0, int(cx - side / 2)), max(0, int(cy - side / 2)), min(w, int(cx + side / 2)), min(h, int(cy + side / 2)))
+    region = (
+        max(0, int(cx - side / 2)),
+        max(0, int(cy - side / 2)),
+        min(w, int(cx + side / 2)),
+        min(h, int(cy + side / 2)),
+    )
     img = Image.fromarray(rgb).crop(region)
     img.thumbnail((size, size))
     return img

@@ -51,8 +51,9 @@ def record_page(settings: Settings, page: Path, photos: Iterable[tuple[str, str]
     _write_index(settings, index)
 
 
-def pages_showing(settings: Settings, *, photos: set[tuple[str, str]] = frozenset(),
-                  events: set[str] = frozenset()) -> list[Path]:
+def pages_showing(
+    settings: Settings, *, photos: set[tuple[str, str]] = frozenset(), events: set[str] = frozenset()
+) -> list[Path]:
     """The recorded pages that show one of these (event, path) photos, or any photo of these events."""
     out = []
     for name, shown in sorted(read_index(settings).items()):

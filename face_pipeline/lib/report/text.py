@@ -37,9 +37,13 @@ def matches_text(result: FindResult) -> str:
         via = "  (same person, beyond the threshold)" if m.via_person else ""
         out.append(f"{i:>3}  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<{width}} {m.path}  {list(m.box)}{via}")
     if result.candidates:
-        out.append(f"is this you too? {len(result.candidates)} photo(s) just past the threshold; "
-                   "confirm with --confirmed-face FACE_ID")
+        out.append(
+            f"is this you too? {len(result.candidates)} photo(s) just past the threshold; "
+            "confirm with --confirmed-face FACE_ID"
+        )
         for m in result.candidates:
-            out.append(f"  ?  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<{width}} {m.path}  {list(m.box)}  "
-                       f"face {m.face_id}")
+            out.append(
+                f"  ?  {m.distance:8.3f}  {m.confidence:5.0%}  {m.event:<{width}} {m.path}  {list(m.box)}  "
+                f"face {m.face_id}"
+            )
     return "\n".join(out)

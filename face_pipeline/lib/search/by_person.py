@@ -35,7 +35,9 @@ def photos_of_person(settings: Settings, store: VectorStore, ref: str, *, k: int
         vectors = stored_vectors(store, [f.face_id for f in mine], model_id, embedder.dim)
         centre = vectors.mean(axis=0)
         d = distance(vectors, centre, embedder.metric)
-        matches += [_as_match(f, float(x), embedder.confidence(float(x)), model_id) for f, x in zip(mine, d, strict=True)]
+        matches += [
+            _as_match(f, float(x), embedder.confidence(float(x)), model_id) for f, x in zip(mine, d, strict=True)
+        ]
         models[model_id] = sorted({f.event for f in mine})
     best: dict[tuple[str, str], PhotoMatch] = {}
     for m in sorted(matches, key=lambda m: m.distance):
@@ -46,8 +48,21 @@ def photos_of_person(settings: Settings, store: VectorStore, ref: str, *, k: int
 
 
 def _as_match(f: PersonFace, d: float, confidence: float, model_id: str, via_person: bool = False) -> PhotoMatch:
-    return PhotoMatch(f.event, f.photo_id, f.path, d, confidence, f.box, f.face_id, f.crop_path, f.width, f.height,
-                      model_id, 1, via_person)
+    return PhotoMatch(
+        f.event,
+        f.photo_id,
+        f.path,
+        d,
+        confidence,
+        f.box,
+        f.face_id,
+        f.crop_path,
+        f.width,
+        f.height,
+        model_id,
+        1,
+        via_person,
+    )
 
 
 def person_of_result(store: VectorStore, result: FindResult) -> str | None:

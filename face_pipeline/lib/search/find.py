@@ -1,4 +1,4 @@
-""""Find me": from reference pictures of one person to the event photos they are in.
+""" "Find me": from reference pictures of one person to the event photos they are in.
 
 The search steps of `lookup` (lookup.py, the one entry point): embed the chosen reference faces with
 the model each event is served by, query pgvector, and collapse faces to one row per photo (its best
@@ -104,8 +104,17 @@ def search_with_references(
         used_threshold = t
         crops = [embedder.crop(r.photo.rgb, r.face) for r in refs]
         event_filter = evs if (events_limited or len(groups) > 1) else None
-        by_face = nearest_faces(store, embedder.embed(crops), embedder, mid, events=event_filter,
-                                limit=max(3 * k, 100), enrol=enrol, expand=expand, confirmed=confirmed_faces)
+        by_face = nearest_faces(
+            store,
+            embedder.embed(crops),
+            embedder,
+            mid,
+            events=event_filter,
+            limit=max(3 * k, 100),
+            enrol=enrol,
+            expand=expand,
+            confirmed=confirmed_faces,
+        )
         considered += len(by_face)
         faces = list(by_face.values())
         all_matches.extend(collapse_to_photos(faces, embedder, t))
@@ -113,6 +122,6 @@ def search_with_references(
             all_candidates.extend(candidate_photos(faces, embedder, t))
     all_matches.sort(key=lambda p: (p.distance, p.event, p.path))
     all_candidates.sort(key=lambda p: (p.distance, p.event, p.path))
-    return FindResult(refs, all_matches[:k], float(used_threshold), groups, considered,
-                      candidates=all_candidates[:candidates])
-
+    return FindResult(
+        refs, all_matches[:k], float(used_threshold), groups, considered, candidates=all_candidates[:candidates]
+    )

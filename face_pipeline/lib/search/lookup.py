@@ -48,8 +48,10 @@ class LookupRequest:
 
     def __post_init__(self) -> None:
         # Adapters hand in lists (argparse, Dagster config); keep the request hashable and frozen.
-        refs = tuple(r if isinstance(r, tuple) else str(r) for r in ([self.references]
-                     if isinstance(self.references, (str, Path)) else self.references))
+        refs = tuple(
+            r if isinstance(r, tuple) else str(r)
+            for r in ([self.references] if isinstance(self.references, (str, Path)) else self.references)
+        )
         object.__setattr__(self, "references", refs)
         if self.events is not None:
             object.__setattr__(self, "events", tuple(self.events) or None)
@@ -72,9 +74,17 @@ def lookup(settings: Settings, store: VectorStore, request: LookupRequest) -> Fi
     groups = resolve_serving_models(store, request.events, request.model_id)
     refs = load_references(settings, list(request.references), face_index=request.face_index)
     result = search_with_references(
-        store, refs, groups, k=request.k, threshold=request.threshold, events_limited=bool(request.events),
-        enrol=request.enrol, expand=request.expand, folders=settings.model_folders,
-        confirmed_faces=request.confirmed_faces, candidates=request.candidates,
+        store,
+        refs,
+        groups,
+        k=request.k,
+        threshold=request.threshold,
+        events_limited=bool(request.events),
+        enrol=request.enrol,
+        expand=request.expand,
+        folders=settings.model_folders,
+        confirmed_faces=request.confirmed_faces,
+        candidates=request.candidates,
     )
     return with_person(settings, store, result, add_photos=request.with_person_photos)
 

@@ -39,8 +39,9 @@ CENTRAL_DISTANCE_RATIO = 0.5
 SUBJECT_SCORE_MARGIN = 0.05
 
 
-def choose_face(faces: list[DetectedFace], face_index: int | None, path: str,
-                shape: tuple[int, ...] | None = None) -> tuple[int, DetectedFace]:
+def choose_face(
+    faces: list[DetectedFace], face_index: int | None, path: str, shape: tuple[int, ...] | None = None
+) -> tuple[int, DetectedFace]:
     """The face to search for: `face_index` if given (0 = largest), else the clearly largest one, or
     among large faces the one clearly at the centre of the picture (`shape`)."""
     if not faces:
@@ -50,23 +51,28 @@ def choose_face(faces: list[DetectedFace], face_index: int | None, path: str,
         )
     if face_index is not None:
         if not 0 <= face_index < len(faces):
-            raise UnanswerableLookup(f"face_index {face_index} is out of range: {path} has {len(faces)} face(s) (0 = largest)")
+            raise UnanswerableLookup(
+                f"face_index {face_index} is out of range: {path} has {len(faces)} face(s) (0 = largest)"
+            )
         return face_index, faces[face_index]
     subjects = _confident(faces)
     largest = faces[subjects[0]]
     large = [i for i in subjects if faces[i].area >= AMBIGUOUS_AREA_RATIO * largest.area]
     if len(large) > 1 and shape is not None:
         centre = (shape[1] / 2, shape[0] / 2)
-        off = {i: ((faces[i].box[0] + faces[i].box[2]) / 2 - centre[0]) ** 2
-               + ((faces[i].box[1] + faces[i].box[3]) / 2 - centre[1]) ** 2 for i in large}
+        off = {
+            i: ((faces[i].box[0] + faces[i].box[2]) / 2 - centre[0]) ** 2
+            + ((faces[i].box[1] + faces[i].box[3]) / 2 - centre[1]) ** 2
+            for i in large
+        }
         ranked = sorted(large, key=lambda i: off[i])
         if off[ranked[0]] ** 0.5 <= CENTRAL_DISTANCE_RATIO * off[ranked[1]] ** 0.5:
             return ranked[0], faces[ranked[0]]
     if len(large) > 1:
         boxes = ", ".join(f"{i}: {f.box}" for i, f in enumerate(faces))
         raise AmbiguousReference(
-            f"{path} shows {len(faces)} faces of similar size ({boxes}); choose one with face_index "
-            "(0 = largest)", faces
+            f"{path} shows {len(faces)} faces of similar size ({boxes}); choose one with face_index (0 = largest)",
+            faces,
         )
     return large[0], faces[large[0]]
 
@@ -86,8 +92,9 @@ def _confident(faces: list[DetectedFace]) -> list[int]:
 Reference = str | Path | tuple[str, bytes]
 
 
-def load_reference(settings: Settings, reference: Reference, *, detector: str | None = None,
-                   face_index: int | None = None) -> ReferenceFace:
+def load_reference(
+    settings: Settings, reference: Reference, *, detector: str | None = None, face_index: int | None = None
+) -> ReferenceFace:
     if isinstance(reference, tuple):
         # An upload (the participant page's selfie): decoded from memory, never written anywhere.
         path, data = reference

@@ -73,30 +73,58 @@ def collapse_to_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold
         else:
             count = 1
         best[key] = PhotoMatch(
-            m.event, m.photo_id, m.path, m.distance, embedder.confidence(m.distance), m.box, m.face_id,
-            m.crop_path, m.width, m.height, m.model_id, count,
+            m.event,
+            m.photo_id,
+            m.path,
+            m.distance,
+            embedder.confidence(m.distance),
+            m.box,
+            m.face_id,
+            m.crop_path,
+            m.width,
+            m.height,
+            m.model_id,
+            count,
         )
     return sorted(best.values(), key=lambda p: (p.distance, p.event, p.path))
 
 
-def candidate_photos(faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float,
-                     margin: float | None = None) -> list[PhotoMatch]:
+def candidate_photos(
+    faces: list[FaceMatch], embedder: FaceEmbedder, threshold: float, margin: float | None = None
+) -> list[PhotoMatch]:
     """The photos whose best face lies just past `threshold` (within `margin`, default
     CANDIDATE_MARGIN of the embedder's metric), nearest first."""
     margin = CANDIDATE_MARGIN.get(embedder.metric, 0.1) if margin is None else margin
     return [p for p in collapse_to_photos(faces, embedder, threshold + margin) if p.distance > threshold]
 
 
-def _widened_by_confirmed(found: dict[str, FaceMatch], store: VectorStore, confirmed: Sequence[str],
-                          embedder: FaceEmbedder, model_id: str, *, events: Sequence[str] | None, limit: int,
-                          exclude_paths: frozenset[str]) -> dict[str, FaceMatch]:
+def _widened_by_confirmed(
+    found: dict[str, FaceMatch],
+    store: VectorStore,
+    confirmed: Sequence[str],
+    embedder: FaceEmbedder,
+    model_id: str,
+    *,
+    events: Sequence[str] | None,
+    limit: int,
+    exclude_paths: frozenset[str],
+) -> dict[str, FaceMatch]:
     """`found`, each face at the smaller of its distance there and to the nearest confirmed face."""
     ids = list(dict.fromkeys(confirmed))
     vectors = store.vectors_of(ids, model_id, embedder.dim) if ids else {}
     if not vectors:
         return found
-    near = nearest_faces(store, np.asarray([vectors[f] for f in ids if f in vectors], dtype=np.float32), embedder,
-                         model_id, events=events, limit=limit, enrol="min", expand=False, exclude_paths=exclude_paths)
+    near = nearest_faces(
+        store,
+        np.asarray([vectors[f] for f in ids if f in vectors], dtype=np.float32),
+        embedder,
+        model_id,
+        events=events,
+        limit=limit,
+        enrol="min",
+        expand=False,
+        exclude_paths=exclude_paths,
+    )
     merged = dict(found)
     for face_id, m in near.items():
         if face_id not in merged or m.distance < merged[face_id].distance:
@@ -104,7 +132,9 @@ def _widened_by_confirmed(found: dict[str, FaceMatch], store: VectorStore, confi
     return merged
 
 
-def enrol_distances(candidates: np.ndarray, references: np.ndarray, metric: str, mode: str = DEFAULT_ENROL) -> np.ndarray:
+def enrol_distances(
+    candidates: np.ndarray, references: np.ndarray, metric: str, mode: str = DEFAULT_ENROL
+) -> np.ndarray:
     """One distance per candidate vector to the person the reference vectors stand for."""
     if mode not in ENROL_MODES:
         raise UnanswerableLookup(f"unknown enrolment {mode!r}; choose one of {ENROL_MODES}")
@@ -144,10 +174,20 @@ def nearest_faces(
     without a vector of this model (another event's model) adds nothing.
     """
     if confirmed:
-        found = nearest_faces(store, references, embedder, model_id, events=events, limit=limit, enrol=enrol,
-                              expand=expand, exclude_paths=exclude_paths)
-        return _widened_by_confirmed(found, store, confirmed, embedder, model_id, events=events, limit=limit,
-                                     exclude_paths=exclude_paths)
+        found = nearest_faces(
+            store,
+            references,
+            embedder,
+            model_id,
+            events=events,
+            limit=limit,
+            enrol=enrol,
+            expand=expand,
+            exclude_paths=exclude_paths,
+        )
+        return _widened_by_confirmed(
+            found, store, confirmed, embedder, model_id, events=events, limit=limit, exclude_paths=exclude_paths
+        )
     references = np.atleast_2d(np.asarray(references, dtype=np.float32))
     if len(references) == 0:
         return {}
@@ -155,8 +195,9 @@ def nearest_faces(
 
     def search(vectors: np.ndarray) -> None:
         for q in vectors:
-            for m in store.search_faces(q, model_id=model_id, dim=embedder.dim, metric=embedder.metric,
-                                        events=events, limit=limit):
+            for m in store.search_faces(
+                q, model_id=model_id, dim=embedder.dim, metric=embedder.metric, events=events, limit=limit
+            ):
                 if m.path not in exclude_paths and m.face_id not in found:
                     found[m.face_id] = m
 

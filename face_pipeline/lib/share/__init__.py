@@ -14,5 +14,14 @@ from face_pipeline.lib.share.links import (
     share_url,
 )
 
-__all__ = ["OpenLink", "ShareLink", "UnknownLink", "create_link", "list_links", "open_link", "parse_duration",
-           "revoke_link", "share_url"]
+__all__ = [
+    "OpenLink",
+    "ShareLink",
+    "UnknownLink",
+    "create_link",
+    "list_links",
+    "open_link",
+    "parse_duration",
+    "revoke_link",
+    "share_url",
+]

@@ -81,9 +81,16 @@ def create_link(store: VectorStore, events: Sequence[str], valid_for: timedelta)
     digest = _hash(token)
     link_id = "l" + digest.hex()[:10]
     with store.connect() as conn:
-        made = named_row(conn, statement("insert_share_link"), {
-            "link_id": link_id, "token_sha256": digest, "events": list(events), "valid_for": valid_for,
-        })
+        made = named_row(
+            conn,
+            statement("insert_share_link"),
+            {
+                "link_id": link_id,
+                "token_sha256": digest,
+                "events": list(events),
+                "valid_for": valid_for,
+            },
+        )
         conn.commit()
     return token, ShareLink(link_id=link_id, events=events, revoked_at=None, active=True, **made)
 

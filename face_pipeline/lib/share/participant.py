@@ -41,18 +41,30 @@ MIN_SHARPNESS = 15.0
 THUMBNAIL_SIDE = 480
 
 
-def participant_request(link: OpenLink, selfie: tuple[str, bytes], *, face_index: int | None = None,
-                        confirmed_faces: Sequence[str] = (), declined: int = 0) -> LookupRequest:
+def participant_request(
+    link: OpenLink,
+    selfie: tuple[str, bytes],
+    *,
+    face_index: int | None = None,
+    confirmed_faces: Sequence[str] = (),
+    declined: int = 0,
+) -> LookupRequest:
     """The lookup a selfie asks for: the link's events only, with "Is this you too?" candidates (as
     many more as the person has declined, which the page does not ask about again)."""
-    return LookupRequest(references=(selfie,), events=link.events, k=PAGE_PHOTOS, face_index=face_index,
-                         confirmed_faces=tuple(confirmed_faces), candidates=CANDIDATES_ASKED + declined)
+    return LookupRequest(
+        references=(selfie,),
+        events=link.events,
+        k=PAGE_PHOTOS,
+        face_index=face_index,
+        confirmed_faces=tuple(confirmed_faces),
+        candidates=CANDIDATES_ASKED + declined,
+    )
 
 
 def sharpness(rgb: np.ndarray, box: Sequence[int]) -> float:
     """How sharp a face is: variance of the Laplacian of its grey crop at 128 x 128."""
     l, t, r, b = (int(v) for v in box)
-    crop = rgb[max(0, t):b, max(0, l):r]
+    crop = rgb[max(0, t) : b, max(0, l) : r]
     if crop.size == 0:
         return 0.0
     grey = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (128, 128), interpolation=cv2.INTER_AREA)
@@ -64,11 +76,14 @@ def selfie_advice(ref: ReferenceFace) -> list[str]:
     advice = []
     width = ref.face.width / (ref.photo.scale or 1.0)
     if width < MIN_FACE_PIXELS:
-        advice.append(f"Your face is small in this picture ({width:.0f} pixels wide), so some photos may be "
-                      "missed: hold the camera closer, your face filling a good part of the picture.")
+        advice.append(
+            f"Your face is small in this picture ({width:.0f} pixels wide), so some photos may be "
+            "missed: hold the camera closer, your face filling a good part of the picture."
+        )
     if sharpness(ref.photo.rgb, ref.face.box) < MIN_SHARPNESS:
-        advice.append("This picture looks blurred, so some photos may be missed: hold still, in good light, "
-                      "and try again.")
+        advice.append(
+            "This picture looks blurred, so some photos may be missed: hold still, in good light, and try again."
+        )
     return advice
 
 
@@ -108,8 +123,9 @@ def photo_bytes(settings: Settings, photo: StoredPhoto) -> bytes:
 
 def thumbnail_jpeg(settings: Settings, photo: StoredPhoto, box: Sequence[int] | None) -> bytes:
     """A thumbnail (THUMBNAIL_SIDE) with the face of `box` (photo pixels) boxed, as JPEG."""
-    decoded = decode_photo(photo_bytes(settings, photo), photo.path, max_pixels=settings.max_image_pixels,
-                           max_side=THUMBNAIL_SIDE * 2)
+    decoded = decode_photo(
+        photo_bytes(settings, photo), photo.path, max_pixels=settings.max_image_pixels, max_side=THUMBNAIL_SIDE * 2
+    )
     if box:
         img = boxed_thumbnail(decoded.rgb, box, decoded.scale, THUMBNAIL_SIDE)
     else:
@@ -163,7 +179,7 @@ def zip_stream(settings: Settings, photos: Sequence[StoredPhoto]) -> Iterator[by
             info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
             with archive.open(info, "w", force_zip64=True) as member:
                 for i in range(0, len(data), 1 << 20):
-                    member.write(data[i:i + (1 << 20)])
+                    member.write(data[i : i + (1 << 20)])
                     yield sink.take()
         yield sink.take()
     yield sink.take()

@@ -27,5 +27,7 @@ def qr_terminal(url: str) -> str:
         rows.append([False] * len(rows[0]))
     glyph = {(True, True): " ", (True, False): "▄", (False, True): "▀", (False, False): "█"}
     # light = "█" (foreground colour), dark = " ": the usual dark-on-light reading of a QR code
-    return "\n".join("".join(glyph[(top, bottom)] for top, bottom in zip(rows[i], rows[i + 1], strict=True))
-                     for i in range(0, len(rows), 2))
+    return "\n".join(
+        "".join(glyph[(top, bottom)] for top, bottom in zip(rows[i], rows[i + 1], strict=True))
+        for i in range(0, len(rows), 2)
+    )

@@ -26,7 +26,24 @@ from face_pipeline.lib.store.statements import statement, vector_statement
 from face_pipeline.lib.store.vector_store import VectorStore, exact_event_search, resolve_dsn
 
 __all__ = [
-    "ConnectionLost", "EventWrite", "FaceMatch", "FaceRow", "PhotoRow", "StoredFace", "VectorStore", "WriteSummary",
-    "command_has_connected", "command_run", "connection_lost", "event_lock_key", "exact_event_search",
-    "face_id_for", "is_connection_loss", "named_row", "named_rows", "resolve_dsn", "statement", "vector_statement",
+    "ConnectionLost",
+    "EventWrite",
+    "FaceMatch",
+    "FaceRow",
+    "PhotoRow",
+    "StoredFace",
+    "VectorStore",
+    "WriteSummary",
+    "command_has_connected",
+    "command_run",
+    "connection_lost",
+    "event_lock_key",
+    "exact_event_search",
+    "face_id_for",
+    "is_connection_loss",
+    "named_row",
+    "named_rows",
+    "resolve_dsn",
+    "statement",
+    "vector_statement",
 ]

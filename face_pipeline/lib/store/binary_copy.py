@@ -41,9 +41,18 @@ def face_rows(event: str, detector_model: str, faces: Sequence[FaceRow]) -> byte
     for f in faces:
         left, top, right, bottom = f.box
         parts.append(
-            b"\x00\x0c" + _text_field(f.face_id) + event_f + _text_field(f.photo_id) + _int4_field(4, f.face_index)
-            + detector + _int4_field(4, left) + _int4_field(4, top) + _int4_field(4, right)
-            + _int4_field(4, bottom) + _float4_field(4, f.score) + _float4_array_field(f.landmarks)
+            b"\x00\x0c"
+            + _text_field(f.face_id)
+            + event_f
+            + _text_field(f.photo_id)
+            + _int4_field(4, f.face_index)
+            + detector
+            + _int4_field(4, left)
+            + _int4_field(4, top)
+            + _int4_field(4, right)
+            + _int4_field(4, bottom)
+            + _float4_field(4, f.score)
+            + _float4_array_field(f.landmarks)
             + _text_field(f.crop_path)
         )
     parts.append(_TRAILER)

@@ -47,8 +47,10 @@ def is_connection_loss(exc: BaseException) -> bool:
 
 def connection_lost(exc: BaseException, during: str = "the run") -> ConnectionLost:
     """The ConnectionLost for a psycopg error that `is_connection_loss`, saying what was going on."""
-    return ConnectionLost(f"lost the connection to PostgreSQL during {during} ({first_line(exc)}). Nothing "
-                          "half-written is kept; run the command again when the server is back.")
+    return ConnectionLost(
+        f"lost the connection to PostgreSQL during {during} ({first_line(exc)}). Nothing "
+        "half-written is kept; run the command again when the server is back."
+    )
 
 
 #: The DSNs that the command running in this process has connected to (None outside a command,
@@ -76,8 +78,9 @@ def command_has_connected() -> bool:
     return bool(_reached_in_run)
 
 
-def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, autocommit: bool = False,
-                    **conninfo) -> psycopg.Connection:
+def open_connection(
+    dsn: str, *, timeout: int = 10, with_vectors: bool = True, autocommit: bool = False, **conninfo
+) -> psycopg.Connection:
     """A new connection (pgvector's types registered unless `with_vectors` is False); `conninfo`
     adds libpq parameters (application_name, keepalives...)."""
     reached = _reached_in_run
@@ -103,16 +106,18 @@ def open_connection(dsn: str, *, timeout: int = 10, with_vectors: bool = True, a
     except psycopg.ProgrammingError:
         conn.rollback()
         conn.close()
-        raise SystemFault("the pgvector extension is not installed in this database; run "
-                              "`face-pipeline db migrate`") from None
+        raise SystemFault(
+            "the pgvector extension is not installed in this database; run `face-pipeline db migrate`"
+        ) from None
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def named_rows(conn: psycopg.Connection, query, args: dict | None = None, *,
-               row_factory: RowFactory = dict_row) -> list:
+def named_rows(
+    conn: psycopg.Connection, query, args: dict | None = None, *, row_factory: RowFactory = dict_row
+) -> list:
     """The rows of one statement on a connection the caller holds, read by column name: dicts, or
     psycopg's `namedtuple_row` where a caller is handed tuples (they still compare and unpack as such)."""
     with conn.cursor(row_factory=row_factory) as cur:

@@ -86,8 +86,11 @@ def start(pg_dir: Path, *, stop_at_exit: bool = True):
         except EmbeddedPostgresError as exc:
             # This machine cannot give the server that much shared memory: go back to what it
             # started with, rather than leave a server that never starts again.
-            log.warning("embedded PostgreSQL did not start with %s; back to its defaults: %s",
-                        _RESTART_SETTINGS, str(exc).splitlines()[0])
+            log.warning(
+                "embedded PostgreSQL did not start with %s; back to its defaults: %s",
+                _RESTART_SETTINGS,
+                str(exc).splitlines()[0],
+            )
             _drop_from_auto_conf(pg_dir, _RESTART_SETTINGS)
             (pg_dir / _NO_RESTART_SETTINGS_MARK).write_text(str(exc))  # do not try again at each start
             server = get_server()
@@ -132,8 +135,12 @@ def wait_while_recovering(pg_dir: Path, *, timeout_s: float | None = None, poll_
         status = postmaster_status(pg_dir)
     if status != "starting":
         return status == "ready"
-    log.warning("embedded PostgreSQL in %s is recovering after an unclean stop (replaying its WAL); "
-                "waiting up to %.0f s for it", pg_dir, deadline - time.monotonic())
+    log.warning(
+        "embedded PostgreSQL in %s is recovering after an unclean stop (replaying its WAL); "
+        "waiting up to %.0f s for it",
+        pg_dir,
+        deadline - time.monotonic(),
+    )
     while time.monotonic() < deadline:
         time.sleep(poll_s)
         status = postmaster_status(pg_dir)
@@ -165,8 +172,9 @@ def _tune(server, skip: set[str]) -> bool:
                 continue
             current = named_row(conn, statement("configured_setting"), {"name": name})
             if current is None or current["setting"] != value:
-                conn.execute(composed("alter_system_set", name=psycopg.sql.Identifier(name),
-                                      value=psycopg.sql.Literal(value)))
+                conn.execute(
+                    composed("alter_system_set", name=psycopg.sql.Identifier(name), value=psycopg.sql.Literal(value))
+                )
                 changed = True
         if changed:
             conn.execute(statement("reload_configuration"))
@@ -176,8 +184,11 @@ def _tune(server, skip: set[str]) -> bool:
         others = named_row(conn, statement("other_client_backends"))["backends"]
     handles = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
     if others or handles:
-        log.info("embedded PostgreSQL: new shared_buffers take effect at its next restart (%d clients, %d other processes attached)",
-                 others, len(handles))
+        log.info(
+            "embedded PostgreSQL: new shared_buffers take effect at its next restart (%d clients, %d other processes attached)",
+            others,
+            len(handles),
+        )
         return False
     return True
 
@@ -185,8 +196,7 @@ def _tune(server, skip: set[str]) -> bool:
 def _drop_from_auto_conf(pg_dir: Path, names: set[str]) -> None:
     """Remove settings from postgresql.auto.conf (what ALTER SYSTEM RESET does, server stopped)."""
     conf = pg_dir / "postgresql.auto.conf"
-    kept = [line for line in conf.read_text().splitlines(keepends=True)
-            if line.split("=", 1)[0].strip() not in names]
+    kept = [line for line in conf.read_text().splitlines(keepends=True) if line.split("=", 1)[0].strip() not in names]
     conf.write_text("".join(kept))
 
 
@@ -283,8 +293,10 @@ def live_handles(pg_dir: Path) -> list[int]:
     live_owners = {p: t for p, t in owners.items() if str(p).isdigit() and process_start_time(int(p)) == t}
     live = [p for p in pids if isinstance(p, int) and str(p) in live_owners]
     if live != pids and pids_file.exists():
-        log.info("embedded PostgreSQL: dropped stale handles %s (dead, or a pid reused by another process)",
-                 sorted(set(pids) - set(live), key=str))
+        log.info(
+            "embedded PostgreSQL: dropped stale handles %s (dead, or a pid reused by another process)",
+            sorted(set(pids) - set(live), key=str),
+        )
         pids_file.write_text(json.dumps(live))
     if live_owners != owners:
         owners_file.write_text(json.dumps(live_owners))

@@ -30,7 +30,7 @@ def _split(path: Path) -> dict[str, str]:
         return {path.stem: text.strip()}
     out = {}
     for mark, following in zip(marks, [*marks[1:], None], strict=True):
-        body = text[mark.end(): following.start() if following else len(text)].strip()
+        body = text[mark.end() : following.start() if following else len(text)].strip()
         out[mark.group(1)] = body
     return out
 

@@ -30,6 +30,13 @@ def ensure_vector_index(conn: psycopg.Connection, model_id: str, dim: int, metri
     name = index_name(model_id)
     if named_row(conn, statement("relation_exists"), {"name": name})["found"]:
         return False
-    conn.execute(composed("model_vector_index", index=sql.Identifier(name), dim=sql.Literal(int(dim)),
-                          opclass=sql.SQL(OPCLASS[metric]), model_id=sql.Literal(model_id)))
+    conn.execute(
+        composed(
+            "model_vector_index",
+            index=sql.Identifier(name),
+            dim=sql.Literal(int(dim)),
+            opclass=sql.SQL(OPCLASS[metric]),
+            model_id=sql.Literal(model_id),
+        )
+    )
     return True

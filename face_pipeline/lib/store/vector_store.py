@@ -157,32 +157,55 @@ class VectorStore:
                 self._copy_new_event_rows(conn, write)
                 removed, new = 0, len(write.photos)
             else:
-                known = named_row(conn, statement("count_stored_photos"),
-                                  {**event, "photo_ids": [p.photo_id for p in write.photos]})["photos"]
+                known = named_row(
+                    conn, statement("count_stored_photos"), {**event, "photo_ids": [p.photo_id for p in write.photos]}
+                )["photos"]
                 removed, new = self._upsert_event_rows(conn, write), len(write.photos) - known
             conn.execute(statement("delete_skipped_files_of_event"), event)
             with conn.cursor() as cur:
-                cur.executemany(statement("upsert_skipped_file"),
-                                [{"event": write.event, "path": p, "reason": r, "message": m} for p, r, m in write.skipped])
+                cur.executemany(
+                    statement("upsert_skipped_file"),
+                    [{"event": write.event, "path": p, "reason": r, "message": m} for p, r, m in write.skipped],
+                )
             conn.execute(statement("stop_serving_event"), event)
-            conn.execute(statement("serve_event_with_model"), {
-                **event, "model_id": write.model_id, "detector_model": write.detector_model,
-                "photo_count": len(write.photos), "face_count": len(write.faces)})
-        return WriteSummary(len(write.photos), len(write.faces), len(write.vectors), removed, len(write.skipped),
-                            photos_new=new)
+            conn.execute(
+                statement("serve_event_with_model"),
+                {
+                    **event,
+                    "model_id": write.model_id,
+                    "detector_model": write.detector_model,
+                    "photo_count": len(write.photos),
+                    "face_count": len(write.faces),
+                },
+            )
+        return WriteSummary(
+            len(write.photos), len(write.faces), len(write.vectors), removed, len(write.skipped), photos_new=new
+        )
 
     @staticmethod
     def _copy_vectors(cur: psycopg.Cursor, write: EventWrite) -> None:
         with cur.copy(statement("copy_vectors_binary")) as copy:
-            copy.write(binary_copy.vector_rows([f.face_id for f in write.faces], write.model_id, write.event,
-                                               write.vectors))
+            copy.write(
+                binary_copy.vector_rows([f.face_id for f in write.faces], write.model_id, write.event, write.vectors)
+            )
 
     def _copy_new_event_rows(self, conn: psycopg.Connection, write: EventWrite) -> None:
         with conn.cursor() as cur:
             with cur.copy(statement("copy_photos_text")) as copy:
                 for p in write.photos:
-                    copy.write_row((write.event, p.photo_id, p.path, p.size_bytes, p.width, p.height,
-                                    p.captured_at, write.detector_model, p.face_count))
+                    copy.write_row(
+                        (
+                            write.event,
+                            p.photo_id,
+                            p.path,
+                            p.size_bytes,
+                            p.width,
+                            p.height,
+                            p.captured_at,
+                            write.detector_model,
+                            p.face_count,
+                        )
+                    )
             with cur.copy(statement("copy_faces_binary")) as copy:
                 copy.write(binary_copy.face_rows(write.event, write.detector_model, write.faces))
             self._copy_vectors(cur, write)
@@ -190,13 +213,27 @@ class VectorStore:
     def _upsert_event_rows(self, conn: psycopg.Connection, write: EventWrite) -> int:
         """Replace the rows of an event already stored; returns how many of its photos left."""
         event = {"event": write.event}
-        removed = conn.execute(statement("delete_removed_photos"),
-                               {**event, "photo_ids": [p.photo_id for p in write.photos]}).rowcount
+        removed = conn.execute(
+            statement("delete_removed_photos"), {**event, "photo_ids": [p.photo_id for p in write.photos]}
+        ).rowcount
         with conn.cursor() as cur:
-            cur.executemany(statement("upsert_photo"), [
-                {**event, "photo_id": p.photo_id, "path": p.path, "size_bytes": p.size_bytes, "width": p.width,
-                 "height": p.height, "captured_at": p.captured_at, "detector_model": write.detector_model,
-                 "face_count": p.face_count} for p in write.photos])
+            cur.executemany(
+                statement("upsert_photo"),
+                [
+                    {
+                        **event,
+                        "photo_id": p.photo_id,
+                        "path": p.path,
+                        "size_bytes": p.size_bytes,
+                        "width": p.width,
+                        "height": p.height,
+                        "captured_at": p.captured_at,
+                        "detector_model": write.detector_model,
+                        "face_count": p.face_count,
+                    }
+                    for p in write.photos
+                ],
+            )
         conn.execute(statement("delete_model_vectors_of_event"), {**event, "model_id": write.model_id})
         conn.execute(statement("delete_faces_gone"), {**event, "face_ids": [f.face_id for f in write.faces]})
         with conn.cursor() as cur:
@@ -234,8 +271,10 @@ class VectorStore:
             vectors = named_row(conn, statement("count_vectors_of_faces"), ids)["vectors"]
             deleted = named_rows(conn, statement("delete_faces_returning"), ids, row_factory=namedtuple_row)
             photos = sorted({(d.event, d.photo_id) for d in deleted})
-            conn.execute(statement("recount_photo_faces"), {"events": [event for event, _photo in photos],
-                                                             "photo_ids": [photo for _event, photo in photos]})
+            conn.execute(
+                statement("recount_photo_faces"),
+                {"events": [event for event, _photo in photos], "photo_ids": [photo for _event, photo in photos]},
+            )
             conn.execute(statement("recount_event_model_faces"), {"events": sorted(events)})
         return vectors, deleted
 
@@ -284,7 +323,9 @@ class VectorStore:
         return dict(self.row(statement("count_event_rows"), {"event": event}))
 
     def old_vector_counts(self, active_model_id: str) -> dict[str, int]:
-        return {r["model_id"]: r["vectors"] for r in self.rows(statement("old_vector_counts"), {"active": active_model_id})}
+        return {
+            r["model_id"]: r["vectors"] for r in self.rows(statement("old_vector_counts"), {"active": active_model_id})
+        }
 
     def other_models(self, active_model_id: str) -> list[str]:
         return [r["model_id"] for r in self.rows(statement("other_models"), {"active": active_model_id})]
@@ -343,8 +384,11 @@ class VectorStore:
         transaction up for that, and return the statement to run with `params`."""
         events = params["events"]
         if events:
-            size = conn.cursor(row_factory=dict_row).execute(
-                statement("event_set_size"), {"events": events, "model_id": params["model_id"]}).fetchone()
+            size = (
+                conn.cursor(row_factory=dict_row)
+                .execute(statement("event_set_size"), {"events": events, "model_id": params["model_id"]})
+                .fetchone()
+            )
         if events and exact_event_search(size["in_events"], size["in_all"]):
             return vector_statement("search_faces_exactly", dim=dim, metric=metric)
         # HNSW returns at most ef_search rows; ask for enough candidates for `limit`.
@@ -356,12 +400,15 @@ class VectorStore:
 
 
 def _search_params(query: np.ndarray, model_id: str, events: Sequence[str] | None, limit: int) -> dict:
-    return {"query": np.asarray(query, dtype=np.float32), "model_id": model_id,
-            "events": list(events) if events else None, "limit": int(limit)}
+    return {
+        "query": np.asarray(query, dtype=np.float32),
+        "model_id": model_id,
+        "events": list(events) if events else None,
+        "limit": int(limit),
+    }
 
 
 def _as_float32(value) -> np.ndarray:
     """A pgvector value (pgvector.Vector or a numpy array, by version) as a float32 array."""
     to_numpy = getattr(value, "to_numpy", None)
     return np.asarray(to_numpy() if to_numpy else value, dtype=np.float32)
-

@@ -57,9 +57,17 @@ def int8_static(onnx_bytes: bytes, calibration: Inputs, *, input_name: str = "in
             model = version_converter.convert_version(model, 13)
         onnx.save(model, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        reduce_range=False, calibrate_method=CalibrationMethod.MinMax)
+        quantize_static(
+            str(pre),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=False,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
         return out.read_bytes()
 
 
@@ -110,4 +118,4 @@ def facenet_inputs(batch: int = 8) -> Iterator[np.ndarray]:
                 chips.append(cv2.resize(rgb[y0:y1, x0:x1], (160, 160), interpolation=cv2.INTER_AREA))
     x = FaceNetEmbedder(Path("unused.onnx")).preprocess(np.stack(chips))  # opens no session
     for i in range(0, len(x), batch):
-        yield x[i:i + batch]
+        yield x[i : i + batch]

@@ -7,6 +7,7 @@ output dims symbolic. Weights are untouched. Input sides must be multiples of 32
 
 Needs the `onnx` package (an install-time tool only; not needed at inference).
 """
+
 from __future__ import annotations
 
 import numpy as np

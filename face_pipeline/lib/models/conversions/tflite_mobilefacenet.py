@@ -65,17 +65,9 @@ class UnsupportedTFLiteError(UserError):
 # flatbuffer helpers
 # --------------------------------------------------------------------------
 
-_BUILTIN_NAMES = {
-    v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")
-}
-_ACT_NAMES = {
-    v: k
-    for k, v in vars(tflite.ActivationFunctionType).items()
-    if not k.startswith("_")
-}
-_TENSOR_TYPE_NAMES = {
-    v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")
-}
+_BUILTIN_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+_ACT_NAMES = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
+_TENSOR_TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
 _TFLITE_TO_NUMPY = {
     tflite.TensorType.FLOAT32: np.float32,
     tflite.TensorType.INT32: np.int32,
@@ -128,9 +120,7 @@ class _Graph:
         self.data = data
         self.model = tflite.Model.GetRootAsModel(data, 0)
         if self.model.SubgraphsLength() != 1:
-            raise UnsupportedTFLiteError(
-                f"expected exactly 1 subgraph, found {self.model.SubgraphsLength()}"
-            )
+            raise UnsupportedTFLiteError(f"expected exactly 1 subgraph, found {self.model.SubgraphsLength()}")
         self.sg = self.model.Subgraphs(0)
         self.n_tensors = self.sg.TensorsLength()
         self.ops = [self.sg.Operators(i) for i in range(self.sg.OperatorsLength())]
@@ -246,9 +236,7 @@ class _Builder:
             hi = self.add_init(self.fresh("relu6_max"), np.array(6.0, np.float32))
             self.node("Clip", [pre, lo, hi], [out])
         else:
-            raise UnsupportedTFLiteError(
-                f"{where}: fused activation {_ACT_NAMES.get(act, act)} is not supported"
-            )
+            raise UnsupportedTFLiteError(f"{where}: fused activation {_ACT_NAMES.get(act, act)} is not supported")
 
     def emit_with_activation(self, op_type, inputs, out_idx, act, where, **attrs):
         out = self.tname(out_idx)
@@ -341,10 +329,7 @@ def _find_prelu_patterns(g: _Graph) -> dict[int, tuple[int, np.ndarray, tuple[in
             if abs_i is None or code(abs_i) != _OP.ABS or ins(abs_i)[0] != x:
                 continue
             if not (
-                private(r_t, add_i)
-                and private(m_t, add_i)
-                and private(acts[0], mul_i)
-                and private(s_in[1], sub_i)
+                private(r_t, add_i) and private(m_t, add_i) and private(acts[0], mul_i) and private(s_in[1], sub_i)
             ):
                 continue
             c = g.const(consts[0]).astype(np.float32)
@@ -368,9 +353,7 @@ def _check_supported(g: _Graph) -> None:
         if code not in SUPPORTED_OPS:
             bad.setdefault(_op_label(g.model, op), []).append(i)
     if bad:
-        detail = ", ".join(
-            f"{k} (x{len(v)}, first at op #{v[0]})" for k, v in sorted(bad.items())
-        )
+        detail = ", ".join(f"{k} (x{len(v)}, first at op #{v[0]})" for k, v in sorted(bad.items()))
         raise UnsupportedTFLiteError(
             "unsupported TFLite op(s): {}; supported: {}".format(detail, ", ".join(sorted(SUPPORTED_OPS.values())))
         )
@@ -384,9 +367,7 @@ def _check_supported(g: _Graph) -> None:
         if q is not None and q.ScaleLength() > 0 and g.dtype(i) != tflite.TensorType.FLOAT32:
             raise UnsupportedTFLiteError(f"quantized tensor {g.name(i)!r} is not supported")
     if len(g.inputs) != 1 or len(g.outputs) != 1:
-        raise UnsupportedTFLiteError(
-            f"expected 1 input and 1 output, found {len(g.inputs)} and {len(g.outputs)}"
-        )
+        raise UnsupportedTFLiteError(f"expected 1 input and 1 output, found {len(g.inputs)} and {len(g.outputs)}")
     if len(g.shape(g.inputs[0])) != 4:
         raise UnsupportedTFLiteError("expected a 4-D NHWC image input")
 
@@ -403,9 +384,7 @@ def _build(g: _Graph, fuse_prelu: bool) -> onnx.ModelProto:
 
     # Graph input: NHWC with a symbolic batch dim; transpose once to NCHW.
     in_shape = list(g.shape(in_idx))
-    graph_input = helper.make_tensor_value_info(
-        "input", TensorProto.FLOAT, ["batch"] + in_shape[1:]
-    )
+    graph_input = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch"] + in_shape[1:])
     b.node("Transpose", ["input"], [b.tname(in_idx)], perm=[0, 3, 1, 2])
     b.layout[in_idx] = "NCHW"
 
@@ -479,9 +458,7 @@ def _build(g: _Graph, fuse_prelu: bool) -> onnx.ModelProto:
                 in_c = g.shape(x)[3]
                 out_c = w.shape[3]
                 if w.shape[0] != 1 or out_c % in_c:
-                    raise UnsupportedTFLiteError(
-                        f"{where(i)}: unexpected depthwise weight shape {w.shape}"
-                    )
+                    raise UnsupportedTFLiteError(f"{where(i)}: unexpected depthwise weight shape {w.shape}")
                 w_onnx = np.transpose(w, (3, 0, 1, 2))  # 1HW(C*M) -> (C*M)1HW
                 group = in_c
             if opts is None:

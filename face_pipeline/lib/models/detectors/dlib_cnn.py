@@ -12,9 +12,13 @@ from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5
 from face_pipeline.lib.models.faces import DetectedFace, clip_box
 from face_pipeline.lib.models.package_files import FACE_RECOGNITION_MODELS, PackagedFile
 
-MMOD = PackagedFile("mmod_human_face_detector.dat", FACE_RECOGNITION_MODELS, "0.3.0",
-                    "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
-                    "public domain (face_recognition_models)")
+MMOD = PackagedFile(
+    "mmod_human_face_detector.dat",
+    FACE_RECOGNITION_MODELS,
+    "0.3.0",
+    "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+    "public domain (face_recognition_models)",
+)
 
 
 class DlibCnnDetector:
@@ -40,12 +44,14 @@ class DlibCnnDetector:
 
 
 CARD = ModelCard(
-    name="dlib-cnn", kind="detector", model_id="dlib-mmod-up0",
+    name="dlib-cnn",
+    kind="detector",
+    model_id="dlib-mmod-up0",
     licence="public domain (face_recognition_models)",
     input_size="the photo at its own size",
     summary="dlib MMOD CNN, slow",
     evidence="not measured by the harness (minutes a WIDER photo on a CPU: test_models skips it); ~1 s per "
-             "512x512 image on one core; dlib-hog-plus runs it on small copies as its second pass",
+    "512x512 image on one core; dlib-hog-plus runs it on small copies as its second pass",
     files=(MMOD, SHAPE5),
     factory=lambda files, **params: DlibCnnDetector(files.path(MMOD), **params),
 )

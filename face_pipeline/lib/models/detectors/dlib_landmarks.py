@@ -15,9 +15,13 @@ from face_pipeline.lib.models.package_files import (
 )
 
 # Not a model one selects: the cards of the models that need it list it among their files.
-SHAPE5 = PackagedFile("shape_predictor_5_face_landmarks.dat", FACE_RECOGNITION_MODELS, "0.3.0",
-                      "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-                      "public domain (face_recognition_models)")
+SHAPE5 = PackagedFile(
+    "shape_predictor_5_face_landmarks.dat",
+    FACE_RECOGNITION_MODELS,
+    "0.3.0",
+    "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    "public domain (face_recognition_models)",
+)
 
 
 class DlibLandmarker:

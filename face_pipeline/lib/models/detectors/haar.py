@@ -12,8 +12,13 @@ from face_pipeline.lib.models.detectors.dlib_landmarks import SHAPE5
 from face_pipeline.lib.models.faces import DetectedFace, clip_box
 from face_pipeline.lib.models.package_files import OPENCV, PackagedFile
 
-FRONTALFACE = PackagedFile("haarcascade_frontalface_default.xml", OPENCV, "4.14.0.94",
-                           "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0", "BSD (OpenCV)")
+FRONTALFACE = PackagedFile(
+    "haarcascade_frontalface_default.xml",
+    OPENCV,
+    "4.14.0.94",
+    "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
+    "BSD (OpenCV)",
+)
 
 
 class HaarDetector:
@@ -48,12 +53,14 @@ class HaarDetector:
 
 
 CARD = ModelCard(
-    name="haar", kind="detector", model_id="haar-frontalface-default-sf1.05-mn2-ms100",
+    name="haar",
+    kind="detector",
+    model_id="haar-frontalface-default-sf1.05-mn2-ms100",
     licence="BSD (OpenCV)",
     input_size="the photo at its own size, faces from 100 px",
     summary="OpenCV Haar cascade, the original recipe (many misses and false alarms)",
     evidence="WIDER dev photos: recall 0.310 at precision 0.472, 148 ms a photo; demo photos 17 of 65 faces "
-             "(EVALUATION.md, 'Detection')",
+    "(EVALUATION.md, 'Detection')",
     files=(FRONTALFACE, SHAPE5),
     factory=lambda files, **params: HaarDetector(files.path(FRONTALFACE), **params),
 )

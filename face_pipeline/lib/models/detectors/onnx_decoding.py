@@ -64,8 +64,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-def to_faces(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, scale: float,
-             shape: tuple[int, ...]) -> list[DetectedFace]:
+def to_faces(
+    boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, scale: float, shape: tuple[int, ...]
+) -> list[DetectedFace]:
     """Network-input coordinates -> faces in the caller's image (boxes clipped, landmarks not)."""
     inv = 1.0 / scale
     out = []
@@ -78,5 +79,6 @@ def to_faces(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, scale: f
 
 def check_rgb(rgb: np.ndarray) -> None:
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB array, got {getattr(rgb, 'shape', None)} "
-                         f"{getattr(rgb, 'dtype', type(rgb))}")
+        raise ValueError(
+            f"expected an HxWx3 uint8 RGB array, got {getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb))}"
+        )

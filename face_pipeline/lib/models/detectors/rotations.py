@@ -28,8 +28,9 @@ from face_pipeline.lib.models.faces import DetectedFace, clip_box
 
 def unrotate(face: DetectedFace, k: int, h: int, w: int) -> DetectedFace | None:
     """A face found on np.rot90(img, k) mapped back to img (h x w)."""
-    pts = np.concatenate([np.asarray(face.box, dtype=np.float64).reshape(2, 2),
-                          np.asarray(face.landmarks, dtype=np.float64)])
+    pts = np.concatenate(
+        [np.asarray(face.box, dtype=np.float64).reshape(2, 2), np.asarray(face.landmarks, dtype=np.float64)]
+    )
     x, y = pts[:, 0].copy(), pts[:, 1].copy()
     if k == 1:  # rot90 counter-clockwise: img (x, y) -> (y, w - x)
         pts[:, 0], pts[:, 1] = w - y, x
@@ -76,16 +77,26 @@ class RotatedPassesDetector:
     """`upright` on the photo, `rotated` (the same model, often a smaller input) on the copies; with
     `when`, the copies only for photos where that rule fires on the upright pass's candidates."""
 
-    def __init__(self, upright, rotated, *, turns: tuple[int, ...] = (1, 2, 3), upright_bonus: float = 0.05,
-                 merge_iou: float = 0.4, when: TurnedCandidate | None = None):
+    def __init__(
+        self,
+        upright,
+        rotated,
+        *,
+        turns: tuple[int, ...] = (1, 2, 3),
+        upright_bonus: float = 0.05,
+        merge_iou: float = 0.4,
+        when: TurnedCandidate | None = None,
+    ):
         self.upright, self.rotated = upright, rotated
         self.turns = turns
         self.upright_bonus = upright_bonus
         self.merge_iou = merge_iou
         self.when = when
         self.rotated_score = max(rotated.rotated_score_threshold, upright.score_threshold)
-        self.model_id = (f"{upright.model_id}+rot{''.join(map(str, turns))}-s{rotated.max_side}"
-                         f"-t{self.rotated_score:g}-b{upright_bonus:g}{when.tag if when else ''}")
+        self.model_id = (
+            f"{upright.model_id}+rot{''.join(map(str, turns))}-s{rotated.max_side}"
+            f"-t{self.rotated_score:g}-b{upright_bonus:g}{when.tag if when else ''}"
+        )
         self.photos = self.rotated_photos = 0  # this process's count of photos, and of those turned
 
     @property

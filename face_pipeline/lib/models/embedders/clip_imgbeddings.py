@@ -105,13 +105,15 @@ def _load_imgbeddings(onnx_path: Path, processor_dir: Path):
 
 
 CARD = ModelCard(
-    name="clip-imgbeddings", kind="embedder", model_id="clip-imgbeddings-patch32_v1",
+    name="clip-imgbeddings",
+    kind="embedder",
+    model_id="clip-imgbeddings-patch32_v1",
     crop_kind=ClipImgbeddingsEmbedder.crop_kind,
     licence="MIT (imgbeddings); CLIP weights: MIT (OpenAI); files supplied by the user",
     input_size="the face's box, padded square and resized to 224x224 by CLIP's processor",
     summary="CLIP ViT-B/32 via imgbeddings, the original recipe (not a face-identity model)",
     evidence="not measured: CLIP's weights are in no package installed here (EVALUATION.md, 'Caveats'); "
-             "the tests run the recipe end to end on a small stand-in CLIP model",
+    "the tests run the recipe end to end on a small stand-in CLIP model",
     user_files="imgbeddings' patch32_v1.onnx and CLIP's preprocessor_config.json in FACE_PIPELINE_CLIP_MODEL_DIR",
     # The id names the files found there ("clip-imgbeddings-patch32_v1" for imgbeddings' own file),
     # so vectors of two CLIP variants never mix.

