@@ -79,6 +79,23 @@ embedded_postgres.start(sys.argv[1])
 """
 
 
+def _signal_state(pid: int) -> str:
+    """The process's blocked and ignored signal masks (/proc), for a failure message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as e:
+        return str(e)
+    return ", ".join(x for x in lines if x.startswith(("SigBlk", "SigIgn", "State")))
+
+
+def _default_signals() -> None:
+    # A suite started as a background job runs with SIGINT ignored, and Dagster's in-process
+    # execution then maps SIGTERM to SIGINT's handling, i.e. ignores it too; children inherit
+    # "ignore" across exec. The tests below end their children with SIGTERM, as a user would.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _python(code: str, *args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -86,6 +103,7 @@ def _python(code: str, *args: str, **kw) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_signals,
         **kw,
     )
 
@@ -124,8 +142,13 @@ def test_a_live_holder_keeps_the_server_until_it_exits(own_data_dir):
         assert embedded_postgres.postmaster_status(pg_dir) == "ready"  # the holder still uses it
         assert embedded_postgres.live_handles(pg_dir) == [holder.pid]
     finally:
+        signals = _signal_state(holder.pid)
         holder.terminate()  # SIGTERM: Python dies without atexit hooks, as after kill -9
-        holder.wait(30)
+        try:
+            holder.wait(30)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            raise AssertionError(f"the holder outlived SIGTERM by 30 s ({signals})") from None
     run = _python(START_AND_EXIT, str(pg_dir))
     assert run.wait(120) == 0, run.stderr.read()
     assert embedded_postgres.postmaster_status(pg_dir) is None
