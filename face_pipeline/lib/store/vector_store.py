@@ -53,7 +53,9 @@ EXACT_MAX_ROWS = 20_000
 #: share of the model's rows. A smaller share would leave the filtered walk short of neighbours,
 #: so such a set is still read exactly, however slow.
 ITERATIVE_MIN_SHARE = 0.1
-ITERATIVE_EF_SEARCH = 200
+# The same trap as the global walk: at 3 M the large set (750 events) had a query at recall 0 with
+# ef 200; ef 1000 gave worst 0.80, mean 0.9926 -> 0.9969, p50 8.1 -> 11.4 ms (BENCHMARKS.md, issue 25).
+ITERATIVE_EF_SEARCH = 1000
 
 
 def exact_event_search(rows: int, total: int) -> bool:
